@@ -1,0 +1,60 @@
+# Two commands for a fresh machine: `make run` and `make test`. Every target sets up what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+INSTALLED := $(VENV)/.installed
+SIM_HOST ?= 127.0.0.1
+SIM_PORT ?= 8765
+UI_PORT ?= 8080
+
+.PHONY: help install migrate run test lint simulator lock clean
+
+help:
+	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
+	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
+	@echo "make lint       ruff and mypy"
+	@echo "make migrate    apply sql/ migrations to the health database"
+	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
+	@echo "make lock       re-resolve requirements.txt from requirements.in"
+
+$(INSTALLED): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+install: $(INSTALLED)
+
+migrate: install
+	@. scripts/env.sh run && $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+
+test: install lint
+	@. scripts/env.sh test; \
+	  mkdir -p .artifacts; \
+	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
+	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+simulator: install
+	@$(PY) -m greenapi.simulator --host $(SIM_HOST) --port $(SIM_PORT) --demo
+
+run: install
+	@bash scripts/run.sh
+
+lock:
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION); }
+	@$(VENV)/bin/uv pip compile requirements.in --python-version 3.11 -o requirements.txt
+
+clean:
+	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true
+	@rm -rf $(VENV) .airflow .airflow-test .pgdata .artifacts .pytest_cache

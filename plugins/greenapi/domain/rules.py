@@ -1,0 +1,161 @@
+"""What a getStateInstance outcome means, and what the monitor does about it.
+
+The seed's rules: ``authorized`` is healthy; any other state alerts and is never rebooted
+automatically (a reboot may force a new QR scan); no answer at all (timeout, connection error,
+server error) is a critical failure that triggers one automatic reboot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from greenapi.domain.results import ApiResult, ResultKind
+
+KNOWN_STATES = frozenset({"authorized", "notAuthorized", "blocked", "sleepMode", "starting", "yellowCard"})
+HEALTHY_STATE = "authorized"
+
+
+class Status(StrEnum):
+    """Values of ``green_api_health_logs.status``."""
+
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    REBOOTED = "rebooted"
+    CRITICAL_FAILURE = "critical_failure"
+    RATE_LIMITED = "rate_limited"
+
+
+class AlertKind(StrEnum):
+    """Why support is alerted; each kind has its own message template."""
+
+    INSTANCE_NOT_AUTHORIZED = "instance_not_authorized"
+    TIMEOUT_AND_REBOOT_FAILED = "timeout_and_reboot_failed"
+    COMPLETE_FAILURE = "complete_failure"
+    CONFIGURATION_ERROR = "configuration_error"
+    INVALID_RESPONSE = "invalid_response"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The monitor's reading of one check, and what it asks for next."""
+
+    status: Status
+    state: str | None
+    error: str | None
+    reboot: bool = False
+    alert: AlertKind | None = None
+    fix: str | None = None  # what a person must change, for configuration errors
+    reboot_success: bool | None = None
+
+
+# Phrases of the API's 400 bodies that report a state rather than a bad request.
+_STATE_PHRASES = (
+    ("starting process", "starting"),
+    ("not authorized", "notAuthorized"),
+)
+
+_CONFIG_FIXES = {
+    401: "The API token (apiTokenInstance) is wrong: copy it from the Green API console into the "
+    "connection's Password field.",
+    403: "The instance id (idInstance) is wrong: copy it from the Green API console into the "
+    "connection's Login field.",
+    404: "The API URL answers 'not found': check the connection's Host (apiUrl of the instance).",
+    466: "The account's quota is exceeded: upgrade the tariff or wait for the quota to reset in the "
+    "Green API console.",
+}
+
+
+def state_from_error_body(status: int | None, detail: str | None) -> str | None:
+    """A 400 whose body says the instance is starting or not authorized counts as that state."""
+    if status != 400 or not detail:
+        return None
+    text = detail.lower()
+    for phrase, state in _STATE_PHRASES:
+        if phrase in text:
+            return state
+    return None
+
+
+def describe_failure(result: ApiResult) -> str:
+    """A short, token-free description of a failed call, as used in messages and rows."""
+    if result.kind is ResultKind.TIMEOUT:
+        return "Connection timeout"
+    if result.kind is ResultKind.HTTP_ERROR:
+        text = f"HTTP {result.http_status}"
+        return f"{text}: {result.detail}" if result.detail else text
+    return result.error or result.kind.value
+
+
+def _state_verdict(state: str | None) -> Verdict:
+    if state == HEALTHY_STATE:
+        return Verdict(Status.HEALTHY, state, None)
+    if state is None:
+        error = "Instance state is null instead of \"authorized\" (instance still being created?)"
+    elif state in KNOWN_STATES:
+        error = f'Instance state is "{state}" instead of "authorized"'
+    else:
+        error = f'Instance state is "{state}", a value the Green API does not document'
+    return Verdict(Status.UNHEALTHY, state, error, alert=AlertKind.INSTANCE_NOT_AUTHORIZED)
+
+
+def classify_check(result: ApiResult) -> Verdict:
+    """Turn one getStateInstance outcome into a status and the actions it calls for."""
+    if result.kind is ResultKind.OK:
+        raw = result.data.get("stateInstance")
+        return _state_verdict(raw if isinstance(raw, str) or raw is None else str(raw))
+    if result.kind is ResultKind.NULL_BODY:
+        return _state_verdict(None)
+    if result.kind in (ResultKind.TIMEOUT, ResultKind.CONNECTION_ERROR):
+        return Verdict(Status.CRITICAL_FAILURE, None, describe_failure(result), reboot=True)
+    if result.kind is ResultKind.MALFORMED:
+        return Verdict(
+            Status.UNHEALTHY, None, describe_failure(result), alert=AlertKind.INVALID_RESPONSE
+        )
+    code = result.http_status or 0
+    state = state_from_error_body(code, result.detail)
+    if state is not None:
+        return _state_verdict(state)
+    error = describe_failure(result)
+    if code == 429:
+        return Verdict(Status.RATE_LIMITED, None, f"{error} (rate limited: not counted as a failure)")
+    if code >= 500:
+        return Verdict(Status.CRITICAL_FAILURE, None, error, reboot=True)
+    if code in _CONFIG_FIXES or code == 400:
+        fix = _CONFIG_FIXES.get(
+            code, "The API refused the request (bad request data, expired account or deleted "
+            "instance): check the instance in the Green API console."
+        )
+        return Verdict(Status.UNHEALTHY, None, error, alert=AlertKind.CONFIGURATION_ERROR, fix=fix)
+    return Verdict(Status.UNHEALTHY, None, error, alert=AlertKind.INVALID_RESPONSE)
+
+
+def after_reboot(verdict: Verdict, reboot: ApiResult) -> Verdict:
+    """Fold the automatic reboot's outcome into the verdict.
+
+    ``timeout_and_reboot_failed``: the API answered the reboot request but refused it
+    (``isReboot`` false). ``complete_failure``: the reboot request itself failed (no answer,
+    HTTP error, unreadable body): the instance is unreachable end to end.
+    """
+    if reboot.ok and reboot.data.get("isReboot") is True:
+        return replace(verdict, status=Status.REBOOTED, reboot_success=True, alert=None)
+    if reboot.ok:
+        return replace(
+            verdict,
+            status=Status.CRITICAL_FAILURE,
+            reboot_success=False,
+            alert=AlertKind.TIMEOUT_AND_REBOOT_FAILED,
+            error=f"{verdict.error} | Reboot refused (isReboot={reboot.data.get('isReboot')})",
+        )
+    return replace(
+        verdict,
+        status=Status.CRITICAL_FAILURE,
+        reboot_success=False,
+        alert=AlertKind.COMPLETE_FAILURE,
+        error=f"Primary: {verdict.error} | Reboot: {describe_failure(reboot)}",
+    )
+
+
+def trigger_type_for(run_type: str | None) -> str:
+    """``manual`` for a run someone triggered, ``automatic`` for the schedule's own runs."""
+    return "manual" if run_type == "manual" else "automatic"

@@ -1,0 +1,53 @@
+"""Runs whole DAGs with Airflow's own execution (``dag.test()``) against real services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import require_env
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+@dataclass
+class RunOutcome:
+    state: str
+    tasks: dict[str, str | None]
+    run_id: str
+
+
+def load_dag(dag_id: str) -> Any:
+    require_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, f"{dag_id} not found in {DAGS}"
+    return dag
+
+
+def run_dag(dag: Any, **kwargs: Any) -> RunOutcome:
+    dr = dag.test(**kwargs)
+    tasks = {ti.task_id: _text(ti.state) for ti in dr.get_task_instances()}
+    return RunOutcome(state=_text(dr.state) or "", tasks=tasks, run_id=dr.run_id)
+
+
+def _text(state: Any) -> str | None:
+    return None if state is None else str(getattr(state, "value", state))
+
+
+@pytest.fixture(scope="session")
+def health_dag() -> Any:
+    return load_dag("green_api_health_check")
+
+
+def log_rows(db: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("SELECT * FROM green_api_health_logs ORDER BY instance_id, id")
+        return list(cur.fetchall())
