@@ -1,6 +1,13 @@
-"""End-to-end runs of green_api_health_check: Airflow, the simulator over HTTP, PostgreSQL."""
+"""End-to-end runs of green_api_health_check: Airflow, the simulator over HTTP, PostgreSQL.
+
+Each test asserts what support would check: the rows in green_api_health_logs, the exact
+WhatsApp messages the simulator received, and the reboots it received.
+"""
 
 from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -8,26 +15,414 @@ from tests.e2e.conftest import log_rows, run_dag
 
 SUPPORT_1 = "33600000001@c.us"
 SUPPORT_2 = "33600000002@c.us"
+HANG = {"mode": "hang", "seconds": 5}
+
+NOT_AUTHORIZED_TEXT = """🚨 *ALERTE GREEN API* 🚨
+
+⏰ {time}
+📱 Instance: {instance}
+
+⚠️ *INSTANCE NON AUTORISÉE*
+
+État détecté: {state}
+Erreur: {error}
+
+ℹ️ *PAS DE REBOOT AUTOMATIQUE*
+Le reboot déconnecte WhatsApp (nécessite scan QR)
+
+⚠️ *ACTION SUGGÉRÉE:*
+1. Vérifier le dashboard Green API
+2. Reconnecter WhatsApp si nécessaire
+3. Ou attendre la reconnexion automatique
+
+🔗 Dashboard: {dashboard}"""
+
+REBOOT_FAILED_TEXT = """🚨 *ALERTE GREEN API* 🚨
+
+⏰ {time}
+📱 Instance: {instance}
+
+❌ *TIMEOUT + REBOOT ÉCHOUÉ*
+
+Erreur: {error}
+Temps réponse: {ms}ms
+
+⚠️ *ACTION REQUISE:*
+1. L'instance ne répond plus
+2. Reboot automatique a échoué
+3. Intervention manuelle critique
+
+🔗 Dashboard: {dashboard}"""
+
+COMPLETE_FAILURE_TEXT = """🚨 *ALERTE GREEN API* 🚨
+
+⏰ {time}
+📱 Instance: {instance}
+
+🔴 *ÉCHEC COMPLET DU SYSTÈME*
+
+Erreur: {error}
+
+⚠️ *ACTION IMMÉDIATE REQUISE:*
+1. Instance complètement inaccessible
+2. Reboot impossible
+3. Vérifier dashboard Green API
+4. Contact support Green API si nécessaire
+
+🔗 Dashboard: {dashboard}"""
 
 
 @pytest.fixture
 def contacts(add_contact):
-    add_contact("Support Principal", SUPPORT_1, 1)
     add_contact("Support Secondaire", SUPPORT_2, 2)
+    add_contact("Support Principal", SUPPORT_1, 1)
+    add_contact("Ancien Support", "33600000003@c.us", 1, active=False)
+
+
+def paris(row) -> str:
+    return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def printed(capfd) -> str:
+    """What the run printed: dag.test() runs tasks in-process and their logs go to stdout/stderr."""
+    out = capfd.readouterr()
+    return out.out + out.err
+
+
+def only_row(db):
+    rows = log_rows(db)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def sent(sim, instance_id=None):
+    return [(m["chatId"], m["message"]) for m in sim.messages(instance_id)]
 
 
 def test_healthy_instance_logs_one_row_and_alerts_nobody(health_dag, make_instance, sim, db, contacts):
     inst = make_instance(state="authorized")
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
-    rows = log_rows(db)
-    assert len(rows) == 1
-    row = rows[0]
+    assert outcome.tasks["reboot_instances"] == "skipped"
+    row = only_row(db)
     assert row["status"] == "healthy"
     assert row["state_instance"] == "authorized"
     assert row["instance_id"] == inst.instance_id
+    assert row["connection_id"] == "green_api_default"
     assert row["reboot_triggered"] is False
+    assert row["reboot_success"] is None
     assert row["support_notified"] is False
+    assert row["support_notification_sent_at"] is None
     assert row["trigger_type"] == "manual"
+    assert row["run_id"] == outcome.run_id
+    assert 0 <= row["response_time_ms"] < 1000
     assert sim.messages() == []
     assert sim.reboots() == []
+
+
+@pytest.mark.parametrize(
+    ("state", "shown", "error"),
+    [
+        ("notAuthorized", "notAuthorized", 'Instance state is "notAuthorized" instead of "authorized"'),
+        ("blocked", "blocked", 'Instance state is "blocked" instead of "authorized"'),
+        ("sleepMode", "sleepMode", 'Instance state is "sleepMode" instead of "authorized"'),
+        ("starting", "starting", 'Instance state is "starting" instead of "authorized"'),
+        ("yellowCard", "yellowCard", 'Instance state is "yellowCard" instead of "authorized"'),
+        (None, "null", 'Instance state is null instead of "authorized" (instance still being created?)'),
+        ("pendingMagic", "pendingMagic", 'Instance state is "pendingMagic", a value the Green API does not document'),
+    ],
+)
+def test_not_authorized_states_alert_every_contact_without_reboot(
+    health_dag, make_instance, sim, db, contacts, state, shown, error
+):
+    inst = make_instance(state=state)
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    row = only_row(db)
+    assert row["status"] == "unhealthy"
+    assert row["state_instance"] == (None if state is None else state)
+    assert row["error_message"] == error
+    assert row["reboot_triggered"] is False
+    assert row["alert_type"] == "instance_not_authorized"
+    assert row["support_notified"] is True
+    assert row["support_notification_sent_at"] is not None
+    text = NOT_AUTHORIZED_TEXT.format(
+        time=paris(row), instance=inst.instance_id, state=shown, error=error, dashboard=sim.url
+    )
+    # Priority order, inactive contact skipped; sent through the instance itself (no green_api_alerts).
+    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert sim.reboots() == []
+
+
+def test_starting_reported_as_http_400_counts_as_starting(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(
+        faults={"getStateInstance": {"mode": "http", "status": 400, "body": "instance in starting process try later"}}
+    )
+    run_dag(health_dag)
+    row = only_row(db)
+    assert (row["status"], row["state_instance"], row["reboot_triggered"]) == ("unhealthy", "starting", False)
+    assert [chat for chat, _ in sent(sim, inst.instance_id)] == [SUPPORT_1, SUPPORT_2]
+
+
+def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(faults={"getStateInstance": HANG})
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    assert outcome.tasks["reboot_instances"] == "success"
+    row = only_row(db)
+    assert row["status"] == "rebooted"
+    assert row["error_message"] == "Connection timeout"
+    assert (row["reboot_triggered"], row["reboot_success"], row["support_notified"]) == (True, True, False)
+    assert 1000 <= row["response_time_ms"] < 2500
+    assert [r["isReboot"] for r in sim.reboots(inst.instance_id)] == [True]
+    assert sim.messages() == []
+
+
+def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(faults={"getStateInstance": HANG}, reboot_result=False)
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    row = only_row(db)
+    assert row["status"] == "critical_failure"
+    assert (row["reboot_triggered"], row["reboot_success"]) == (True, False)
+    assert row["alert_type"] == "timeout_and_reboot_failed"
+    assert row["error_message"] == "Connection timeout | Reboot refused (isReboot=False)"
+    text = REBOOT_FAILED_TEXT.format(
+        time=paris(row), instance=inst.instance_id, error=row["error_message"], ms=row["response_time_ms"],
+        dashboard=sim.url,
+    )
+    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert len(sim.reboots(inst.instance_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("reboot_fault", "reboot_error"),
+    [
+        ({"mode": "http", "status": 500}, "HTTP 500"),
+        (HANG, "Connection timeout"),
+        ({"mode": "reset"}, "Connection error: connection reset by peer"),
+    ],
+)
+def test_hang_then_reboot_error_alerts_complete_failure(
+    health_dag, make_instance, sim, db, contacts, reboot_fault, reboot_error
+):
+    inst = make_instance(faults={"getStateInstance": HANG, "reboot": reboot_fault})
+    run_dag(health_dag)
+    row = only_row(db)
+    assert row["status"] == "critical_failure"
+    assert (row["reboot_triggered"], row["reboot_success"]) == (True, False)
+    assert row["alert_type"] == "complete_failure"
+    assert row["error_message"].startswith(f"Primary: Connection timeout | Reboot: {reboot_error}")
+    text = COMPLETE_FAILURE_TEXT.format(
+        time=paris(row), instance=inst.instance_id, error=row["error_message"], dashboard=sim.url
+    )
+    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert sim.reboots(inst.instance_id) == []  # the reboot request never got a 200
+
+
+def test_server_error_5xx_triggers_a_reboot(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(
+        faults={"getStateInstance": {"mode": "http", "status": 502, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>", "content_type": "text/html"}}
+    )
+    run_dag(health_dag)
+    row = only_row(db)
+    assert row["status"] == "rebooted"
+    assert row["error_message"] == "HTTP 502: 502 Bad Gateway"
+    assert (row["reboot_triggered"], row["reboot_success"], row["support_notified"]) == (True, True, False)
+    assert len(sim.reboots(inst.instance_id)) == 1
+    assert sim.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "fix"),
+    [
+        (401, None, "The API token (apiTokenInstance) is wrong"),
+        (403, None, "The instance id (idInstance) is wrong"),
+        (466, '{"invokeStatus": {"status": "QUOTE_EXCEEDED", "description": "quota"}, "correspondentsStatus": {}}',
+         "quota is exceeded"),
+    ],
+)
+def test_account_and_configuration_errors_alert_what_to_fix_without_reboot(
+    health_dag, make_instance, sim, db, contacts, status, body, fix
+):
+    # The alert goes through a separate sender instance, since the monitored one refuses requests.
+    sender = make_instance("green_api_alerts")
+    fault = {"mode": "http", "status": status}
+    if body:
+        fault["body"] = body
+    inst = make_instance(faults={"getStateInstance": fault})
+    run_dag(health_dag)
+    row = only_row(db)
+    assert row["status"] == "unhealthy"
+    assert row["error_message"].startswith(f"HTTP {status}")
+    assert row["alert_type"] == "configuration_error"
+    assert row["reboot_triggered"] is False
+    assert sim.reboots() == []
+    messages = sent(sim, sender.instance_id)
+    assert [chat for chat, _ in messages] == [SUPPORT_1, SUPPORT_2]
+    text = messages[0][1]
+    assert "🔧 *ERREUR DE CONFIGURATION*" in text
+    assert f"Erreur: {row['error_message']}" in text
+    assert fix in text
+    assert f"📱 Instance: {inst.instance_id}" in text
+    assert sent(sim, inst.instance_id) == []
+
+
+def test_rate_limited_429_is_recorded_without_alert_or_reboot(health_dag, make_instance, sim, db, contacts):
+    make_instance(faults={"getStateInstance": {"mode": "http", "status": 429}})
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    row = only_row(db)
+    assert row["status"] == "rate_limited"
+    assert row["alert_type"] is None
+    assert (row["reboot_triggered"], row["support_notified"]) == (False, False)
+    assert sim.messages() == []
+    assert sim.reboots() == []
+
+
+def test_malformed_body_alerts_invalid_response_without_reboot(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(faults={"getStateInstance": {"mode": "malformed"}})
+    run_dag(health_dag)
+    row = only_row(db)
+    assert row["status"] == "unhealthy"
+    assert row["error_message"] == "Malformed answer: body is not valid JSON"
+    assert row["alert_type"] == "invalid_response"
+    assert row["reboot_triggered"] is False
+    messages = sent(sim, inst.instance_id)
+    assert [chat for chat, _ in messages] == [SUPPORT_1, SUPPORT_2]
+    assert "⚠️ *RÉPONSE INVALIDE DE L'API*" in messages[0][1]
+    assert sim.reboots() == []
+
+
+def test_no_active_contact_fails_the_run_but_logs_the_check(health_dag, make_instance, sim, db, add_contact, capfd):
+    add_contact("Parti", SUPPORT_1, 1, active=False)
+    make_instance(state="notAuthorized")
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert outcome.tasks["send_alerts"] == "failed"
+    assert outcome.tasks["report"] == "failed"
+    assert "no active support contact in system_support_contacts" in printed(capfd)
+    row = only_row(db)
+    assert (row["status"], row["support_notified"]) == ("unhealthy", False)
+    assert sim.messages() == []
+
+
+def test_no_active_contact_fails_even_a_healthy_run(health_dag, make_instance, sim, db, capfd):
+    make_instance(state="authorized")
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert outcome.tasks["report"] == "failed"
+    assert "nobody can be alerted" in printed(capfd)
+    assert only_row(db)["status"] == "healthy"
+
+
+def test_alert_send_failing_is_logged_as_not_notified_and_fails_the_run(
+    health_dag, make_instance, sim, db, contacts, capfd
+):
+    inst = make_instance(state="notAuthorized", faults={"sendMessage": {"mode": "http", "status": 500}})
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert outcome.tasks["send_alerts"] == "failed"
+    assert outcome.tasks["log_results"] == "success"
+    row = only_row(db)
+    assert (row["status"], row["alert_type"]) == ("unhealthy", "instance_not_authorized")
+    assert row["support_notified"] is False
+    assert row["support_notification_sent_at"] is None
+    assert f"alert instance_not_authorized for instance {inst.instance_id} reached no contact" in printed(capfd)
+    attempts = sim.requests_log(inst.instance_id, "sendMessage")
+    assert [(a["status"], a["body"]["chatId"]) for a in attempts] == [(500, SUPPORT_1), (500, SUPPORT_2)]
+
+
+def test_one_contact_failing_still_counts_as_notified(health_dag, make_instance, sim, db, contacts):
+    inst = make_instance(state="blocked")
+    sim.configure(inst.instance_id, faults={"sendMessage": {"mode": "http", "status": 500, "times": 1}})
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    assert only_row(db)["support_notified"] is True
+    assert [chat for chat, _ in sent(sim, inst.instance_id)] == [SUPPORT_2]
+
+
+def test_two_instances_one_healthy_one_not(health_dag, make_instance, sim, db, contacts, monkeypatch):
+    good = make_instance("green_api_good", state="authorized")
+    bad = make_instance("green_api_bad", state="notAuthorized")
+    sender = make_instance("green_api_alerts")
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_good", "green_api_bad"]))
+    outcome = run_dag(health_dag)
+    assert outcome.state == "success", outcome.tasks
+    rows = {r["instance_id"]: r for r in log_rows(db)}
+    assert set(rows) == {good.instance_id, bad.instance_id}
+    assert rows[good.instance_id]["status"] == "healthy"
+    assert rows[bad.instance_id]["status"] == "unhealthy"
+    assert rows[bad.instance_id]["support_notified"] is True
+    assert rows[good.instance_id]["support_notified"] is False
+    messages = sent(sim, sender.instance_id)
+    assert [chat for chat, _ in messages] == [SUPPORT_1, SUPPORT_2]
+    assert all(f"📱 Instance: {bad.instance_id}" in text for _, text in messages)
+    assert sent(sim, bad.instance_id) == [] and sent(sim, good.instance_id) == []
+
+
+def test_instances_are_checked_concurrently(health_dag, make_instance, sim, db, contacts, monkeypatch):
+    ids = [f"green_api_slow_{n}" for n in range(6)]
+    for conn_id in ids:
+        make_instance(conn_id, latency_ms=800)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(ids))
+    run_dag(health_dag)
+    rows = log_rows(db)
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"healthy"}
+    starts = sorted(r["at"] for r in sim.requests_log(method="getStateInstance"))
+    # Six 800 ms answers in one task: started together, not one after the other.
+    assert starts[-1] - starts[0] < 0.5
+
+
+def test_unknown_connection_id_fails_the_run_and_still_logs_the_others(
+    health_dag, make_instance, sim, db, contacts, monkeypatch, capfd
+):
+    inst = make_instance("green_api_known", state="authorized")
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_known", "green_api_missing"]))
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert outcome.tasks["report"] == "failed"
+    assert "unknown connection id 'green_api_missing'" in printed(capfd)
+    assert [r["instance_id"] for r in log_rows(db)] == [inst.instance_id]
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("not json", "Variable green_api_instances is not valid JSON"),
+        ('{"a": 1}', "must be a non-empty JSON list of connection ids"),
+        ("[]", "must be a non-empty JSON list of connection ids"),
+        ('["ok", "bad id!"]', "invalid connection id: 'bad id!'"),
+    ],
+)
+def test_invalid_instances_variable_fails_with_a_message_naming_it(
+    health_dag, make_instance, sim, db, contacts, monkeypatch, capfd, value, named
+):
+    make_instance()
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", value)
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert outcome.tasks["check_instances"] == "failed"
+    assert named in printed(capfd)
+    assert log_rows(db) == []
+    assert sim.requests_log() == []
+
+
+def test_connection_without_token_is_named(health_dag, sim, db, contacts, monkeypatch, capfd):
+    conn = {"conn_type": "green_api", "host": sim.url, "login": "7700000001"}
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DEFAULT", json.dumps(conn))
+    outcome = run_dag(health_dag)
+    assert outcome.state == "failed"
+    assert "Connection green_api_default: password (apiTokenInstance) is empty" in printed(capfd)
+
+
+def test_a_rerun_of_the_same_run_does_not_duplicate_rows(health_dag, make_instance, sim, db, contacts):
+    import pendulum
+
+    make_instance(state="authorized")
+    when = pendulum.datetime(2026, 6, 1, 12, 0, tz="UTC")
+    first = run_dag(health_dag, logical_date=when, run_after=when)
+    second = run_dag(health_dag, logical_date=when, run_after=when)
+    assert first.run_id == second.run_id
+    assert len(log_rows(db)) == 1
+    assert len(sim.requests_log(method="getStateInstance")) == 2  # the second run did check again

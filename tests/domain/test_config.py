@@ -1,0 +1,60 @@
+"""Configuration validation: each bad value is refused with a message naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from greenapi.domain.config import ConfigError, Settings, instance_config, parse_instances, parse_settings
+
+
+def test_instances_default_to_green_api_default():
+    assert parse_instances(None) == ["green_api_default"]
+
+
+def test_instances_list_is_parsed():
+    assert parse_instances('["a", "b.c-1"]') == ["a", "b.c-1"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("[", "is not valid JSON"),
+        ('"green_api_default"', "must be a non-empty JSON list"),
+        ("[]", "must be a non-empty JSON list"),
+        ("[1]", "invalid connection id: 1"),
+        ('["a", "a"]', "lists connection id 'a' twice"),
+        ('["white space"]', "invalid connection id: 'white space'"),
+    ],
+)
+def test_bad_instances_are_named(raw, named):
+    with pytest.raises(ConfigError, match="green_api_instances") as err:
+        parse_instances(raw)
+    assert named in str(err.value)
+
+
+def test_settings_defaults():
+    assert parse_settings(None) == Settings()
+    assert parse_settings('{"message_timezone": "UTC"}').message_timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ('{"colour": 1}', "unknown key(s) ['colour']"),
+        ('{"message_timezone": "Mars/Olympus"}', "message_timezone is not a known IANA timezone: 'Mars/Olympus'"),
+        ('{"max_concurrency": 0}', "max_concurrency must be an integer from 1 to 1000, got 0"),
+        ("[1]", "must be a JSON object"),
+    ],
+)
+def test_bad_settings_are_named(raw, named):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw)
+    assert named in str(err.value)
+
+
+def test_instance_config_reads_prefixed_extras_and_defaults():
+    cfg = instance_config("c", "https://7105.api.greenapi.com/", "1101", "tok", {"extra__green_api__state_timeout": "3"})
+    assert (cfg.api_url, cfg.instance_id, cfg.state_timeout, cfg.reboot_timeout) == (
+        "https://7105.api.greenapi.com", "1101", 3.0, 30.0,
+    )
+    assert cfg.dashboard_url == "https://7105.api.greenapi.com"
