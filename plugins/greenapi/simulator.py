@@ -1,0 +1,1095 @@
+"""A Green API (WhatsApp HTTP API) simulator for tests and demos.
+
+It serves the real URL scheme ``/waInstance{idInstance}/{method}/{apiTokenInstance}`` for the
+methods a monitor uses, enforces the vendor's per-instance rate limits, and can inject the
+failures seen in the wild (hangs, resets, HTTP errors, broken bodies, ...). A JSON control API
+under ``/_sim/`` configures instances and exposes what clients sent.
+
+In-process::
+
+    with GreenApiSimulator() as sim:
+        sim.add_instance("1101000001", "secret", state="notAuthorized")
+        requests.get(f"{sim.url}/waInstance1101000001/getStateInstance/secret")
+
+Command line::
+
+    python -m greenapi.simulator --port 8765 --instance 1101000001:secret --demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+log = logging.getLogger(__name__)
+
+#: Green API method name -> the HTTP verb it answers to.
+ROUTES: dict[str, str] = {
+    "getStateInstance": "GET",
+    "getStatusInstance": "GET",
+    "reboot": "GET",
+    "getSettings": "GET",
+    "getWaSettings": "GET",
+    "sendMessage": "POST",
+}
+
+#: Requests per second allowed per instance and per method (vendor documentation).
+RATE_LIMITS: dict[str, int] = {
+    "getStateInstance": 1,
+    "getStatusInstance": 1,
+    "reboot": 1,
+    "getSettings": 1,
+    "getWaSettings": 1,
+    "sendMessage": 50,
+}
+RATE_WINDOW_SECONDS = 1.0
+
+FAULT_MODES: tuple[str, ...] = (
+    "hang",
+    "reset",
+    "http",
+    "malformed",
+    "delay",
+    "trickle",
+    "big",
+    "non_utf8",
+    "redirect",
+)
+# Extra keys each fault mode accepts besides mode/times/process.
+_FAULT_FIELDS: dict[str, frozenset[str]] = {
+    "hang": frozenset({"seconds"}),
+    "reset": frozenset(),
+    "http": frozenset({"status", "body", "content_type"}),
+    "malformed": frozenset(),
+    "delay": frozenset({"ms"}),
+    "trickle": frozenset({"interval_ms"}),
+    "big": frozenset({"bytes"}),
+    "non_utf8": frozenset(),
+    "redirect": frozenset({"location", "status"}),
+}
+# These modes only change how a normal answer is delivered, so the request is always processed.
+_TRANSPORT_ONLY_MODES = frozenset({"delay", "trickle"})
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "state": "authorized",
+    "latency_ms": 0,
+    "reboot_result": True,
+    "starting_seconds": 0,
+    "state_after_reboot": "authorized",
+    "rate_limits": True,
+    "faults": {},
+    "cycle": None,
+}
+_CONFIG_KEYS = frozenset(DEFAULT_CONFIG) | {"token"}
+_PHASE_KEYS = (_CONFIG_KEYS - {"token", "cycle"}) | {"seconds"}
+
+DEFAULT_HANG_SECONDS = 3600.0
+DEFAULT_TRICKLE_INTERVAL_MS = 500.0
+DEFAULT_BIG_BYTES = 50 * 1024 * 1024
+DEFAULT_REDIRECT_LOCATION = "http://127.0.0.2:9/elsewhere"
+NON_UTF8_BODY = b"\xff\xfe{\x80}"
+MAX_MESSAGE_CHARS = 20000
+MAX_REQUEST_BODY = 5 * 1024 * 1024
+MAX_RECORDS = 100_000
+
+_PERSONAL_CHAT = re.compile(r"[0-9]+@c\.us")
+_GROUP_CHAT = re.compile(r"[0-9-]+@g\.us")
+_API_PATH = re.compile(r"/waInstance([^/]+)/([^/]+)/([^/]+)/?")
+_TOKEN_IN_TEXT = re.compile(r"(/waInstance[^/\s]+/[^/\s]+/)[^/\s'\"?]+")
+
+DEMO_AUTHORIZED_ID = "1101000001"
+DEMO_CYCLING_ID = "1101000002"
+DEMO_SENDER_ID = "1101000009"
+#: Demo instance id -> (environment variable holding its token, default token).
+DEMO_TOKENS: dict[str, tuple[str, str]] = {
+    DEMO_AUTHORIZED_ID: ("GREENAPI_DEMO_TOKEN_1", "demo-token-1"),
+    DEMO_CYCLING_ID: ("GREENAPI_DEMO_TOKEN_2", "demo-token-2"),
+    DEMO_SENDER_ID: ("GREENAPI_DEMO_TOKEN_9", "demo-token-9"),
+}
+
+
+class SimulatorConfigError(ValueError):
+    """An instance configuration or fault spec was rejected; the message names the field."""
+
+
+def redact(text: str) -> str:
+    """Replace the token segment of any Green API URL path in ``text`` with ``***``."""
+    return _TOKEN_IN_TEXT.sub(r"\1***", text)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _require(condition: bool, where: str, problem: str) -> None:
+    if not condition:
+        raise SimulatorConfigError(f"{where}: {problem}")
+
+
+def _check_number(where: str, value: Any, *, positive: bool = False) -> None:
+    _require(_is_number(value), where, f"must be a number, got {value!r}")
+    if positive:
+        _require(value > 0, where, f"must be > 0, got {value!r}")
+    else:
+        _require(value >= 0, where, f"must be >= 0, got {value!r}")
+
+
+def _check_int(where: str, value: Any, low: int, high: int | None = None) -> None:
+    in_range = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if high is not None:
+        in_range = in_range and value <= high
+    bounds = f">= {low}" if high is None else f"in {low}..{high}"
+    _require(in_range, where, f"must be an integer {bounds}, got {value!r}")
+
+
+def _validate_fault(where: str, spec: Any) -> dict[str, Any]:
+    _require(isinstance(spec, dict), where, f"fault spec must be an object, got {spec!r}")
+    mode = spec.get("mode")
+    _require(
+        mode in FAULT_MODES,
+        f"{where}.mode",
+        f"unknown fault mode {mode!r} (expected one of {', '.join(FAULT_MODES)})",
+    )
+    allowed = _FAULT_FIELDS[mode] | {"mode", "times", "process"}
+    for key in spec:
+        _require(key in allowed, f"{where}.{key}", f"unknown field for fault mode {mode!r}")
+    if "times" in spec:
+        _check_int(f"{where}.times", spec["times"], 1)
+    if "process" in spec:
+        _require(isinstance(spec["process"], bool), f"{where}.process", "must be true or false")
+    for key in ("seconds", "ms"):
+        if key in spec:
+            _check_number(f"{where}.{key}", spec[key])
+    if "interval_ms" in spec:
+        _check_number(f"{where}.interval_ms", spec["interval_ms"], positive=True)
+    if "bytes" in spec:
+        _check_int(f"{where}.bytes", spec["bytes"], 0)
+    if "status" in spec:
+        _check_int(f"{where}.status", spec["status"], 100, 599)
+    if "body" in spec:
+        _require(
+            isinstance(spec["body"], (str, dict, list)),
+            f"{where}.body",
+            "must be a string or a JSON object/array",
+        )
+    for key in ("content_type", "location"):
+        if key in spec:
+            _require(isinstance(spec[key], str), f"{where}.{key}", "must be a string")
+    return copy.deepcopy(spec)
+
+
+def _validate_value(where: str, key: str, value: Any) -> Any:
+    if key == "token":
+        _require(
+            isinstance(value, str) and value != "" and "/" not in value,
+            where,
+            "must be a non-empty string without '/'",
+        )
+    elif key in ("state", "state_after_reboot"):
+        _require(value is None or isinstance(value, str), where, "must be a string or null")
+    elif key in ("latency_ms", "starting_seconds"):
+        _check_number(where, value)
+    elif key in ("reboot_result", "rate_limits"):
+        _require(isinstance(value, bool), where, f"must be true or false, got {value!r}")
+    elif key == "faults":
+        if value is None:
+            return {}
+        _require(isinstance(value, dict), where, "must be an object of method -> fault spec")
+        faults = {}
+        for method, spec in value.items():
+            _require(
+                method in ROUTES or method == "*",
+                f"{where}.{method}",
+                f"unknown method {method!r} (expected '*' or one of {', '.join(ROUTES)})",
+            )
+            faults[method] = _validate_fault(f"{where}.{method}", spec)
+        return faults
+    elif key == "cycle":
+        if value is None:
+            return None
+        _require(
+            isinstance(value, list) and len(value) > 0,
+            where,
+            "must be a non-empty list of phases or null",
+        )
+        return [_validate_phase(f"{where}[{i}]", phase) for i, phase in enumerate(value)]
+    return copy.deepcopy(value)
+
+
+def _validate_phase(where: str, phase: Any) -> dict[str, Any]:
+    _require(isinstance(phase, dict), where, "a cycle phase must be an object")
+    _require("seconds" in phase, f"{where}.seconds", "required")
+    _check_number(f"{where}.seconds", phase["seconds"], positive=True)
+    out: dict[str, Any] = {"seconds": phase["seconds"]}
+    for key, value in phase.items():
+        _require(key in _PHASE_KEYS, f"{where}.{key}", "not allowed in a cycle phase")
+        if key != "seconds":
+            out[key] = _validate_value(f"{where}.{key}", key, value)
+    return out
+
+
+def validate_config(raw: Any, *, creating: bool) -> dict[str, Any]:
+    """Check an instance configuration (or a partial one when not ``creating``).
+
+    Returns a normalised deep copy; raises :class:`SimulatorConfigError` naming the bad key.
+    """
+    if not isinstance(raw, dict):
+        raise SimulatorConfigError(f"config: must be a JSON object, got {type(raw).__name__}")
+    for key in raw:
+        _require(key in _CONFIG_KEYS, str(key), "unknown config key")
+    if creating:
+        _require("token" in raw, "token", "required")
+    return {key: _validate_value(key, key, value) for key, value in raw.items()}
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class _Instance:
+    instance_id: str
+    config: dict[str, Any]
+    cycle_origin: float
+    starting_until: float = 0.0
+    windows: dict[str, deque[float]] = field(default_factory=dict)
+
+    def phase(self, now: float) -> tuple[int, dict[str, Any]] | None:
+        cycle: list[dict[str, Any]] | None = self.config.get("cycle")
+        if not cycle:
+            return None
+        total = sum(float(p["seconds"]) for p in cycle)
+        offset = (now - self.cycle_origin) % total
+        for index, phase in enumerate(cycle):
+            if offset < phase["seconds"]:
+                return index, phase
+            offset -= phase["seconds"]
+        return len(cycle) - 1, cycle[-1]  # float rounding at the very end of the cycle
+
+    def effective_config(self, now: float) -> dict[str, Any]:
+        merged = dict(self.config)
+        current = self.phase(now)
+        if current is not None:
+            phase = current[1]
+            for key, value in phase.items():
+                if key == "faults":
+                    merged["faults"] = {**self.config["faults"], **value}
+                elif key != "seconds":
+                    merged[key] = value
+        return merged
+
+    def effective_state(self, now: float) -> str | None:
+        if now < self.starting_until:
+            return "starting"
+        state: str | None = self.effective_config(now)["state"]
+        return state
+
+    def take_fault(self, method: str, now: float) -> dict[str, Any] | None:
+        """Pick the fault in force for ``method`` and use up one of its ``times``."""
+        current = self.phase(now)
+        sources = [current[1].get("faults", {})] if current is not None else []
+        sources.append(self.config["faults"])
+        for key in (method, "*"):
+            for faults in sources:
+                spec = faults.get(key)
+                if spec is None:
+                    continue
+                chosen = dict(spec)
+                if "times" in spec:
+                    spec["times"] -= 1
+                    if spec["times"] <= 0:
+                        del faults[key]
+                return chosen
+        return None
+
+    def admit(self, method: str, now: float) -> bool:
+        """Sliding-window rate limit; refused requests are not counted."""
+        window = self.windows.setdefault(method, deque())
+        while window and now - window[0] >= RATE_WINDOW_SECONDS:
+            window.popleft()
+        if len(window) >= RATE_LIMITS[method]:
+            return False
+        window.append(now)
+        return True
+
+    def public_view(self, now: float) -> dict[str, Any]:
+        view = copy.deepcopy(self.config)
+        view["token"] = "***"
+        view["instance_id"] = self.instance_id
+        view["effective_state"] = self.effective_state(now)
+        current = self.phase(now)
+        view["cycle_phase"] = None if current is None else current[0]
+        return view
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_reply(status: int, payload: Any) -> _Reply:
+    return _Reply(status, json.dumps(payload).encode())
+
+
+def _message_reply(status: int, message: str) -> _Reply:
+    return _json_reply(status, {"message": message})
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+class GreenApiSimulator:
+    """An in-process Green API server with a JSON control API under ``/_sim/``.
+
+    Instances and records live in this object, so they can be set up before ``start()``
+    and inspected after ``stop()``. All public methods are thread-safe.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._instances: dict[str, _Instance] = {}
+        self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
+        self._messages: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
+        self._reboots: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
+        self._seq = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+
+    def start(self) -> GreenApiSimulator:
+        """Bind and serve in a daemon thread; returns ``self``."""
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        self._stopping.clear()
+        server = _Server((self.host, self.port), self)
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"greenapi-simulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, releasing hanging requests and dropping open connections."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.drop_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=2)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> GreenApiSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:43121`` (available once started)."""
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ---- configuration
+
+    def add_instance(self, instance_id: str, token: str, **config: Any) -> None:
+        """Create or replace an instance; unspecified keys take :data:`DEFAULT_CONFIG`."""
+        self.put_instance(instance_id, {"token": token, **config})
+
+    def put_instance(self, instance_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace an instance from a full config dict; returns its public view."""
+        checked = validate_config(config, creating=True)
+        now = time.monotonic()
+        with self._lock:
+            inst = _Instance(instance_id, {**copy.deepcopy(DEFAULT_CONFIG), **checked}, now)
+            self._instances[instance_id] = inst
+            return inst.public_view(now)
+
+    def configure(self, instance_id: str, **config: Any) -> None:
+        """Merge keys into an instance's config (top-level keys replace, ``faults`` included)."""
+        self.patch_instance(instance_id, config)
+
+    def patch_instance(self, instance_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Merge a partial config; raises ``KeyError`` for an unknown instance."""
+        checked = validate_config(config, creating=False)
+        now = time.monotonic()
+        with self._lock:
+            inst = self._instances[instance_id]
+            inst.config.update(checked)
+            if "cycle" in checked:
+                inst.cycle_origin = now
+            if "state" in checked:
+                inst.starting_until = 0.0  # an explicit state overrides a reboot in progress
+            return inst.public_view(now)
+
+    def remove_instance(self, instance_id: str) -> None:
+        """Delete an instance; raises ``KeyError`` if unknown."""
+        with self._lock:
+            del self._instances[instance_id]
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        """The instance's config with the token masked, plus ``effective_state``."""
+        with self._lock:
+            return self._instances[instance_id].public_view(time.monotonic())
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Public views of every instance."""
+        now = time.monotonic()
+        with self._lock:
+            return [inst.public_view(now) for inst in self._instances.values()]
+
+    def effective_state(self, instance_id: str) -> str | None:
+        """The state getStateInstance would answer right now."""
+        with self._lock:
+            return self._instances[instance_id].effective_state(time.monotonic())
+
+    def add_demo_instances(self, scale: float = 1.0) -> list[str]:
+        """Create the demo instances; ``scale`` multiplies the cycle phase lengths."""
+        # Starts failing so that a newcomer sees an alert at the first check, then a reboot.
+        cycle = [
+            {"seconds": 300 * scale, "state": "notAuthorized"},
+            {
+                "seconds": 300 * scale,
+                "state": "authorized",
+                "faults": {"getStateInstance": {"mode": "hang"}},
+            },
+            {"seconds": 600 * scale, "state": "authorized"},
+        ]
+        for instance_id, (env_var, default) in DEMO_TOKENS.items():
+            token = os.environ.get(env_var) or default
+            extra = {"cycle": cycle} if instance_id == DEMO_CYCLING_ID else {}
+            self.add_instance(instance_id, token, **extra)
+        return list(DEMO_TOKENS)
+
+    # ---- records
+
+    def requests_log(self, instance_id: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+        """Every Green API request received, oldest first, optionally filtered."""
+        with self._lock:
+            return [
+                dict(r)
+                for r in self._requests
+                if (instance_id is None or r["instance_id"] == instance_id)
+                and (method is None or r["method"] == method)
+            ]
+
+    def messages(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """Messages accepted by sendMessage (answered 200)."""
+        return self._filtered(self._messages, instance_id)
+
+    def reboots(self, instance_id: str | None = None) -> list[dict[str, Any]]:
+        """Reboot requests answered 200, whatever their ``isReboot``."""
+        return self._filtered(self._reboots, instance_id)
+
+    def clear_records(self) -> None:
+        """Forget requests, messages and reboots (instances stay)."""
+        with self._lock:
+            self._requests.clear()
+            self._messages.clear()
+            self._reboots.clear()
+
+    def reset(self) -> None:
+        """Forget every instance and record."""
+        with self._lock:
+            self._instances.clear()
+            self.clear_records()
+
+    def _filtered(self, records: deque[dict[str, Any]], instance_id: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in records if instance_id is None or r["instance_id"] == instance_id]
+
+    def _new_record(self, instance_id: str, method: str, http_method: str, body: Any) -> dict[str, Any]:
+        with self._lock:
+            self._seq += 1
+            record: dict[str, Any] = {
+                "seq": self._seq,
+                "at": time.time(),
+                "instance_id": instance_id,
+                "method": method,
+                "http_method": http_method,
+                "status": None,
+                "token_ok": False,
+                "body": body,
+                "fault": None,
+            }
+            self._requests.append(record)
+            return record
+
+    def _update_record(self, record: dict[str, Any], **fields: Any) -> None:
+        with self._lock:
+            record.update(fields)
+
+    # ---- Green API behaviour (called from handler threads)
+
+    def _lookup(self, instance_id: str, token: str) -> tuple[bool, bool, float]:
+        """(instance exists, token matches, latency seconds)."""
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if inst is None:
+                return False, False, 0.0
+            expected = inst.config["token"].encode()
+            token_ok = secrets.compare_digest(expected, token.encode())
+            latency = inst.effective_config(time.monotonic())["latency_ms"] / 1000
+            return True, token_ok, latency
+
+    def _take_fault(self, instance_id: str, method: str) -> dict[str, Any] | None:
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            return None if inst is None else inst.take_fault(method, time.monotonic())
+
+    def _preview(self, instance_id: str, method: str) -> _Reply:
+        """A plausible 200 answer built without side effects (for unprocessed faults)."""
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if method == "sendMessage":
+                return _json_reply(200, {"idMessage": secrets.token_hex(10).upper()})
+            if method == "reboot" or inst is None:
+                return _json_reply(200, {"isReboot": True})
+            return self._read_only_answer(inst, method, time.monotonic())
+
+    def _read_only_answer(self, inst: _Instance, method: str, now: float) -> _Reply:
+        state = inst.effective_state(now)
+        if method == "getStateInstance":
+            if state is None:
+                return _json_reply(200, None)
+            return _json_reply(200, {"stateInstance": state})
+        if method == "getStatusInstance":
+            status = "online" if state == "authorized" else "offline"
+            return _json_reply(200, {"statusInstance": status})
+        if method == "getWaSettings":
+            return _json_reply(
+                200,
+                {
+                    "avatar": "",
+                    "phone": inst.instance_id,
+                    "stateInstance": state,
+                    "deviceId": "sim",
+                },
+            )
+        return _json_reply(
+            200,
+            {
+                "wid": f"{inst.instance_id}@c.us",
+                "webhookUrl": "",
+                "stateWebhook": "no",
+                "delaySendMessagesMilliseconds": 500,
+            },
+        )
+
+    def _process(
+        self, record: dict[str, Any], instance_id: str, method: str, token_ok: bool, body: Any
+    ) -> _Reply:
+        now = time.monotonic()
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if inst is None:  # deleted while the request waited
+                return _message_reply(403, "Forbidden")
+            if not token_ok:
+                return _message_reply(401, "Unauthorized")
+            config = inst.effective_config(now)
+            if config["rate_limits"] and not inst.admit(method, now):
+                return _message_reply(429, "Too Many Requests")
+            if method == "reboot":
+                is_reboot = bool(config["reboot_result"])
+                if is_reboot:
+                    inst.config["state"] = config["state_after_reboot"]
+                    inst.starting_until = now + float(config["starting_seconds"])
+                self._reboots.append(
+                    {
+                        "seq": record["seq"],
+                        "at": record["at"],
+                        "instance_id": instance_id,
+                        "isReboot": is_reboot,
+                    }
+                )
+                return _json_reply(200, {"isReboot": is_reboot})
+            if method == "sendMessage":
+                if not _valid_message(body):
+                    return _message_reply(400, "bad request data")
+                id_message = secrets.token_hex(10).upper()
+                self._messages.append(
+                    {
+                        "seq": record["seq"],
+                        "at": record["at"],
+                        "instance_id": instance_id,
+                        "chatId": body["chatId"],
+                        "message": body["message"],
+                        "idMessage": id_message,
+                        "delivered": inst.effective_state(now) == "authorized",
+                    }
+                )
+                return _json_reply(200, {"idMessage": id_message})
+            return self._read_only_answer(inst, method, now)
+
+
+def _valid_message(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    chat_id, message = body.get("chatId"), body.get("message")
+    if not isinstance(chat_id, str) or not (
+        _PERSONAL_CHAT.fullmatch(chat_id) or _GROUP_CHAT.fullmatch(chat_id)
+    ):
+        return False
+    return isinstance(message, str) and 0 < len(message) <= MAX_MESSAGE_CHARS
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+class _ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- HTTP layer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sim: GreenApiSimulator) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.sim = sim
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup that can stall without a resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def track(self, conn: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("simulator: error while handling a request from %s", client_address[0])
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "GreenApiSimulator/1.0"
+    disable_nagle_algorithm = True  # trickled bytes must leave one by one
+    timeout = 300  # idle keep-alive connections
+
+    # ---- plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # replaced by _access(), which never sees the token
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default access log prints the request line, whose path carries the token.
+        log.debug("%s", redact(format % args))
+
+    def _access(self, what: str, status: int | None) -> None:
+        log.debug("%s %s -> %s", self.command, what, "no answer" if status is None else status)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        try:
+            if parts.path.startswith("/_sim/") or parts.path == "/_sim":
+                self._control(parts.path, parse_qs(parts.query))
+                return
+            match = _API_PATH.fullmatch(parts.path)
+            if match is None:
+                self._read_body()
+                self._send(_message_reply(404, "Not Found"))
+                self._access("(unknown path)", 404)
+                return
+            instance_id, method, token = (unquote(g) for g in match.groups())
+            self._api(instance_id, method, token)
+        except OSError:  # the client went away (gave up on a trickle, timed out, ...)
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when it is too large (then the connection is closed)."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = MAX_REQUEST_BODY + 1  # unreadable framing: refuse and close
+        if length > MAX_REQUEST_BODY:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, reply: _Reply) -> None:
+        self._send_head(reply, len(reply.body))
+        self.wfile.write(reply.body)
+
+    def _send_head(self, reply: _Reply, length: int) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(length))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    # ---- Green API routes
+
+    def _api(self, instance_id: str, method: str, token: str) -> None:
+        sim = self.server.sim
+        raw = self._read_body()
+        if raw is None:
+            self._send(_message_reply(413, "request body too large"))
+            return
+        record = sim._new_record(instance_id, method, self.command, _parse_json(raw))
+        what = f"waInstance{instance_id}/{method}"
+
+        exists, token_ok, latency = sim._lookup(instance_id, token)
+        if not exists:
+            self._answer(record, what, _message_reply(403, "Forbidden"))
+            return
+        sim._update_record(record, token_ok=token_ok)
+        if latency > 0 and sim._stopping.wait(latency):
+            self.close_connection = True
+            return
+        if ROUTES.get(method) != self.command:
+            self._answer(record, what, _message_reply(404, "Not Found"))
+            return
+
+        fault = sim._take_fault(instance_id, method)
+        mode = None if fault is None else fault["mode"]
+        sim._update_record(record, fault=mode)
+        if fault is None or mode in _TRANSPORT_ONLY_MODES or fault.get("process"):
+            delay = float(fault.get("ms", 0)) / 1000 if fault and mode == "delay" else 0.0
+            if delay > 0 and sim._stopping.wait(delay):
+                self.close_connection = True
+                return
+            reply = sim._process(record, instance_id, method, token_ok, record["body"])
+        else:
+            reply = sim._preview(instance_id, method)
+
+        if fault is None or mode == "delay":
+            self._answer(record, what, reply)
+        else:
+            self._deliver_fault(record, what, fault, reply)
+
+    def _answer(self, record: dict[str, Any], what: str, reply: _Reply) -> None:
+        self.server.sim._update_record(record, status=reply.status)
+        self._access(what, reply.status)
+        self._send(reply)
+
+    def _deliver_fault(self, record: dict[str, Any], what: str, fault: dict[str, Any], reply: _Reply) -> None:
+        mode = fault["mode"]
+        stopping = self.server.sim._stopping
+        if mode == "hang":
+            self._access(what, None)
+            stopping.wait(float(fault.get("seconds", DEFAULT_HANG_SECONDS)))
+            self.close_connection = True
+        elif mode == "reset":
+            self._access(what, None)
+            self._reset_connection()
+        elif mode == "http":
+            self._answer(record, what, _fault_http_reply(fault))
+        elif mode == "malformed":
+            body = reply.body if len(reply.body) > 1 else b'{"stateInstance": "authorized"}'
+            # Any strict prefix of a JSON object (or of null) fails to parse.
+            self._answer(record, what, _Reply(200, body[: max(1, len(body) * 3 // 4)]))
+        elif mode == "non_utf8":
+            self._answer(record, what, _Reply(200, NON_UTF8_BODY))
+        elif mode == "redirect":
+            location = fault.get("location", DEFAULT_REDIRECT_LOCATION)
+            status = fault.get("status", 302)
+            self._answer(record, what, _Reply(status, b"", headers={"Location": location}))
+        elif mode == "trickle":
+            self.server.sim._update_record(record, status=reply.status)
+            self._access(what, reply.status)
+            self._send_head(reply, len(reply.body))
+            interval = float(fault.get("interval_ms", DEFAULT_TRICKLE_INTERVAL_MS)) / 1000
+            for i in range(len(reply.body)):
+                if i and stopping.wait(interval):
+                    self.close_connection = True
+                    return
+                self.wfile.write(reply.body[i : i + 1])
+        elif mode == "big":
+            size = int(fault.get("bytes", DEFAULT_BIG_BYTES))
+            self.server.sim._update_record(record, status=200)
+            self._access(what, 200)
+            self._send_head(_Reply(200, b""), size)
+            for chunk in _big_body(size):
+                if stopping.is_set():
+                    self.close_connection = True
+                    return
+                self.wfile.write(chunk)
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.rfile.close()  # the makefile() reference would otherwise delay the real close
+        self.connection.close()
+
+    # ---- control API
+
+    def _control(self, path: str, query: dict[str, list[str]]) -> None:
+        raw = self._read_body()
+        try:
+            if raw is None:
+                raise _ControlError(413, "request body too large")
+            status, payload = self._control_route(path, query, raw)
+        except _ControlError as exc:
+            status, payload = exc.status, {"error": str(exc)}
+        except SimulatorConfigError as exc:
+            status, payload = 400, {"error": str(exc)}
+        self._access(path, status)
+        self._send(_json_reply(status, payload))
+
+    def _control_route(self, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+        sim = self.server.sim
+        verb = self.command
+        instance = query.get("instance", [None])[0]
+
+        def only(*verbs: str) -> None:
+            if verb not in verbs:
+                raise _ControlError(405, f"{verb} not allowed on {path} (use {', '.join(verbs)})")
+
+        if path == "/_sim/health":
+            only("GET")
+            return 200, {"ok": True}
+        if path == "/_sim/instances":
+            only("GET")
+            return 200, sim.instances()
+        if path.startswith("/_sim/instances/"):
+            instance_id = unquote(path[len("/_sim/instances/") :])
+            if not instance_id or "/" in instance_id:
+                raise _ControlError(404, f"bad instance id in {path!r}")
+            only("GET", "PUT", "PATCH", "DELETE")
+            try:
+                if verb == "PUT":
+                    return 200, sim.put_instance(instance_id, _json_body(raw))
+                if verb == "PATCH":
+                    return 200, sim.patch_instance(instance_id, _json_body(raw))
+                if verb == "DELETE":
+                    sim.remove_instance(instance_id)
+                    return 200, {"deleted": instance_id}
+                return 200, sim.instance(instance_id)
+            except KeyError:
+                raise _ControlError(404, f"unknown instance {instance_id!r}") from None
+        if path == "/_sim/requests":
+            only("GET", "DELETE")
+            if verb == "DELETE":
+                sim.clear_records()
+                return 200, {"cleared": True}
+            return 200, sim.requests_log(instance, query.get("method", [None])[0])
+        if path == "/_sim/messages":
+            only("GET")
+            return 200, sim.messages(instance)
+        if path == "/_sim/reboots":
+            only("GET")
+            return 200, sim.reboots(instance)
+        if path == "/_sim/reset":
+            only("POST")
+            sim.reset()
+            return 200, {"reset": True}
+        raise _ControlError(404, f"unknown control route {path!r}")
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise _ControlError(400, f"body: not valid JSON ({exc})") from None
+
+
+def _fault_http_reply(fault: dict[str, Any]) -> _Reply:
+    status = int(fault.get("status", 500))
+    body = fault.get("body")
+    if body is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "simulated error"
+        payload = json.dumps({"message": phrase}).encode()
+    elif isinstance(body, str):
+        payload = body.encode()
+    else:
+        payload = json.dumps(body).encode()
+    return _Reply(status, payload, fault.get("content_type", "application/json"))
+
+
+def _big_body(size: int, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    """Yield ``size`` bytes forming a valid JSON object when the size allows it."""
+    head, tail = b'{"stateInstance": "authorized", "padding": "', b'"}'
+    padding = size - len(head) - len(tail)
+    if padding < 0:
+        yield b" " * size
+        return
+    yield head
+    filler = b"x" * chunk_size
+    while padding > 0:
+        n = min(padding, chunk_size)
+        yield filler[:n]
+        padding -= n
+    yield tail
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m greenapi.simulator", description="Green API simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="ID:TOKEN",
+        help="create an always-authorized instance (repeatable)",
+    )
+    parser.add_argument("--demo", action="store_true", help="create the demo instances")
+    parser.add_argument(
+        "--demo-scale",
+        type=float,
+        default=1.0,
+        help="multiply the demo cycle phase lengths (e.g. 0.1 for a 2-minute cycle)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log each request (no tokens)")
+    args = parser.parse_args(argv)
+    if args.demo_scale <= 0:
+        parser.error("--demo-scale must be > 0")
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(message)s",
+        stream=sys.stderr,
+    )
+    sim = GreenApiSimulator(args.host, args.port)
+    ids: list[str] = []
+    for item in args.instance:
+        instance_id, sep, token = item.partition(":")
+        if not sep or not instance_id or not token:
+            parser.error("--instance expects ID:TOKEN")
+        try:
+            sim.add_instance(instance_id, token)
+        except SimulatorConfigError as exc:
+            parser.error(f"--instance {instance_id}: {exc}")
+        ids.append(instance_id)
+    if args.demo:
+        ids.extend(sim.add_demo_instances(args.demo_scale))
+
+    # Set SIGINT too: a shell starting us in the background may have left it ignored.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        sim.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        # One line, so scripts can wait for it and parse the URL.
+        listing = f"; instances: {', '.join(ids)}" if ids else ""
+        print(
+            f"Green API simulator listening on {sim.url} (control API {sim.url}/_sim/){listing}", flush=True
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
