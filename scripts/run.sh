@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"  # airflow standalone starts its components as `airflow ...`
 SIM_HOST=${SIM_HOST:-127.0.0.1}
 SIM_PORT=${SIM_PORT:-8765}
 UI_PORT=${UI_PORT:-8080}
@@ -24,7 +25,7 @@ fi
 
 if [ "$mode" = run ]; then
   if [ -z "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}" ]; then
-    : "${GREEN_API_URL:?GREEN_API_URL is not set in .env (the instance's apiUrl, e.g. https://7105.api.greenapi.com)}"
+    : "${GREEN_API_URL:?GREEN_API_URL is not set in .env (apiUrl of the instance, e.g. https://7105.api.greenapi.com)}"
     : "${GREEN_API_INSTANCE_ID:?GREEN_API_INSTANCE_ID is not set in .env (idInstance)}"
     export AIRFLOW_CONN_GREEN_API_DEFAULT="$(conn_json "$GREEN_API_URL" "$GREEN_API_INSTANCE_ID" "$GREEN_API_TOKEN")"
   fi
@@ -89,5 +90,4 @@ cat <<EOM
 ================================================================================
 
 EOM
-exec_airflow() { .venv/bin/airflow standalone; }
-exec_airflow
+airflow standalone
