@@ -8,9 +8,10 @@ import pendulum
 from airflow.sdk import TriggerRule, Variable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from greenapi import health_check as hc
 from greenapi.domain.config import INSTANCES_VARIABLE, SETTINGS_VARIABLE
 from greenapi.store import HealthStore
+from greenapi.tasks import common
+from greenapi.tasks import health_check as hc
 
 DOC = """
 ### Green API health check
@@ -69,31 +70,27 @@ def green_api_health_check() -> None:
     @task(task_id=hc.ALERT_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alerts() -> dict:
         ti = get_current_context()["ti"]
-        outcome = hc.send_alerts(
-            ti.xcom_pull(task_ids="check_instances"),
-            ti.xcom_pull(task_ids=hc.REBOOT_TASK),
-            Variable.get(SETTINGS_VARIABLE, default=None),
-            HealthStore(),
-        )
+        findings = hc.findings(ti.xcom_pull(task_ids="check_instances"), ti.xcom_pull(task_ids=hc.REBOOT_TASK))
+        outcome = common.send_alerts(findings, Variable.get(SETTINGS_VARIABLE, default=None), HealthStore(), "automatic")
         if outcome["undelivered"]:
             ti.xcom_push(key="failed_outcome", value=outcome)
             raise AirflowFailException("; ".join(outcome["problems"]))
         return outcome
 
+    def _alerting(ti) -> dict | None:
+        return ti.xcom_pull(task_ids=hc.ALERT_TASK) or ti.xcom_pull(task_ids=hc.ALERT_TASK, key="failed_outcome")
+
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
     def log_results() -> int:
         context = get_current_context()
         ti, dag_run = context["ti"], context["dag_run"]
-        alerting = ti.xcom_pull(task_ids=hc.ALERT_TASK) or ti.xcom_pull(
-            task_ids=hc.ALERT_TASK, key="failed_outcome"
-        )
-        rows = hc.log_rows(
-            ti.xcom_pull(task_ids="check_instances"),
-            ti.xcom_pull(task_ids=hc.REBOOT_TASK),
-            alerting,
+        findings = hc.findings(ti.xcom_pull(task_ids="check_instances"), ti.xcom_pull(task_ids=hc.REBOOT_TASK))
+        rows = common.log_rows(
+            findings,
+            _alerting(ti),
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,
-            run_type=str(dag_run.run_type.value if hasattr(dag_run.run_type, "value") else dag_run.run_type),
+            trigger_type=common.run_trigger_type(dag_run.run_type),
         )
         inserted = HealthStore().insert_health_logs(rows)
         print(f"{len(rows)} check(s) to log, {inserted} new row(s) in green_api_health_logs")
@@ -102,13 +99,11 @@ def green_api_health_check() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         ti = get_current_context()["ti"]
-        alerting = ti.xcom_pull(task_ids=hc.ALERT_TASK) or ti.xcom_pull(
-            task_ids=hc.ALERT_TASK, key="failed_outcome"
-        )
-        summary = hc.summarize(
-            ti.xcom_pull(task_ids="check_instances"),
-            ti.xcom_pull(task_ids=hc.REBOOT_TASK),
-            alerting,
+        checked = ti.xcom_pull(task_ids="check_instances")
+        summary = common.summarize(
+            hc.findings(checked, ti.xcom_pull(task_ids=hc.REBOOT_TASK)) if checked else None,
+            (checked or {}).get("problems", []),
+            _alerting(ti),
             ti.xcom_pull(task_ids="log_results"),
         )
         if summary["problems"]:

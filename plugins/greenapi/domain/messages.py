@@ -58,7 +58,40 @@ BODIES: dict[AlertKind, str] = {
         "1. Vérifier le dashboard Green API\n"
         "2. Contacter le support Green API si cela persiste"
     ),
+    AlertKind.REBOOT_REFUSED: (
+        "🔄 *REBOOT {origin} REFUSÉ*\n\n"
+        "Erreur: {error}\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Vérifier le dashboard Green API\n"
+        "2. Relancer le reboot si nécessaire"
+    ),
+    AlertKind.REBOOT_ERROR: (
+        "❌ *ÉCHEC DU REBOOT {origin}*\n\n"
+        "Erreur: {error}\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. La demande de reboot n'a pas abouti\n"
+        "2. Vérifier le dashboard Green API\n"
+        "3. Contacter le support Green API si cela persiste"
+    ),
+    AlertKind.REBOOT_NOT_BACK: (
+        "⏳ *INSTANCE NON REVENUE APRÈS REBOOT {origin}*\n\n"
+        "État détecté: {state}\n"
+        "Erreur: {error}\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Vérifier le dashboard Green API\n"
+        "2. Rebooter à nouveau ou contacter le support Green API"
+    ),
+    AlertKind.REBOOT_NEEDS_RELINK: (
+        "📵 *RECONNEXION WHATSAPP NÉCESSAIRE*\n\n"
+        "État détecté: {state}\n"
+        "Erreur: {error}\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Ouvrir le dashboard Green API\n"
+        "2. Scanner le QR code pour relier WhatsApp"
+    ),
 }
+
+ORIGINS = {"scheduled": "PLANIFIÉ", "manual": "MANUEL", "automatic": "AUTOMATIQUE"}
 
 TIME_FORMAT = "%d/%m/%Y %H:%M:%S"
 
@@ -75,6 +108,7 @@ class AlertFacts:
     error: str | None = None
     response_time_ms: int | None = None
     fix: str | None = None
+    origin: str = "automatic"  # what asked for a reboot: automatic, scheduled or manual
 
 
 def format_time(moment: datetime, timezone: str) -> str:
@@ -92,5 +126,6 @@ def render_alert(facts: AlertFacts, timezone: str) -> str:
         error=facts.error or "-",
         response_time_ms=facts.response_time_ms if facts.response_time_ms is not None else "-",
         fix=facts.fix or "-",
+        origin=ORIGINS.get(facts.origin, facts.origin.upper()),
         dashboard_url=facts.dashboard_url,
     )

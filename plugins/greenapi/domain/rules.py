@@ -34,6 +34,11 @@ class AlertKind(StrEnum):
     COMPLETE_FAILURE = "complete_failure"
     CONFIGURATION_ERROR = "configuration_error"
     INVALID_RESPONSE = "invalid_response"
+    # after a scheduled or manual reboot
+    REBOOT_REFUSED = "reboot_refused"
+    REBOOT_ERROR = "reboot_error"
+    REBOOT_NOT_BACK = "reboot_not_back"
+    REBOOT_NEEDS_RELINK = "reboot_needs_relink"
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,41 @@ def after_reboot(verdict: Verdict, reboot: ApiResult) -> Verdict:
         alert=AlertKind.COMPLETE_FAILURE,
         error=f"Primary: {verdict.error} | Reboot: {describe_failure(reboot)}",
     )
+
+
+# States after which waiting longer does not help: a person has to act.
+NEEDS_A_PERSON = frozenset({"notAuthorized", "blocked"})
+
+
+def recovery_settled(check: ApiResult) -> bool:
+    """Whether polling after a reboot can stop: back authorized, or in a state a person must fix."""
+    verdict = classify_check(check)
+    return verdict.status is Status.HEALTHY or verdict.state in NEEDS_A_PERSON
+
+
+def reboot_verdict(reboot: ApiResult, last_check: ApiResult | None, waited_minutes: float) -> Verdict:
+    """The outcome of a requested reboot (scheduled or manual) and its recovery check.
+
+    ``rebooted`` only when the instance came back ``authorized``; otherwise what went wrong: the
+    reboot refused (``isReboot`` false), the reboot request failing, the instance not back in time,
+    or back but needing a new WhatsApp link.
+    """
+    if not reboot.ok:
+        error = f"Reboot request failed: {describe_failure(reboot)}"
+        return Verdict(Status.CRITICAL_FAILURE, None, error, alert=AlertKind.REBOOT_ERROR, reboot_success=False)
+    if reboot.data.get("isReboot") is not True:
+        error = f"Reboot refused (isReboot={reboot.data.get('isReboot')})"
+        return Verdict(Status.CRITICAL_FAILURE, None, error, alert=AlertKind.REBOOT_REFUSED, reboot_success=False)
+    after = classify_check(last_check) if last_check is not None else None
+    if after is not None and after.status is Status.HEALTHY:
+        return Verdict(Status.REBOOTED, after.state, None, reboot_success=True)
+    if after is not None and after.state in NEEDS_A_PERSON:
+        error = f'Back after the reboot but state is "{after.state}": WhatsApp must be linked again'
+        return Verdict(Status.UNHEALTHY, after.state, error, alert=AlertKind.REBOOT_NEEDS_RELINK, reboot_success=False)
+    last = "no check" if after is None else (f'state "{after.state}"' if after.state else after.error)
+    error = f"Not back as authorized {waited_minutes:g} min after the reboot (last: {last})"
+    state = after.state if after is not None else None
+    return Verdict(Status.CRITICAL_FAILURE, state, error, alert=AlertKind.REBOOT_NOT_BACK, reboot_success=False)
 
 
 def trigger_type_for(run_type: str | None) -> str:

@@ -1,0 +1,48 @@
+"""A finding: what one run concluded about one instance. It is what gets alerted and logged."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from greenapi.domain.rules import AlertKind, Status, Verdict
+
+
+@dataclass(frozen=True)
+class Finding:
+    conn_id: str
+    instance_id: str
+    dashboard_url: str
+    checked_at: str  # ISO 8601, UTC
+    status: Status
+    state: str | None
+    error: str | None
+    response_time_ms: int | None
+    reboot_triggered: bool = False
+    reboot_success: bool | None = None
+    alert: AlertKind | None = None
+    fix: str | None = None
+
+    @classmethod
+    def of(cls, verdict: Verdict, *, reboot_triggered: bool, **context: Any) -> Finding:
+        return cls(
+            status=verdict.status,
+            state=verdict.state,
+            error=verdict.error,
+            reboot_triggered=reboot_triggered,
+            reboot_success=verdict.reboot_success,
+            alert=verdict.alert,
+            fix=verdict.fix,
+            **context,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["alert"] = self.alert.value if self.alert else None
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Finding:
+        alert = raw.get("alert")
+        return cls(**{**raw, "status": Status(raw["status"]), "alert": AlertKind(alert) if alert else None})

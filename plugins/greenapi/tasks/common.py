@@ -1,0 +1,208 @@
+"""Glue shared by the DAGs: hooks, alert delivery, health-log rows and the run's verdict.
+
+Functions take and return plain JSON-able data (XComs). XComs hold instance ids, states and
+redacted errors, never a token.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from greenapi.domain.config import ALERTS_CONN_ID, ConfigError, Settings, parse_settings
+from greenapi.domain.findings import Finding
+from greenapi.domain.messages import AlertFacts, render_alert
+from greenapi.domain.rules import trigger_type_for
+from greenapi.hooks.green_api import GreenApiHook
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from greenapi.store import Contact, HealthStore
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class UnusableConnection(Exception):
+    """A connection id that cannot be used; the message says why and what to do."""
+
+    def __init__(self, message: str, *, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def open_hook(conn_id: str) -> GreenApiHook:
+    """The hook of a connection, validated now rather than in the middle of a call."""
+    hook = GreenApiHook(conn_id)
+    try:
+        hook.config  # noqa: B018
+    except AirflowNotFoundException:
+        raise UnusableConnection(
+            f"unknown connection id {conn_id!r}: create it (Admin > Connections, type Green API)", missing=True
+        ) from None
+    except ConfigError as exc:
+        raise UnusableConnection(str(exc), missing=False) from None
+    return hook
+
+
+def open_hooks(conn_ids: Iterable[str], listed_in: str) -> tuple[list[GreenApiHook], list[str]]:
+    """Hooks for the usable connections, and one problem per unusable one."""
+    hooks, problems = [], []
+    for conn_id in conn_ids:
+        try:
+            hooks.append(open_hook(conn_id))
+        except UnusableConnection as exc:
+            problems.append(f"{exc} (listed in {listed_in})")
+    return hooks, problems
+
+
+def in_parallel(settings: Settings, items: list[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` over ``items`` concurrently, at most ``max_concurrency`` at once, order kept."""
+    if not items:
+        return []
+    workers = max(1, min(settings.max_concurrency, len(items)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="greenapi") as pool:
+        return list(pool.map(work, items))
+
+
+def _sender(finding: Finding, problems: list[str]) -> GreenApiHook | None:
+    try:
+        return open_hook(ALERTS_CONN_ID)
+    except UnusableConnection as exc:
+        if not exc.missing:
+            problems.append(f"alert sender {exc}; falling back to the monitored instance")
+    try:
+        return open_hook(finding.conn_id)
+    except UnusableConnection as exc:
+        problems.append(str(exc))
+        return None
+
+
+def send_alerts(findings: list[Finding], settings_raw: Any, store: HealthStore, origin: str) -> dict[str, Any]:
+    """Send each finding's alert to every active contact in priority order; record each delivery.
+
+    Returns ``{"deliveries", "problems", "alerts", "undelivered"}``. A problem is an alert that
+    reached nobody, or nobody to alert at all.
+    """
+    settings = parse_settings(settings_raw)
+    contacts: list[Contact] = store.active_contacts()
+    problems: list[str] = []
+    deliveries: list[dict[str, Any]] = []
+    if not contacts:
+        problems.append("no active support contact in system_support_contacts: nobody can be alerted")
+    alerts = undelivered = 0
+    for finding in findings:
+        if finding.alert is None:
+            continue
+        alerts += 1
+        if not contacts:
+            undelivered += 1
+            continue
+        facts = AlertFacts(
+            kind=finding.alert,
+            instance_id=finding.instance_id,
+            checked_at=datetime.fromisoformat(finding.checked_at),
+            dashboard_url=finding.dashboard_url,
+            state=finding.state,
+            error=finding.error,
+            response_time_ms=finding.response_time_ms,
+            fix=finding.fix,
+            origin=origin,
+        )
+        text = render_alert(facts, settings.message_timezone)
+        sender = _sender(finding, problems)
+        accepted = 0
+        for contact in contacts:
+            result = sender.send_message(contact.phone_number, text) if sender else None
+            ok = bool(result and result.ok and result.data.get("idMessage"))
+            accepted += ok
+            deliveries.append(
+                {
+                    "conn_id": finding.conn_id,
+                    "instance_id": finding.instance_id,
+                    "alert_type": finding.alert.value,
+                    "contact_id": contact.id,
+                    "chat_id": contact.phone_number,
+                    "sender": sender.green_api_conn_id if sender else None,
+                    "ok": ok,
+                    "id_message": result.data.get("idMessage") if result and result.ok else None,
+                    "error": None if ok else (result.error if result else "no usable sender"),
+                    "sent_at": now_iso(),
+                }
+            )
+        if not accepted:
+            undelivered += 1
+            problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
+    return {"deliveries": deliveries, "problems": problems, "alerts": alerts, "undelivered": undelivered}
+
+
+def log_rows(
+    findings: list[Finding],
+    alerting: dict[str, Any] | None,
+    *,
+    dag_id: str,
+    run_id: str,
+    trigger_type: str,
+) -> list[dict[str, Any]]:
+    """Exactly one health-log row per finding, saying what really happened."""
+    deliveries = (alerting or {}).get("deliveries", [])
+    rows = []
+    for f in findings:
+        sent = sorted(d["sent_at"] for d in deliveries if d["conn_id"] == f.conn_id and d["ok"])
+        rows.append(
+            {
+                "checked_at": f.checked_at,
+                "status": f.status.value,
+                "state_instance": f.state,
+                "error_message": f.error,
+                "reboot_triggered": f.reboot_triggered,
+                "reboot_success": f.reboot_success,
+                "response_time_ms": f.response_time_ms,
+                "support_notified": bool(sent),
+                "support_notification_sent_at": sent[0] if sent else None,
+                "trigger_type": trigger_type,
+                "instance_id": f.instance_id,
+                "connection_id": f.conn_id,
+                "alert_type": f.alert.value if f.alert else None,
+                "dag_id": dag_id,
+                "run_id": run_id,
+            }
+        )
+    return rows
+
+
+def run_trigger_type(run_type: Any, scheduled_as: str = "automatic") -> str:
+    """``manual`` for a run triggered by hand, else ``scheduled_as``."""
+    kind = trigger_type_for(str(getattr(run_type, "value", run_type)))
+    return kind if kind == "manual" else scheduled_as
+
+
+def summarize(
+    findings: list[Finding] | None,
+    problems: Iterable[str],
+    alerting: dict[str, Any] | None,
+    logged: int | None,
+) -> dict[str, Any]:
+    """The run's outcome; ``problems`` non-empty means the run must fail."""
+    found: list[str] = list(problems)
+    if findings is None:
+        found.append("the first task produced no result: see its log")
+    if alerting is None:
+        found.append("send_alerts did not complete: see that task's log")
+    else:
+        found.extend(alerting.get("problems", []))
+    if logged is None:
+        found.append("log_results did not complete: the checks may be missing from green_api_health_logs")
+    statuses: dict[str, int] = {}
+    for finding in findings or []:
+        statuses[finding.status.value] = statuses.get(finding.status.value, 0) + 1
+    return {"instances": sum(statuses.values()), "statuses": statuses, "logged": logged, "problems": found}

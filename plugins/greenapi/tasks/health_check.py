@@ -1,0 +1,83 @@
+"""Glue of the health-check DAG: check every instance, reboot the ones that did not answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenapi.domain.config import INSTANCES_VARIABLE, parse_instances, parse_settings
+from greenapi.domain.findings import Finding
+from greenapi.domain.results import ApiResult
+from greenapi.domain.rules import Verdict, after_reboot, classify_check
+from greenapi.hooks.green_api import GreenApiHook
+from greenapi.tasks.common import in_parallel, now_iso, open_hooks
+
+REBOOT_TASK = "reboot_instances"
+ALERT_TASK = "send_alerts"
+
+
+def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
+    """Check every configured instance concurrently (bounded by ``max_concurrency``).
+
+    Raises ConfigError for an invalid Variable (nothing can be checked). A connection that cannot
+    be used is reported in ``problems`` and the other instances are still checked.
+    """
+    conn_ids = parse_instances(instances_raw)
+    settings = parse_settings(settings_raw)
+    hooks, problems = open_hooks(conn_ids, f"Variable {INSTANCES_VARIABLE}")
+
+    def check(hook: GreenApiHook) -> dict[str, Any]:
+        checked_at = now_iso()
+        result = hook.get_state_instance()
+        return {
+            "conn_id": hook.green_api_conn_id,
+            "instance_id": hook.config.instance_id,
+            "dashboard_url": hook.config.dashboard_url,
+            "checked_at": checked_at,
+            "result": result.to_dict(),
+        }
+
+    return {"checks": in_parallel(settings, hooks, check), "problems": problems}
+
+
+def _verdict(check: dict[str, Any], reboot: dict[str, Any] | None = None) -> Verdict:
+    verdict = classify_check(ApiResult.from_dict(check["result"]))
+    if reboot is not None:
+        verdict = after_reboot(verdict, ApiResult.from_dict(reboot))
+    return verdict
+
+
+def route(checked: dict[str, Any]) -> list[str]:
+    """The branch: reboot first when a check calls for it; the alert step always runs."""
+    if any(_verdict(c).reboot for c in checked["checks"]):
+        return [REBOOT_TASK]
+    return [ALERT_TASK]
+
+
+def reboot_instances(checked: dict[str, Any], settings_raw: Any) -> dict[str, dict[str, Any]]:
+    """One automatic reboot per instance whose check calls for it; results by connection id."""
+    targets = [c["conn_id"] for c in checked["checks"] if _verdict(c).reboot]
+
+    def reboot(conn_id: str) -> tuple[str, dict[str, Any]]:
+        return conn_id, GreenApiHook(conn_id).reboot().to_dict()
+
+    return dict(in_parallel(parse_settings(settings_raw), targets, reboot))
+
+
+def findings(checked: dict[str, Any] | None, reboots: dict[str, dict[str, Any]] | None) -> list[Finding]:
+    """One finding per check made, its automatic reboot included."""
+    reboots = reboots or {}
+    out = []
+    for check in (checked or {}).get("checks", []):
+        reboot = reboots.get(check["conn_id"])
+        out.append(
+            Finding.of(
+                _verdict(check, reboot),
+                reboot_triggered=reboot is not None,
+                conn_id=check["conn_id"],
+                instance_id=check["instance_id"],
+                dashboard_url=check["dashboard_url"],
+                checked_at=check["checked_at"],
+                response_time_ms=check["result"]["response_time_ms"],
+            )
+        )
+    return out
