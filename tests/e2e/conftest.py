@@ -51,3 +51,19 @@ def log_rows(db: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     with db.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute("SELECT * FROM green_api_health_logs ORDER BY instance_id, id")
         return list(cur.fetchall())
+
+
+@pytest.fixture(scope="session")
+def scheduled_reboot_dag() -> Any:
+    return load_dag("green_api_scheduled_reboot")
+
+
+@pytest.fixture(scope="session")
+def manual_reboot_dag() -> Any:
+    return load_dag("green_api_reboot")
+
+
+def printed(capfd: Any) -> str:
+    """What the run printed: dag.test() runs tasks in-process and their logs go to stdout/stderr."""
+    out = capfd.readouterr()
+    return out.out + out.err

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.conftest import log_rows, run_dag
+from tests.e2e.conftest import log_rows, printed, run_dag
 
 SUPPORT_1 = "33600000001@c.us"
 SUPPORT_2 = "33600000002@c.us"
@@ -81,12 +81,6 @@ def contacts(add_contact):
 
 def paris(row) -> str:
     return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
-
-
-def printed(capfd) -> str:
-    """What the run printed: dag.test() runs tasks in-process and their logs go to stdout/stderr."""
-    out = capfd.readouterr()
-    return out.out + out.err
 
 
 def only_row(db):

@@ -28,6 +28,8 @@ class Settings:
 
     message_timezone: str = "Europe/Paris"
     max_concurrency: int = 32
+    reboot_verify_minutes: float = 5.0  # after a scheduled/manual reboot: how long to wait for "authorized"
+    reboot_poll_seconds: int = 15  # how often to look while waiting (the API allows 1 request/s)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
     settings = Settings(**value)
     check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", settings.message_timezone)
     _positive_int(f"{SETTINGS_VARIABLE}.max_concurrency", settings.max_concurrency, 1000)
+    _positive_int(f"{SETTINGS_VARIABLE}.reboot_poll_seconds", settings.reboot_poll_seconds, 600)
+    minutes = settings.reboot_verify_minutes
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 120:
+        raise ConfigError(
+            f"{SETTINGS_VARIABLE}.reboot_verify_minutes must be a number of minutes in (0, 120], got {minutes!r}"
+        )
     return settings
 
 

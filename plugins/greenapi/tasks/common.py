@@ -180,10 +180,9 @@ def log_rows(
     return rows
 
 
-def run_trigger_type(run_type: Any, scheduled_as: str = "automatic") -> str:
-    """``manual`` for a run triggered by hand, else ``scheduled_as``."""
-    kind = trigger_type_for(str(getattr(run_type, "value", run_type)))
-    return kind if kind == "manual" else scheduled_as
+def run_trigger_type(run_type: Any) -> str:
+    """``manual`` for a run triggered by hand, else ``automatic``."""
+    return trigger_type_for(str(getattr(run_type, "value", run_type)))
 
 
 def summarize(
