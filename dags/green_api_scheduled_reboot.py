@@ -19,8 +19,8 @@ SCHEDULE = parse_reboot_schedule(Variable.get(REBOOT_SCHEDULE_VARIABLE, default=
 DOC = f"""
 ### Green API scheduled reboot
 
-Reboots every instance of Variable `green_api_instances` once a day at **{SCHEDULE.time}
-({SCHEDULE.timezone})**{"" if SCHEDULE.enabled else " — **disabled** (`enabled: false`)"}, then waits
+Reboots every instance of Variable `green_api_instances` once a day at
+**{SCHEDULE.time} ({SCHEDULE.timezone})**{"" if SCHEDULE.enabled else " — **disabled** (`enabled: false`)"}, then waits
 for each to come back `authorized` (Variable `green_api_settings`: `reboot_verify_minutes`,
 default 5; `reboot_poll_seconds`, default 15) without holding a worker slot.
 

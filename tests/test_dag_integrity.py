@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import load_dag
+import pytest
+
+from tests.e2e.conftest import DAGS, load_dag
 
 
 def test_health_check_dag_shape():
@@ -15,6 +17,14 @@ def test_health_check_dag_shape():
     assert dag.get_task("log_results").trigger_rule == "all_done"
 
 
+def test_all_dags_import_cleanly():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"green_api_health_check", "green_api_scheduled_reboot", "green_api_reboot"}
+
+
 def test_provider_registers_the_green_api_connection_type():
     from airflow.providers_manager import ProvidersManager
 
@@ -23,3 +33,61 @@ def test_provider_registers_the_green_api_connection_type():
     info = hooks["green_api"]
     assert info is not None and info.hook_class_name == "greenapi.hooks.green_api.GreenApiHook"
     assert info.connection_type == "green_api" and info.hook_name == "Green API"
+
+
+def _bag(monkeypatch, schedule: str | None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    if schedule is None:
+        monkeypatch.delenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", schedule)
+    return DagBag(dag_folder=str(DAGS / "green_api_scheduled_reboot.py"))
+
+
+def test_reboot_schedule_comes_from_the_variable(monkeypatch):
+    bag = _bag(monkeypatch, '{"time": "04:30", "timezone": "America/New_York", "enabled": true}')
+    assert not bag.import_errors
+    timetable = bag.get_dag("green_api_scheduled_reboot").timetable
+    assert (timetable.at, timetable.timezone) == ("04:30", "America/New_York")
+    assert "04:30 (America/New_York)" in bag.get_dag("green_api_scheduled_reboot").doc_md
+
+
+def test_reboot_schedule_default_is_three_in_paris(monkeypatch):
+    timetable = _bag(monkeypatch, None).get_dag("green_api_scheduled_reboot").timetable
+    assert (timetable.at, timetable.timezone) == ("03:00", "Europe/Paris")
+
+
+def test_disabled_reboot_schedule_has_no_scheduled_runs(monkeypatch):
+    dag = _bag(monkeypatch, '{"time": "03:00", "timezone": "Europe/Paris", "enabled": false}').get_dag(
+        "green_api_scheduled_reboot"
+    )
+    assert dag.timetable.can_be_scheduled is False
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{not json", "Variable green_api_reboot_schedule is not valid JSON"),
+        ('{"time": "25:00", "timezone": "Europe/Paris", "enabled": true}', "green_api_reboot_schedule.time"),
+        ('{"time": "3h", "timezone": "Europe/Paris", "enabled": true}', "got '3h'"),
+        ('{"time": "03:00", "timezone": "Mars/Base", "enabled": true}', "not a known IANA timezone: 'Mars/Base'"),
+    ],
+)
+def test_bad_reboot_schedule_is_an_import_error_naming_it(monkeypatch, value, named):
+    bag = _bag(monkeypatch, value)
+    assert "green_api_scheduled_reboot" not in bag.dag_ids  # never replaced by another schedule
+    [(path, error)] = bag.import_errors.items()
+    assert path.endswith("green_api_scheduled_reboot.py")
+    assert named in error
+
+
+def test_force_reboot_form_offers_the_instances_and_a_confirmation(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", '["green_api_default", "green_api_backup"]')
+    dag = DagBag(dag_folder=str(DAGS / "green_api_reboot.py")).get_dag("green_api_reboot")
+    assert dag.timetable.can_be_scheduled is False  # manual only
+    params = dag.params
+    assert params.get_param("instance").schema["examples"] == ["all", "green_api_default", "green_api_backup"]
+    assert params["confirm"] is False
