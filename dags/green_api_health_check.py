@@ -50,7 +50,7 @@ configuration is wrong).
     default_args={"retries": 0, "execution_timeout": timedelta(minutes=10)},
 )
 def green_api_health_check() -> None:
-    @task
+    @task(multiple_outputs=False)
     def check_instances() -> dict:
         try:
             return hc.check_instances(
@@ -63,11 +63,11 @@ def green_api_health_check() -> None:
     def route(checked: dict) -> list[str]:
         return hc.route(checked)
 
-    @task(task_id=hc.REBOOT_TASK)
+    @task(multiple_outputs=False, task_id=hc.REBOOT_TASK)
     def reboot_instances(checked: dict) -> dict:
         return hc.reboot_instances(checked, Variable.get(SETTINGS_VARIABLE, default=None))
 
-    @task(task_id=hc.ALERT_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    @task(multiple_outputs=False, task_id=hc.ALERT_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alerts() -> dict:
         ti = get_current_context()["ti"]
         findings = hc.findings(ti.xcom_pull(task_ids="check_instances"), ti.xcom_pull(task_ids=hc.REBOOT_TASK))
@@ -96,7 +96,7 @@ def green_api_health_check() -> None:
         print(f"{len(rows)} check(s) to log, {inserted} new row(s) in green_api_health_logs")
         return len(rows)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         ti = get_current_context()["ti"]
         checked = ti.xcom_pull(task_ids="check_instances")

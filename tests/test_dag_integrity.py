@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from greenapi.domain.config import PACKAGE_DAG_IDS
 from tests.e2e.conftest import DAGS, load_dag
 
 
@@ -22,7 +23,7 @@ def test_all_dags_import_cleanly():
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"green_api_health_check", "green_api_scheduled_reboot", "green_api_reboot"}
+    assert set(bag.dag_ids) == set(PACKAGE_DAG_IDS)
 
 
 def test_provider_registers_the_green_api_connection_type():

@@ -46,6 +46,13 @@ SELECT_ACTIVE_CONTACTS = (
 )
 
 
+# Bounded batches: a short transaction each, so checks keep logging while a large purge runs.
+DELETE_OLD_LOGS = (
+    "DELETE FROM green_api_health_logs WHERE id IN ("
+    " SELECT id FROM green_api_health_logs WHERE checked_at < %s ORDER BY checked_at LIMIT %s)"
+)
+
+
 @dataclass(frozen=True)
 class Contact:
     id: int
@@ -66,6 +73,18 @@ class HealthStore:
     def active_contacts(self) -> list[Contact]:
         rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS)
         return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    def delete_logs_before(self, cutoff: str, batch_size: int) -> int:
+        """Delete one batch of health-log rows checked before ``cutoff``; returns how many."""
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(DELETE_OLD_LOGS, (cutoff, batch_size))
+                deleted = cur.rowcount
+            conn.commit()
+        finally:
+            conn.close()
+        return int(deleted)
 
     def insert_health_logs(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert the rows in one round trip; returns how many were new."""

@@ -67,3 +67,8 @@ def printed(capfd: Any) -> str:
     """What the run printed: dag.test() runs tasks in-process and their logs go to stdout/stderr."""
     out = capfd.readouterr()
     return out.out + out.err
+
+
+@pytest.fixture(scope="session")
+def maintenance_dag() -> Any:
+    return load_dag("green_api_maintenance")

@@ -13,6 +13,7 @@ INSTANCES_VARIABLE = "green_api_instances"
 SETTINGS_VARIABLE = "green_api_settings"
 DEFAULT_INSTANCES = ("green_api_default",)
 ALERTS_CONN_ID = "green_api_alerts"
+PACKAGE_DAG_IDS = ("green_api_health_check", "green_api_scheduled_reboot", "green_api_reboot", "green_api_maintenance")
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _INSTANCE_ID = re.compile(r"^[0-9]{1,20}$")
@@ -30,6 +31,9 @@ class Settings:
     max_concurrency: int = 32
     reboot_verify_minutes: float = 5.0  # after a scheduled/manual reboot: how long to wait for "authorized"
     reboot_poll_seconds: int = 15  # how often to look while waiting (the API allows 1 request/s)
+    health_log_retention_days: int = 30  # green_api_health_logs rows older than this are deleted
+    airflow_retention_days: int = 30  # runs, task instances, XComs and logs of these DAGs, likewise
+    cleanup_batch_size: int = 5000  # rows deleted per transaction
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
     check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", settings.message_timezone)
     _positive_int(f"{SETTINGS_VARIABLE}.max_concurrency", settings.max_concurrency, 1000)
     _positive_int(f"{SETTINGS_VARIABLE}.reboot_poll_seconds", settings.reboot_poll_seconds, 600)
+    _positive_int(f"{SETTINGS_VARIABLE}.health_log_retention_days", settings.health_log_retention_days, 3650)
+    _positive_int(f"{SETTINGS_VARIABLE}.airflow_retention_days", settings.airflow_retention_days, 3650)
+    _positive_int(f"{SETTINGS_VARIABLE}.cleanup_batch_size", settings.cleanup_batch_size, 1_000_000)
     minutes = settings.reboot_verify_minutes
     if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 120:
         raise ConfigError(

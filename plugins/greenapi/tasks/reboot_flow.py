@@ -40,13 +40,13 @@ def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
     scheduled DAG is the scheduled reboot even when started by hand.
     """
 
-    @task(task_id=rb.REBOOT_TASK)
+    @task(multiple_outputs=False, task_id=rb.REBOOT_TASK)
     def reboot_instances(conn_ids: list[str]) -> dict:
         return rb.reboot_all(conn_ids, _settings())
 
     wait = RecoverySensor(task_id=rb.WAIT_TASK, reboot_task_id=rb.REBOOT_TASK)
 
-    @task(task_id=rb.ALERT_TASK)
+    @task(multiple_outputs=False, task_id=rb.ALERT_TASK)
     def send_alerts() -> dict:
         ti = get_current_context()["ti"]
         outcome = common.send_alerts(_findings(ti), _settings(), HealthStore(), trigger_type)
@@ -70,7 +70,7 @@ def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
         print(f"{len(rows)} reboot(s) to log, {inserted} new row(s) in green_api_health_logs")
         return len(rows)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         ti = get_current_context()["ti"]
         rebooted = ti.xcom_pull(task_ids=rb.REBOOT_TASK)

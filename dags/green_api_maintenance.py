@@ -1,0 +1,78 @@
+"""Daily retention: old health-log rows, and old runs, XComs and logs of this package's DAGs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Variable, dag, get_current_context, task
+from airflow.sdk.configuration import conf
+
+from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
+from greenapi.store import HealthStore
+from greenapi.tasks import maintenance as mt
+
+DOC = """
+### Green API maintenance
+
+Every day:
+- deletes `green_api_health_logs` rows older than `health_log_retention_days` (default 30), in
+  batches of `cleanup_batch_size` rows so that checks keep logging meanwhile;
+- deletes this package's DAG runs, task instances, XComs and task logs older than
+  `airflow_retention_days` (default 30) with `airflow db clean` (a 5-minute DAG makes 288 runs a
+  day); Airflow keeps each DAG's latest run.
+
+Both periods are keys of Variable `green_api_settings`. The `report` task returns what was removed.
+"""
+
+
+def _settings():
+    return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
+
+
+def _now():
+    return get_current_context()["dag_run"].run_after
+
+
+@dag(
+    dag_id="green_api_maintenance",
+    schedule="30 4 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["green-api", "maintenance"],
+    doc_md=DOC,
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=10)},
+)
+def green_api_maintenance() -> None:
+    @task(multiple_outputs=False)
+    def purge_health_logs() -> dict:
+        settings = _settings()
+        before = mt.cutoff(_now(), settings.health_log_retention_days)
+        removed = mt.purge_health_logs(HealthStore(), before, settings.cleanup_batch_size)
+        print(f"Deleted {removed['rows']} health-log row(s) checked before {before.isoformat()}")
+        return removed
+
+    @task(multiple_outputs=False)
+    def purge_airflow_records() -> dict:
+        settings = _settings()
+        before = mt.cutoff(_now(), settings.airflow_retention_days)
+        removed = mt.purge_airflow_records(before, settings.cleanup_batch_size)
+        print(f"Airflow records before {before.isoformat()} deleted per table: {removed}")
+        return removed
+
+    @task(multiple_outputs=False)
+    def purge_task_logs() -> dict:
+        before = mt.cutoff(_now(), _settings().airflow_retention_days)
+        removed = mt.purge_task_logs(conf.get("logging", "base_log_folder"), before)
+        print(f"Deleted task logs before {before.isoformat()}: {removed}")
+        return removed
+
+    @task(multiple_outputs=False)
+    def report(health: dict, airflow: dict, logs: dict) -> dict:
+        return mt.summary(health, airflow, logs)
+
+    report(purge_health_logs(), purge_airflow_records(), purge_task_logs())
+
+
+green_api_maintenance()

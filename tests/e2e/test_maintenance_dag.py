@@ -1,0 +1,90 @@
+"""End-to-end runs of green_api_maintenance: exactly the old rows, runs and logs go."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pendulum
+import psycopg
+
+from tests.conftest import require_env
+from tests.e2e.conftest import run_dag
+
+
+def add_log(db, days_ago: float, now: datetime) -> int:
+    row = db.execute(
+        "INSERT INTO green_api_health_logs (checked_at, status, instance_id) VALUES (%s, 'healthy', '1') RETURNING id",
+        (now - timedelta(days=days_ago),),
+    ).fetchone()
+    return int(row[0])
+
+
+def runs_of(dag_id: str) -> set[str]:
+    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+        return {r[0] for r in conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s", (dag_id,))}
+
+
+def xcoms_of(run_id: str) -> int:
+    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+        return int(conn.execute("SELECT count(*) FROM xcom WHERE run_id = %s", (run_id,)).fetchone()[0])
+
+
+def report_of(run_id: str) -> dict:
+    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+        row = conn.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'green_api_maintenance' AND run_id = %s AND task_id = 'report'",
+            (run_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+
+
+def test_maintenance_removes_exactly_the_old_rows_in_batches(maintenance_dag, db, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({"cleanup_batch_size": 2}))
+    monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
+    now = datetime.now(UTC)
+    old = [add_log(db, days, now) for days in (400, 45, 31, 30.01, 30.001)]
+    kept = [add_log(db, days, now) for days in (29.99, 10, 0)]
+    outcome = run_dag(maintenance_dag)
+    assert outcome.state == "success", outcome.tasks
+    remaining = sorted(r[0] for r in db.execute("SELECT id FROM green_api_health_logs"))
+    assert remaining == sorted(kept)
+    assert set(old).isdisjoint(remaining)
+    assert report_of(outcome.run_id)["health_logs"] == {"rows": 5, "batches": 3}
+
+
+def test_maintenance_purges_old_runs_xcoms_and_task_logs_of_its_dags(
+    maintenance_dag, health_dag, make_instance, add_contact, db, monkeypatch, tmp_path
+):
+    add_contact("Support", "33600000001@c.us", 1)
+    make_instance()
+    monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
+    long_ago = pendulum.now("UTC").subtract(days=45)
+    old_run = run_dag(health_dag, logical_date=long_ago, run_after=long_ago).run_id
+    recent_run = run_dag(health_dag).run_id
+    assert xcoms_of(old_run) > 0
+    # Task log folders as the executor writes them: one old, one recent, one of another DAG.
+    folders = {
+        "old": tmp_path / "dag_id=green_api_health_check" / f"run_id={old_run}" / "task_id=check_instances",
+        "recent": tmp_path / "dag_id=green_api_health_check" / f"run_id={recent_run}" / "task_id=check_instances",
+        "other": tmp_path / "dag_id=someone_elses_dag" / "run_id=x" / "task_id=t",
+    }
+    for name, folder in folders.items():
+        folder.mkdir(parents=True)
+        log = folder / "attempt=1.log"
+        log.write_text("log line\n")
+        if name != "recent":
+            stamp = long_ago.timestamp()
+            os.utime(log, (stamp, stamp))
+    outcome = run_dag(maintenance_dag)
+    assert outcome.state == "success", outcome.tasks
+    runs = runs_of("green_api_health_check")
+    assert old_run not in runs and recent_run in runs
+    assert xcoms_of(old_run) == 0 and xcoms_of(recent_run) > 0
+    assert not folders["old"].exists()
+    assert folders["recent"].exists() and folders["other"].exists()
+    report = report_of(outcome.run_id)
+    assert report["airflow_records"]["dag_run"] >= 1  # its task instances and XComs go with it
+    assert report["task_logs"] == {"run_folders": 1, "files": 1, "bytes": len("log line\n")}
