@@ -5,13 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import TriggerRule, Variable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import TriggerRule, dag, task
 
-from greenapi.domain.config import INSTANCES_VARIABLE, SETTINGS_VARIABLE
-from greenapi.store import HealthStore
-from greenapi.tasks import common
-from greenapi.tasks import health_check as hc
+# Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
 
 DOC = """
 ### Green API health check
@@ -52,63 +48,39 @@ configuration is wrong).
 def green_api_health_check() -> None:
     @task(multiple_outputs=False)
     def check_instances() -> dict:
-        try:
-            return hc.check_instances(
-                Variable.get(INSTANCES_VARIABLE, default=None), Variable.get(SETTINGS_VARIABLE, default=None)
-            )
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from None
+        from greenapi.tasks import health_check
+
+        return health_check.check_step()
 
     @task.branch
     def route(checked: dict) -> list[str]:
-        return hc.route(checked)
+        from greenapi.tasks import health_check
 
-    @task(multiple_outputs=False, task_id=hc.REBOOT_TASK)
+        return health_check.route(checked)
+
+    @task(multiple_outputs=False)
     def reboot_instances(checked: dict) -> dict:
-        return hc.reboot_instances(checked, Variable.get(SETTINGS_VARIABLE, default=None))
+        from greenapi.tasks import health_check
 
-    @task(multiple_outputs=False, task_id=hc.ALERT_TASK, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        return health_check.reboot_step(checked)
+
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alerts() -> dict:
-        ti = get_current_context()["ti"]
-        findings = hc.findings(ti.xcom_pull(task_ids="check_instances"), ti.xcom_pull(task_ids=hc.REBOOT_TASK))
-        outcome = common.send_alerts(findings, Variable.get(SETTINGS_VARIABLE, default=None), HealthStore(), "automatic")
-        if outcome["undelivered"]:
-            ti.xcom_push(key="failed_outcome", value=outcome)
-            raise AirflowFailException("; ".join(outcome["problems"]))
-        return outcome
+        from greenapi.tasks import health_check
 
-    def _alerting(ti) -> dict | None:
-        return ti.xcom_pull(task_ids=hc.ALERT_TASK) or ti.xcom_pull(task_ids=hc.ALERT_TASK, key="failed_outcome")
+        return health_check.alert_step()
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
     def log_results() -> int:
-        context = get_current_context()
-        ti, dag_run = context["ti"], context["dag_run"]
-        findings = hc.findings(ti.xcom_pull(task_ids="check_instances"), ti.xcom_pull(task_ids=hc.REBOOT_TASK))
-        rows = common.log_rows(
-            findings,
-            _alerting(ti),
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
-            trigger_type=common.run_trigger_type(dag_run.run_type),
-        )
-        inserted = HealthStore().insert_health_logs(rows)
-        print(f"{len(rows)} check(s) to log, {inserted} new row(s) in green_api_health_logs")
-        return len(rows)
+        from greenapi.tasks import health_check
+
+        return health_check.log_step()
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
-        ti = get_current_context()["ti"]
-        checked = ti.xcom_pull(task_ids="check_instances")
-        summary = common.summarize(
-            hc.findings(checked, ti.xcom_pull(task_ids=hc.REBOOT_TASK)) if checked else None,
-            (checked or {}).get("problems", []),
-            _alerting(ti),
-            ti.xcom_pull(task_ids="log_results"),
-        )
-        if summary["problems"]:
-            raise AirflowFailException("Run failed: " + "; ".join(summary["problems"]))
-        return summary
+        from greenapi.tasks import health_check
+
+        return health_check.report_step()
 
     checked = check_instances()
     rebooted = reboot_instances(checked)

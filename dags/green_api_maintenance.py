@@ -9,8 +9,6 @@ from airflow.sdk import Variable, dag, get_current_context, task
 from airflow.sdk.configuration import conf
 
 from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
-from greenapi.store import HealthStore
-from greenapi.tasks import maintenance as mt
 
 DOC = """
 ### Green API maintenance
@@ -47,6 +45,9 @@ def _now():
 def green_api_maintenance() -> None:
     @task(multiple_outputs=False)
     def purge_health_logs() -> dict:
+        from greenapi.store import HealthStore
+        from greenapi.tasks import maintenance as mt
+
         settings = _settings()
         before = mt.cutoff(_now(), settings.health_log_retention_days)
         removed = mt.purge_health_logs(HealthStore(), before, settings.cleanup_batch_size)
@@ -55,6 +56,8 @@ def green_api_maintenance() -> None:
 
     @task(multiple_outputs=False)
     def purge_airflow_records() -> dict:
+        from greenapi.tasks import maintenance as mt
+
         settings = _settings()
         before = mt.cutoff(_now(), settings.airflow_retention_days)
         removed = mt.purge_airflow_records(before, settings.cleanup_batch_size)
@@ -63,6 +66,8 @@ def green_api_maintenance() -> None:
 
     @task(multiple_outputs=False)
     def purge_task_logs() -> dict:
+        from greenapi.tasks import maintenance as mt
+
         before = mt.cutoff(_now(), _settings().airflow_retention_days)
         removed = mt.purge_task_logs(conf.get("logging", "base_log_folder"), before)
         print(f"Deleted task logs before {before.isoformat()}: {removed}")
@@ -70,7 +75,7 @@ def green_api_maintenance() -> None:
 
     @task(multiple_outputs=False)
     def report(health: dict, airflow: dict, logs: dict) -> dict:
-        return mt.summary(health, airflow, logs)
+        return {"health_logs": health, "airflow_records": airflow, "task_logs": logs}
 
     report(purge_health_logs(), purge_airflow_records(), purge_task_logs())
 

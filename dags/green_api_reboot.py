@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, Variable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Param, Variable, dag, task
 
 from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, parse_instances
-from greenapi.tasks.reboot import ALL, NotConfirmed, manual_targets
 from greenapi.tasks.reboot_flow import reboot_flow
+
+ALL = "all"
 
 
 def _choices() -> list[str]:
@@ -59,13 +59,9 @@ CLI: `airflow dags trigger green_api_reboot --conf '{"instance": "all", "confirm
 def green_api_reboot() -> None:
     @task
     def pick_instances() -> list[str]:
-        params = get_current_context()["params"]
-        try:
-            return manual_targets(
-                Variable.get(INSTANCES_VARIABLE, default=None), params.get("instance"), params.get("confirm")
-            )
-        except (NotConfirmed, ConfigError) as exc:
-            raise AirflowFailException(str(exc)) from None
+        from greenapi.tasks import reboot
+
+        return reboot.manual_targets_step()
 
     reboot_flow(pick_instances(), trigger_type="manual")
 

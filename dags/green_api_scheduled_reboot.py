@@ -7,7 +7,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Variable, dag, task
 
-from greenapi.domain.config import INSTANCES_VARIABLE, parse_instances
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule
 from greenapi.tasks.reboot_flow import reboot_flow
 from greenapi.timetables import DailyLocalTimeTimetable
@@ -48,7 +47,9 @@ when it came back authorized; otherwise a failure and a WhatsApp alert saying wh
 def green_api_scheduled_reboot() -> None:
     @task
     def pick_instances() -> list[str]:
-        return parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
+        from greenapi.tasks import reboot
+
+        return reboot.scheduled_targets_step()
 
     reboot_flow(pick_instances(), trigger_type="scheduled")
 

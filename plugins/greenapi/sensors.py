@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable
 
 from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
-from greenapi.tasks.reboot import poke_recovery
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -35,6 +34,8 @@ class RecoverySensor(BaseSensorOperator):
         return super().execute(context)
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from greenapi.tasks.reboot import poke_recovery  # HTTP client: imported at run time, not at parse
+
         settings = parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
         rebooted = context["ti"].xcom_pull(task_ids=self.reboot_task_id)
         done, looks = poke_recovery(rebooted or {"reboots": []}, settings, datetime.now(UTC))

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ class RebootSchedule:
     enabled: bool = True
 
     @property
-    def at(self) -> time:
+    def at(self) -> dt_time:
         return parse_time(self.time)
 
 

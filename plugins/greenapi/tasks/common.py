@@ -205,3 +205,65 @@ def summarize(
     for finding in findings or []:
         statuses[finding.status.value] = statuses.get(finding.status.value, 0) + 1
     return {"instances": sum(statuses.values()), "statuses": statuses, "logged": logged, "problems": found}
+
+
+# ---- task bodies shared by the DAGs (they read the run's context and Variables)
+
+
+def settings_raw() -> Any:
+    from airflow.sdk import Variable
+
+    from greenapi.domain.config import SETTINGS_VARIABLE
+
+    return Variable.get(SETTINGS_VARIABLE, default=None)
+
+
+def _alerting(ti: Any, alert_task: str) -> dict[str, Any] | None:
+    return ti.xcom_pull(task_ids=alert_task) or ti.xcom_pull(task_ids=alert_task, key="failed_outcome")
+
+
+def alert_step(findings: list[Finding], origin: str) -> dict[str, Any]:
+    """Task body: alert, keep the outcome even when failing (the log task needs the deliveries)."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from greenapi.store import HealthStore
+
+    ti = get_current_context()["ti"]
+    outcome = send_alerts(findings, settings_raw(), HealthStore(), origin)
+    if outcome["undelivered"]:
+        ti.xcom_push(key="failed_outcome", value=outcome)
+        raise AirflowFailException("; ".join(outcome["problems"]))
+    return outcome
+
+
+def log_step(findings: list[Finding], alert_task: str, trigger_type: str | None = None) -> int:
+    """Task body: one row per finding; ``trigger_type`` None means manual or automatic by run type."""
+    from airflow.sdk import get_current_context
+
+    from greenapi.store import HealthStore
+
+    context = get_current_context()
+    ti, dag_run = context["ti"], context["dag_run"]
+    rows = log_rows(
+        findings,
+        _alerting(ti, alert_task),
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        trigger_type=trigger_type or run_trigger_type(dag_run.run_type),
+    )
+    inserted = HealthStore().insert_health_logs(rows)
+    print(f"{len(rows)} row(s) to log, {inserted} new in green_api_health_logs")
+    return len(rows)
+
+
+def report_step(findings: list[Finding] | None, problems: Iterable[str], alert_task: str) -> dict[str, Any]:
+    """Task body: the run's summary; fails the run, naming every problem."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    ti = get_current_context()["ti"]
+    summary = summarize(findings, problems, _alerting(ti, alert_task), ti.xcom_pull(task_ids="log_results"))
+    if summary["problems"]:
+        raise AirflowFailException("Run failed: " + "; ".join(summary["problems"]))
+    return summary

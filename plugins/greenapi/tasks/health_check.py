@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenapi.domain.config import INSTANCES_VARIABLE, parse_instances, parse_settings
+from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, parse_instances, parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.results import ApiResult
 from greenapi.domain.rules import Verdict, after_reboot, classify_check
 from greenapi.hooks.green_api import GreenApiHook
+from greenapi.tasks import common
 from greenapi.tasks.common import in_parallel, now_iso, open_hooks
 
+CHECK_TASK = "check_instances"
 REBOOT_TASK = "reboot_instances"
 ALERT_TASK = "send_alerts"
 
@@ -81,3 +83,42 @@ def findings(checked: dict[str, Any] | None, reboots: dict[str, dict[str, Any]] 
             )
         )
     return out
+
+
+# ---- task bodies
+
+
+def _pulled() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    return ti.xcom_pull(task_ids=CHECK_TASK), ti.xcom_pull(task_ids=REBOOT_TASK)
+
+
+def check_step() -> dict[str, Any]:
+    from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return check_instances(Variable.get(INSTANCES_VARIABLE, default=None), common.settings_raw())
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def reboot_step(checked: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return reboot_instances(checked, common.settings_raw())
+
+
+def alert_step() -> dict[str, Any]:
+    return common.alert_step(findings(*_pulled()), "automatic")
+
+
+def log_step() -> int:
+    return common.log_step(findings(*_pulled()), ALERT_TASK)
+
+
+def report_step() -> dict[str, Any]:
+    checked, reboots = _pulled()
+    return common.report_step(
+        findings(checked, reboots) if checked else None, (checked or {}).get("problems", []), ALERT_TASK
+    )

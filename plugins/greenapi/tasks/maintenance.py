@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from greenapi.domain.config import PACKAGE_DAG_IDS
 
@@ -78,5 +78,3 @@ def purge_task_logs(base_folder: str | Path, before: datetime) -> dict[str, int]
     return {"run_folders": runs, "files": files, "bytes": size}
 
 
-def summary(health: dict[str, Any], airflow: dict[str, int], logs: dict[str, int]) -> dict[str, Any]:
-    return {"health_logs": health, "airflow_records": airflow, "task_logs": logs}

@@ -10,6 +10,7 @@ from greenapi.domain.findings import Finding
 from greenapi.domain.results import ApiResult
 from greenapi.domain.rules import reboot_verdict, recovery_settled
 from greenapi.hooks.green_api import GreenApiHook
+from greenapi.tasks import common
 from greenapi.tasks.common import in_parallel, now_iso, open_hooks
 
 ALL = "all"
@@ -105,3 +106,48 @@ def findings(rebooted: dict[str, Any] | None, recovery: dict[str, Any] | None, s
             )
         )
     return out
+
+
+# ---- task bodies
+
+
+def _findings_of_run() -> tuple[dict[str, Any] | None, list[Finding]]:
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    rebooted = ti.xcom_pull(task_ids=REBOOT_TASK)
+    return rebooted, findings(rebooted, ti.xcom_pull(task_ids=WAIT_TASK), common.settings_raw())
+
+
+def reboot_step(conn_ids: list[str]) -> dict[str, Any]:
+    return reboot_all(conn_ids, common.settings_raw())
+
+
+def alert_step(trigger_type: str) -> dict[str, Any]:
+    return common.alert_step(_findings_of_run()[1], trigger_type)
+
+
+def log_step(trigger_type: str) -> int:
+    return common.log_step(_findings_of_run()[1], ALERT_TASK, trigger_type)
+
+
+def report_step() -> dict[str, Any]:
+    rebooted, found = _findings_of_run()
+    return common.report_step(found if rebooted else None, (rebooted or {}).get("problems", []), ALERT_TASK)
+
+
+def scheduled_targets_step() -> list[str]:
+    from airflow.sdk import Variable
+
+    return parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
+
+
+def manual_targets_step() -> list[str]:
+    from airflow.sdk import Variable, get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    params = get_current_context()["params"]
+    try:
+        return manual_targets(Variable.get(INSTANCES_VARIABLE, default=None), params.get("instance"), params.get("confirm"))
+    except (NotConfirmed, ConfigError) as exc:
+        raise AirflowFailException(str(exc)) from None

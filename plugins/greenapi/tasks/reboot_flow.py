@@ -1,36 +1,20 @@
 """The tasks shared by the reboot DAGs: reboot -> wait_for_recovery -> send_alerts -> log -> report.
 
 Called inside a DAG definition with the task that picks the instances (its XCom: connection ids).
+Light on imports: task bodies import their glue when they run.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow.sdk import TriggerRule, Variable, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import TriggerRule, task
 
-from greenapi.domain.config import SETTINGS_VARIABLE
 from greenapi.sensors import RecoverySensor
-from greenapi.store import HealthStore
-from greenapi.tasks import common
-from greenapi.tasks import reboot as rb
 
 if TYPE_CHECKING:
     from airflow.sdk import XComArg
-
-
-def _settings() -> Any:
-    return Variable.get(SETTINGS_VARIABLE, default=None)
-
-
-def _findings(ti: Any) -> list:
-    return rb.findings(ti.xcom_pull(task_ids=rb.REBOOT_TASK), ti.xcom_pull(task_ids=rb.WAIT_TASK), _settings())
-
-
-def _alerting(ti: Any) -> dict | None:
-    return ti.xcom_pull(task_ids=rb.ALERT_TASK) or ti.xcom_pull(task_ids=rb.ALERT_TASK, key="failed_outcome")
 
 
 def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
@@ -40,49 +24,30 @@ def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
     scheduled DAG is the scheduled reboot even when started by hand.
     """
 
-    @task(multiple_outputs=False, task_id=rb.REBOOT_TASK)
+    @task(multiple_outputs=False)
     def reboot_instances(conn_ids: list[str]) -> dict:
-        return rb.reboot_all(conn_ids, _settings())
+        from greenapi.tasks import reboot
 
-    wait = RecoverySensor(task_id=rb.WAIT_TASK, reboot_task_id=rb.REBOOT_TASK)
+        return reboot.reboot_step(conn_ids)
 
-    @task(multiple_outputs=False, task_id=rb.ALERT_TASK)
+    wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
+
+    @task(multiple_outputs=False)
     def send_alerts() -> dict:
-        ti = get_current_context()["ti"]
-        outcome = common.send_alerts(_findings(ti), _settings(), HealthStore(), trigger_type)
-        if outcome["undelivered"]:
-            ti.xcom_push(key="failed_outcome", value=outcome)
-            raise AirflowFailException("; ".join(outcome["problems"]))
-        return outcome
+        from greenapi.tasks import reboot
+
+        return reboot.alert_step(trigger_type)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
     def log_results() -> int:
-        context = get_current_context()
-        ti, dag_run = context["ti"], context["dag_run"]
-        rows = common.log_rows(
-            _findings(ti),
-            _alerting(ti),
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
-            trigger_type=trigger_type,
-        )
-        inserted = HealthStore().insert_health_logs(rows)
-        print(f"{len(rows)} reboot(s) to log, {inserted} new row(s) in green_api_health_logs")
-        return len(rows)
+        from greenapi.tasks import reboot
+
+        return reboot.log_step(trigger_type)
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
-        ti = get_current_context()["ti"]
-        rebooted = ti.xcom_pull(task_ids=rb.REBOOT_TASK)
-        summary = common.summarize(
-            _findings(ti) if rebooted else None,
-            (rebooted or {}).get("problems", []),
-            _alerting(ti),
-            ti.xcom_pull(task_ids="log_results"),
-        )
-        if summary["problems"]:
-            raise AirflowFailException("Run failed: " + "; ".join(summary["problems"]))
-        return summary
+        from greenapi.tasks import reboot
 
-    rebooted = reboot_instances(targets)
-    rebooted >> wait >> send_alerts() >> log_results() >> report()
+        return reboot.report_step()
+
+    reboot_instances(targets) >> wait >> send_alerts() >> log_results() >> report()

@@ -1,0 +1,90 @@
+"""Parse time of each DAG file (Airflow's DagBag timings), median of several parses.
+
+Run with the test environment (`. scripts/env.sh test`):  python scripts/bench_parse.py [--rounds 15]
+Shows the cost of reading Variable green_api_reboot_schedule at parse time: from the environment
+(AIRFLOW_VAR_...), from Airflow's metadata database, and with no value (default schedule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+VARIABLE = "green_api_reboot_schedule"
+VALUE = '{"time": "03:00", "timezone": "Europe/Paris", "enabled": true}'
+
+
+def parse_times(rounds: int) -> dict[str, float]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for path in sorted(DAGS.glob("*.py")):
+            bag = DagBag(dag_folder=str(path))
+            assert not bag.import_errors, bag.import_errors
+            for stat in bag.dagbag_stats:
+                samples.setdefault(path.name, []).append(stat.duration.total_seconds() * 1000)
+        started = time.perf_counter()
+        DagBag(dag_folder=str(DAGS))
+        samples.setdefault("(whole folder)", []).append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+COLD = """
+import time, sys
+import airflow.sdk  # the dag-processor has Airflow imported before it parses a file
+from airflow.dag_processing.dagbag import DagBag
+started = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def cold_times(rounds: int) -> dict[str, float]:
+    """A fresh process per parse: this package's own imports are paid every time."""
+    import subprocess
+    import sys
+
+    out = {}
+    for path in sorted(DAGS.glob("*.py")):
+        values = []
+        for _ in range(rounds):
+            done = subprocess.run([sys.executable, "-c", COLD, str(path)], capture_output=True, text=True, check=True)
+            values.append(float(done.stdout.strip().splitlines()[-1]))
+        out[path.name] = statistics.median(values)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    import airflow.sdk  # noqa: F401
+    from airflow.models.variable import Variable
+
+    print(f"import airflow.sdk: {(time.perf_counter() - started) * 1000:.0f} ms (once per process)")
+    cases = {}
+    os.environ.pop(f"AIRFLOW_VAR_{VARIABLE.upper()}", None)
+    Variable.delete(VARIABLE)
+    cases["no value (default)"] = parse_times(args.rounds)
+    Variable.set(VARIABLE, VALUE)
+    cases["metadata DB"] = parse_times(args.rounds)
+    Variable.delete(VARIABLE)
+    os.environ[f"AIRFLOW_VAR_{VARIABLE.upper()}"] = VALUE
+    cases["environment"] = parse_times(args.rounds)
+    cases["environment, fresh process"] = cold_times(max(3, args.rounds // 3))
+    names = sorted(next(iter(cases.values())))
+    print(f"\nmedian parse time (ms) over {args.rounds} rounds, {VARIABLE} read from:")
+    print(f"{'file':34}" + "".join(f"{c:>28}" for c in cases))
+    for name in names:
+        print(f"{name:34}" + "".join(f"{cases[c].get(name, float('nan')):>28.1f}" for c in cases))
+
+
+if __name__ == "__main__":
+    main()
