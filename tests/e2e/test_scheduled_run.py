@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -48,12 +50,25 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+SCHED_DB = "airflow_sched_test"
+
+
+def fresh_metadata_db() -> str:
+    """A new, empty Airflow metadata database: the DAGs have no past runs, as on a first start."""
+    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {SCHED_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {SCHED_DB}")
+    return base.rsplit("/", 1)[0] + "/" + SCHED_DB
+
+
 @pytest.fixture
 def airflow_services(tmp_path, make_instance, add_contact, sim):
     add_contact("Support", "33600000001@c.us", 1)
     healthy = make_instance("green_api_default", state="authorized")
     failing = make_instance("green_api_second", state="notAuthorized")
     port = free_port()
+    metadata_url = fresh_metadata_db()
     env = {
         **os.environ,
         "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
@@ -65,8 +80,10 @@ def airflow_services(tmp_path, make_instance, add_contact, sim):
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(["green_api_default", "green_api_second"]),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
+        "SCHED_METADATA_URL": metadata_url,
     }
-    _pause(env)  # a run must come from this test's unpause, not from an earlier session
+    airflow(env, "db", "migrate")
     procs = []
     for component in ("api-server", "dag-processor", "scheduler"):
         log = open(tmp_path / f"{component}.log", "w")  # noqa: SIM115 - closed with the process
@@ -83,7 +100,6 @@ def airflow_services(tmp_path, make_instance, add_contact, sim):
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
-        _pause(env)
 
 
 def _dag_known(env) -> bool:
@@ -91,26 +107,21 @@ def _dag_known(env) -> bool:
                                     capture_output=True, text=True, timeout=120).stdout
 
 
-def _pause(env) -> None:
-    subprocess.run([str(VENV_BIN / "airflow"), "dags", "pause", DAG_ID], env=env, capture_output=True, timeout=120)
-
-
-def scheduled_runs(since: float) -> list[tuple[str, str]]:
-    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
+    with psycopg.connect(env["SCHED_METADATA_URL"]) as conn:
         return conn.execute(
-            "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_type = 'scheduled'"
-            " AND queued_at >= to_timestamp(%s) ORDER BY queued_at", (DAG_ID, since),
+            "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_type = 'scheduled' ORDER BY queued_at",
+            (DAG_ID,),
         ).fetchall()
 
 
 def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, db, sim):
     env, tmp_path, (healthy, failing) = airflow_services
-    started = time.time()
     wait_for(lambda: _dag_known(env), 90, "the dag-processor to parse the DAG")
     airflow(env, "dags", "unpause", DAG_ID)
-    # catchup=False: unpausing creates the run of the latest 5-minute slot at once.
+    # catchup=False and no past run: unpausing creates the run of the latest 5-minute slot at once.
     runs = wait_for(
-        lambda: [r for r in scheduled_runs(started) if r[1] in ("success", "failed")], 180, "a scheduled run to finish"
+        lambda: [r for r in scheduled_runs(env) if r[1] in ("success", "failed")], 180, "a scheduled run to finish"
     )
     run_id, state = runs[0]
     assert state == "success", (tmp_path / "scheduler.log").read_text()[-3000:]
@@ -127,3 +138,19 @@ def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, d
     assert healthy.instance_id in text  # the logs do describe the checks...
     for token in (healthy.token, failing.token):
         assert token not in text  # ...but never carry the token
+    # The same dag-processor serialized the daily reboot's custom timetable (registered by the
+    # plugin): the scheduler knows when the next reboot is, at 03:00 in Paris.
+    next_at = wait_for(lambda: next_reboot(env), 60, "green_api_scheduled_reboot to be parsed")
+    local = next_at.astimezone(ZoneInfo("Europe/Paris"))
+    assert (local.hour, local.minute) == (3, 0)
+    assert timedelta(0) < next_at - datetime.now(UTC) <= timedelta(days=1, hours=1)
+
+
+def next_reboot(env: dict[str, str]) -> datetime | None:
+    with psycopg.connect(env["SCHED_METADATA_URL"]) as conn:
+        row = conn.execute(
+            "SELECT next_dagrun_create_after, last_parsed_time FROM dag WHERE dag_id = 'green_api_scheduled_reboot'"
+        ).fetchone()
+        errors = conn.execute("SELECT filename, stacktrace FROM import_error").fetchall()
+    assert errors == [], errors
+    return row[0] if row else None
