@@ -45,7 +45,10 @@ def sim(sim_server: GreenApiSimulator) -> GreenApiSimulator:
 def db() -> Iterator[psycopg.Connection[Any]]:
     """The health database, emptied before each test."""
     with psycopg.connect(require_env("GREEN_API_DB_URL"), autocommit=True) as conn:
-        conn.execute("TRUNCATE green_api_health_logs, system_support_contacts RESTART IDENTITY")
+        conn.execute(
+            "TRUNCATE green_api_health_logs, system_support_contacts, green_api_alert_deliveries,"
+            " green_api_incidents, green_api_instance_status RESTART IDENTITY"
+        )
         yield conn
 
 

@@ -29,6 +29,8 @@ LOG_COLUMNS: dict[str, str] = {
     "alert_type": "varchar",
     "dag_id": "varchar",
     "run_id": "varchar",
+    "incident_id": "bigint",
+    "in_maintenance_window": "boolean",
 }
 
 _COLS = ", ".join(LOG_COLUMNS)
@@ -36,7 +38,8 @@ _RECORD = ", ".join(f"{name} {kind}" for name, kind in LOG_COLUMNS.items())
 # One statement for the whole run, whatever the number of instances; a retried write is a no-op.
 INSERT_LOGS = (
     f"INSERT INTO green_api_health_logs ({_COLS}) "  # noqa: S608 - fixed column list, values bound
-    f"SELECT {_COLS} FROM jsonb_to_recordset(%s::jsonb) AS r({_RECORD}) "
+    f"SELECT {_COLS.replace('in_maintenance_window', 'COALESCE(in_maintenance_window, false)')} "
+    f"FROM jsonb_to_recordset(%s::jsonb) AS r({_RECORD}) "
     "ON CONFLICT ON CONSTRAINT green_api_health_logs_run_instance_key DO NOTHING"
 )
 
@@ -102,3 +105,121 @@ class HealthStore:
         finally:
             conn.close()
         return int(inserted)
+
+
+# ---- incidents, per-instance counters, delivery attempts
+
+_INCIDENT_COLUMNS = (
+    "id", "instance_id", "connection_id", "kind", "severity", "opened_at", "resolved_at", "last_state",
+    "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
+    "last_reminder_at", "resolution_notified_at",
+)  # fmt: skip
+
+SELECT_LIVE_INCIDENTS = (
+    f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM green_api_incidents "  # noqa: S608 - fixed column list
+    "WHERE instance_id = ANY(%s) AND (resolved_at IS NULL"
+    " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
+)
+SELECT_COUNTERS = (
+    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since"
+    " FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+)
+UPSERT_COUNTERS = (
+    "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"
+    " consecutive_successes, last_state, state_since, last_checked_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (instance_id) DO UPDATE SET failing_kind = EXCLUDED.failing_kind,"
+    " consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,"
+    " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at"
+)
+_MUTABLE = _INCIDENT_COLUMNS[4:]
+INSERT_INCIDENT = (
+    f"INSERT INTO green_api_incidents ({', '.join(_INCIDENT_COLUMNS[1:])}) "  # noqa: S608 - fixed columns
+    f"VALUES ({', '.join(['%s'] * (len(_INCIDENT_COLUMNS) - 1))}) RETURNING id"
+)
+UPDATE_INCIDENT = (
+    f"UPDATE green_api_incidents SET {', '.join(f'{c} = %s' for c in _MUTABLE)} WHERE id = %s"  # noqa: S608
+)
+INSERT_DELIVERY = (
+    "INSERT INTO green_api_alert_deliveries (incident_id, instance_id, dag_id, run_id, message_kind, contact_id,"
+    " recipient, channel, sender, attempt, ok, id_message, error, attempted_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+SELECT_AUTO_REBOOTS = (
+    "SELECT checked_at FROM green_api_health_logs WHERE instance_id = %s AND reboot_triggered"
+    " AND trigger_type IN ('automatic', 'manual') AND dag_id = 'green_api_health_check'"
+    " AND checked_at > %s AND checked_at <= %s ORDER BY checked_at"
+)
+SELECT_SCHEDULED_REBOOT_FAILURES = (
+    "SELECT instance_id FROM green_api_health_logs WHERE dag_id = 'green_api_scheduled_reboot'"
+    " AND status <> 'rebooted' AND checked_at >= %s AND instance_id = ANY(%s)"
+)
+SELECT_ACTIVE_CONTACTS_WITH_EMAIL = (
+    "SELECT id, full_name, phone_number, notification_priority, email FROM system_support_contacts "
+    "WHERE is_active ORDER BY notification_priority, id"
+)
+
+
+def _incident_params(incident: Any, columns: tuple[str, ...]) -> list[Any]:
+    values = []
+    for column in columns:
+        value = getattr(incident, "connection_id" if column == "connection_id" else column)
+        values.append(value.value if hasattr(value, "value") else value)
+    return values
+
+
+class IncidentStore(HealthStore):
+    """Incident state, counters and delivery attempts, written in one transaction per call."""
+
+    def live_incidents(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
+        return list(self._hook().get_records(SELECT_LIVE_INCIDENTS, parameters=(instance_ids,)))
+
+    def counters(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
+        return list(self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,)))
+
+    def contacts_with_email(self) -> list[tuple[Any, ...]]:
+        return list(self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL))
+
+    def scheduled_reboot_failures(self, since: Any, instance_ids: list[str]) -> set[str]:
+        rows = self._hook().get_records(SELECT_SCHEDULED_REBOOT_FAILURES, parameters=(since, instance_ids))
+        return {r[0] for r in rows}
+
+    def automatic_reboots(self, instance_id: str, since: Any, until: Any) -> list[Any]:
+        return [r[0] for r in self._hook().get_records(SELECT_AUTO_REBOOTS, parameters=(instance_id, since, until))]
+
+    def save(self, counters: list[tuple[Any, ...]], incidents: list[Any]) -> list[Any]:
+        """Upsert counters and incidents; returns the incidents with their ids."""
+        saved = []
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                for row in counters:
+                    cur.execute(UPSERT_COUNTERS, row)
+                for incident in incidents:
+                    if incident.id is None:
+                        cur.execute(INSERT_INCIDENT, _incident_params(incident, _INCIDENT_COLUMNS[1:]))
+                        new_id = cur.fetchone()[0]
+                        saved.append(_with_id(incident, int(new_id)))
+                    else:
+                        cur.execute(UPDATE_INCIDENT, [*_incident_params(incident, _MUTABLE), incident.id])
+                        saved.append(incident)
+            conn.commit()
+        finally:
+            conn.close()
+        return saved
+
+    def record_deliveries(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(INSERT_DELIVERY, rows)
+            conn.commit()
+        finally:
+            conn.close()
+
+
+def _with_id(incident: Any, new_id: int) -> Any:
+    from dataclasses import replace
+
+    return replace(incident, id=new_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 from tests.e2e.conftest import log_rows, printed, run_dag
@@ -74,9 +75,18 @@ Erreur: {error}
 
 @pytest.fixture
 def contacts(add_contact):
-    add_contact("Support Secondaire", SUPPORT_2, 2)
+    # Same priority level: both get the first alert of an incident (escalation has its own tests).
     add_contact("Support Principal", SUPPORT_1, 1)
+    add_contact("Support Secondaire", SUPPORT_2, 1)
     add_contact("Ancien Support", "33600000003@c.us", 1, active=False)
+    add_contact("Astreinte N2", "33600000009@c.us", 2)
+
+
+@pytest.fixture(autouse=True)
+def sender(make_instance, monkeypatch):
+    """The alert-sending instance (connection green_api_alerts); short retry backoff."""
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({"send_backoff_seconds": 0.05}))
+    return make_instance("green_api_alerts")
 
 
 def paris(row) -> str:
@@ -128,7 +138,7 @@ def test_healthy_instance_logs_one_row_and_alerts_nobody(health_dag, make_instan
 )
 def test_not_authorized_states_alert_every_contact_without_reboot(
     health_dag, make_instance, sim, db, contacts, state, shown, error
-):
+, sender):
     inst = make_instance(state=state)
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
@@ -143,19 +153,22 @@ def test_not_authorized_states_alert_every_contact_without_reboot(
     text = NOT_AUTHORIZED_TEXT.format(
         time=paris(row), instance=inst.instance_id, state=shown, error=error, dashboard=sim.url
     )
-    # Priority order, inactive contact skipped; sent through the instance itself (no green_api_alerts).
-    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    if state == "blocked":  # the vendor's "account banned": the alert is marked critical
+        text = text.replace("\n\n⚠️ *INSTANCE NON AUTORISÉE*", "\n\n🔴 *CRITIQUE*\n\n⚠️ *INSTANCE NON AUTORISÉE*", 1)
+    # The first priority level, inactive contact skipped; through green_api_alerts, never the failing instance.
+    assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert sent(sim, inst.instance_id) == []
     assert sim.reboots() == []
 
 
-def test_starting_reported_as_http_400_counts_as_starting(health_dag, make_instance, sim, db, contacts):
-    inst = make_instance(
+def test_starting_reported_as_http_400_counts_as_starting(health_dag, make_instance, sim, db, contacts, sender):
+    make_instance(
         faults={"getStateInstance": {"mode": "http", "status": 400, "body": "instance in starting process try later"}}
     )
     run_dag(health_dag)
     row = only_row(db)
     assert (row["status"], row["state_instance"], row["reboot_triggered"]) == ("unhealthy", "starting", False)
-    assert [chat for chat, _ in sent(sim, inst.instance_id)] == [SUPPORT_1, SUPPORT_2]
+    assert [chat for chat, _ in sent(sim, sender.instance_id)] == [SUPPORT_1, SUPPORT_2]
 
 
 def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance, sim, db, contacts):
@@ -172,7 +185,7 @@ def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance
     assert sim.messages() == []
 
 
-def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, make_instance, sim, db, contacts):
+def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, make_instance, sim, db, contacts, sender):
     inst = make_instance(faults={"getStateInstance": HANG}, reboot_result=False)
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
@@ -185,7 +198,7 @@ def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, m
         time=paris(row), instance=inst.instance_id, error=row["error_message"], ms=row["response_time_ms"],
         dashboard=sim.url,
     )
-    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
     assert len(sim.reboots(inst.instance_id)) == 1
 
 
@@ -199,7 +212,7 @@ def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, m
 )
 def test_hang_then_reboot_error_alerts_complete_failure(
     health_dag, make_instance, sim, db, contacts, reboot_fault, reboot_error
-):
+, sender):
     inst = make_instance(faults={"getStateInstance": HANG, "reboot": reboot_fault})
     run_dag(health_dag)
     row = only_row(db)
@@ -210,7 +223,7 @@ def test_hang_then_reboot_error_alerts_complete_failure(
     text = COMPLETE_FAILURE_TEXT.format(
         time=paris(row), instance=inst.instance_id, error=row["error_message"], dashboard=sim.url
     )
-    assert sent(sim, inst.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
+    assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
     assert sim.reboots(inst.instance_id) == []  # the reboot request never got a 200
 
 
@@ -238,9 +251,8 @@ def test_server_error_5xx_triggers_a_reboot(health_dag, make_instance, sim, db, 
 )
 def test_account_and_configuration_errors_alert_what_to_fix_without_reboot(
     health_dag, make_instance, sim, db, contacts, status, body, fix
-):
-    # The alert goes through a separate sender instance, since the monitored one refuses requests.
-    sender = make_instance("green_api_alerts")
+, sender):
+    # The alert goes through the sender instance, since the monitored one refuses requests.
     fault = {"mode": "http", "status": status}
     if body:
         fault["body"] = body
@@ -274,15 +286,15 @@ def test_rate_limited_429_is_recorded_without_alert_or_reboot(health_dag, make_i
     assert sim.reboots() == []
 
 
-def test_malformed_body_alerts_invalid_response_without_reboot(health_dag, make_instance, sim, db, contacts):
-    inst = make_instance(faults={"getStateInstance": {"mode": "malformed"}})
+def test_malformed_body_alerts_invalid_response_without_reboot(health_dag, make_instance, sim, db, contacts, sender):
+    make_instance(faults={"getStateInstance": {"mode": "malformed"}})
     run_dag(health_dag)
     row = only_row(db)
     assert row["status"] == "unhealthy"
     assert row["error_message"] == "Malformed answer: body is not valid JSON"
     assert row["alert_type"] == "invalid_response"
     assert row["reboot_triggered"] is False
-    messages = sent(sim, inst.instance_id)
+    messages = sent(sim, sender.instance_id)
     assert [chat for chat, _ in messages] == [SUPPORT_1, SUPPORT_2]
     assert "⚠️ *RÉPONSE INVALIDE DE L'API*" in messages[0][1]
     assert sim.reboots() == []
@@ -310,10 +322,17 @@ def test_no_active_contact_fails_even_a_healthy_run(health_dag, make_instance, s
     assert only_row(db)["status"] == "healthy"
 
 
-def test_alert_send_failing_is_logged_as_not_notified_and_fails_the_run(
-    health_dag, make_instance, sim, db, contacts, capfd
+def deliveries(db):
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("SELECT * FROM green_api_alert_deliveries ORDER BY id")
+        return list(cur.fetchall())
+
+
+def test_alert_send_failing_is_retried_logged_as_not_notified_and_fails_the_run(
+    health_dag, make_instance, sim, db, contacts, capfd, sender
 ):
-    inst = make_instance(state="notAuthorized", faults={"sendMessage": {"mode": "http", "status": 500}})
+    sim.configure(sender.instance_id, faults={"sendMessage": {"mode": "http", "status": 500}})
+    inst = make_instance(state="notAuthorized")
     outcome = run_dag(health_dag)
     assert outcome.state == "failed"
     assert outcome.tasks["send_alerts"] == "failed"
@@ -322,24 +341,35 @@ def test_alert_send_failing_is_logged_as_not_notified_and_fails_the_run(
     assert (row["status"], row["alert_type"]) == ("unhealthy", "instance_not_authorized")
     assert row["support_notified"] is False
     assert row["support_notification_sent_at"] is None
-    assert f"alert instance_not_authorized for instance {inst.instance_id} reached no contact" in printed(capfd)
-    attempts = sim.requests_log(inst.instance_id, "sendMessage")
-    assert [(a["status"], a["body"]["chatId"]) for a in attempts] == [(500, SUPPORT_1), (500, SUPPORT_2)]
+    assert f"instance {inst.instance_id}) reached no contact" in printed(capfd)
+    attempts = sim.requests_log(sender.instance_id, "sendMessage")
+    # Three attempts per contact (5xx is retried), never through the failing instance.
+    assert [(a["status"], a["body"]["chatId"]) for a in attempts] == [(500, SUPPORT_1)] * 3 + [(500, SUPPORT_2)] * 3
+    assert sim.requests_log(inst.instance_id, "sendMessage") == []
+    recorded = deliveries(db)
+    assert [(d["recipient"], d["attempt"], d["ok"], d["sender"]) for d in recorded] == [
+        (SUPPORT_1, 1, False, "green_api_alerts"), (SUPPORT_1, 2, False, "green_api_alerts"),
+        (SUPPORT_1, 3, False, "green_api_alerts"), (SUPPORT_2, 1, False, "green_api_alerts"),
+        (SUPPORT_2, 2, False, "green_api_alerts"), (SUPPORT_2, 3, False, "green_api_alerts"),
+    ]
+    assert all(d["error"].startswith("HTTP 500") and d["channel"] == "whatsapp" for d in recorded)
 
 
-def test_one_contact_failing_still_counts_as_notified(health_dag, make_instance, sim, db, contacts):
-    inst = make_instance(state="blocked")
-    sim.configure(inst.instance_id, faults={"sendMessage": {"mode": "http", "status": 500, "times": 1}})
+def test_a_send_failing_once_is_retried_and_delivered(health_dag, make_instance, sim, db, contacts, sender):
+    sim.configure(sender.instance_id, faults={"sendMessage": {"mode": "http", "status": 502, "times": 1}})
+    make_instance(state="blocked")
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
     assert only_row(db)["support_notified"] is True
-    assert [chat for chat, _ in sent(sim, inst.instance_id)] == [SUPPORT_2]
+    assert [chat for chat, _ in sent(sim, sender.instance_id)] == [SUPPORT_1, SUPPORT_2]
+    recorded = [(d["recipient"], d["attempt"], d["ok"]) for d in deliveries(db)]
+    assert recorded == [(SUPPORT_1, 1, False), (SUPPORT_1, 2, True), (SUPPORT_2, 1, True)]
+    assert all(d["id_message"] for d in deliveries(db) if d["ok"])
 
 
-def test_two_instances_one_healthy_one_not(health_dag, make_instance, sim, db, contacts, monkeypatch):
+def test_two_instances_one_healthy_one_not(health_dag, make_instance, sim, db, contacts, monkeypatch, sender):
     good = make_instance("green_api_good", state="authorized")
     bad = make_instance("green_api_bad", state="notAuthorized")
-    sender = make_instance("green_api_alerts")
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_good", "green_api_bad"]))
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks

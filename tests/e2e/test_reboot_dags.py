@@ -13,13 +13,14 @@ from tests.e2e.conftest import log_rows, printed, run_dag
 
 SUPPORT = "33600000001@c.us"
 # Wait at most 3 s for recovery, looking every second (the API allows 1 request/s).
-FAST = json.dumps({"reboot_verify_minutes": 0.05, "reboot_poll_seconds": 1})
+FAST = json.dumps({"reboot_verify_minutes": 0.05, "reboot_poll_seconds": 1, "send_backoff_seconds": 0.05})
 
 
 @pytest.fixture(autouse=True)
-def fast_verification(monkeypatch, add_contact):
+def fast_verification(monkeypatch, add_contact, make_instance):
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", FAST)
     add_contact("Support", SUPPORT, 1)
+    make_instance("green_api_alerts")  # alerts never go only through the instance that failed
 
 
 def two_instances(make_instance, monkeypatch, **config):

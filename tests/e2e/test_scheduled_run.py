@@ -67,6 +67,7 @@ def airflow_services(tmp_path, make_instance, add_contact, sim):
     add_contact("Support", "33600000001@c.us", 1)
     healthy = make_instance("green_api_default", state="authorized")
     failing = make_instance("green_api_second", state="notAuthorized")
+    make_instance("green_api_alerts")
     port = free_port()
     metadata_url = fresh_metadata_db()
     env = {
@@ -130,7 +131,8 @@ def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, d
     assert {r["trigger_type"] for r in rows.values()} == {"automatic"}
     assert {r["run_id"] for r in rows.values()} == {run_id}
     assert rows[failing.instance_id]["support_notified"] is True
-    assert [m["chatId"] for m in sim.messages(failing.instance_id)] == ["33600000001@c.us"]
+    assert [m["chatId"] for m in sim.messages()] == ["33600000001@c.us"]
+    assert f"📱 Instance: {failing.instance_id}" in sim.messages()[0]["message"]
     logs = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
     task_logs = [p for p in logs if "dag_id=" + DAG_ID in str(p)]
     assert len({p.parent.parent.name for p in task_logs}) >= 1 and task_logs  # the executor wrote task logs

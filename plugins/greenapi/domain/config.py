@@ -17,6 +17,7 @@ PACKAGE_DAG_IDS = ("green_api_health_check", "green_api_scheduled_reboot", "gree
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _INSTANCE_ID = re.compile(r"^[0-9]{1,20}$")
+_CHAT_ID = re.compile(r"^([0-9]{7,15}@c\.us|[0-9]{6,}(-[0-9]+)?@g\.us)$")
 
 
 class ConfigError(ValueError):
@@ -25,15 +26,114 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Options of Variable ``green_api_settings`` (every key optional)."""
+    """Variable ``green_api_settings``: every key optional, each with its default."""
 
-    message_timezone: str = "Europe/Paris"
-    max_concurrency: int = 32
-    reboot_verify_minutes: float = 5.0  # after a scheduled/manual reboot: how long to wait for "authorized"
+    message_timezone: str = "Europe/Paris"  # time shown in messages
+    language: str = "fr"  # messages in French (the seed's) or English ("en")
+    max_concurrency: int = 32  # instances called at once in one task
+    # incidents
+    failure_threshold: int = 1  # consecutive failing checks that open an incident
+    success_threshold: int = 1  # consecutive healthy checks that resolve it
+    reminder_minutes: float = 60  # while open, a reminder this often
+    escalation_minutes: float = 15  # the next priority level is alerted after this long, and so on
+    settle_minutes: float = 10  # after the scheduled reboot, failing checks open no incident for this long
+    # delivery
+    alert_senders: tuple[str, ...] = ()  # Green API connections tried after green_api_alerts
+    send_retries: int = 3  # attempts per sender and contact (429, 5xx, timeouts, connection errors)
+    send_backoff_seconds: float = 1.0  # first wait between attempts, doubled each time
+    smtp_conn_id: str = "smtp_default"  # e-mail fallback when this connection exists
+    fallback_chat_ids: tuple[str, ...] = ()  # who the failure notifier tells when the database is down
+    # automatic reboots
+    recheck_timeout_seconds: float = 5  # the quick re-check that confirms a failure before rebooting
+    reboot_cooldown_minutes: float = 30  # between automatic reboots of one instance
+    reboot_daily_cap: int = 3  # automatic reboots per instance per 24 h; past it, a reboot_loop alert
+    starting_reboot_minutes: float = 5  # "starting" for longer than this -> reboot (vendor advice)
+    reboot_on_yellow_card: bool = False  # yellowCard: alert only, unless this is true
+    reboot_verify_minutes: float = 5.0  # after a reboot: how long to wait for "authorized"
     reboot_poll_seconds: int = 15  # how often to look while waiting (the API allows 1 request/s)
+    # retention
     health_log_retention_days: int = 30  # green_api_health_logs rows older than this are deleted
     airflow_retention_days: int = 30  # runs, task instances, XComs and logs of these DAGs, likewise
     cleanup_batch_size: int = 5000  # rows deleted per transaction
+
+
+def _number(key: str, value: Any, low: float, high: float, *, integer: bool = False, strict_low: bool = False) -> None:
+    kinds = int if integer else int | float
+    bad = isinstance(value, bool) or not isinstance(value, kinds)
+    if not bad:
+        bad = value <= low if strict_low else value < low
+        bad = bad or value > high
+    if bad:
+        what = "an integer" if integer else "a number"
+        lower = f"above {low:g}" if strict_low else f"from {low:g}"
+        raise ConfigError(f"{key} must be {what} {lower} to {high:g}, got {value!r}")
+
+
+_LIMITS: dict[str, tuple[float, float, bool, bool]] = {  # key: (low, high, integer, strict low)
+    "max_concurrency": (1, 1000, True, False),
+    "failure_threshold": (1, 100, True, False),
+    "success_threshold": (1, 100, True, False),
+    "reminder_minutes": (0, 10080, False, True),
+    "escalation_minutes": (0, 10080, False, True),
+    "settle_minutes": (0, 240, False, False),
+    "send_retries": (1, 10, True, False),
+    "send_backoff_seconds": (0, 60, False, False),
+    "recheck_timeout_seconds": (0, 60, False, True),
+    "reboot_cooldown_minutes": (0, 1440, False, False),
+    "reboot_daily_cap": (0, 100, True, False),
+    "starting_reboot_minutes": (0, 1440, False, True),
+    "reboot_verify_minutes": (0, 120, False, True),
+    "reboot_poll_seconds": (1, 600, True, False),
+    "health_log_retention_days": (1, 3650, True, False),
+    "airflow_retention_days": (1, 3650, True, False),
+    "cleanup_batch_size": (1, 1_000_000, True, False),
+}
+
+
+def _conn_ids(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and _CONN_ID.match(v) for v in value):
+        raise ConfigError(f"{key} must be a list of connection ids, got {value!r}")
+    return tuple(value)
+
+
+def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
+    """Variable ``green_api_settings``: unknown keys and bad values are refused by name."""
+    if raw is None or raw == "":
+        return Settings()
+    value = _load_json(SETTINGS_VARIABLE, raw)
+    if not isinstance(value, dict):
+        raise ConfigError(f"Variable {SETTINGS_VARIABLE} must be a JSON object, got {value!r}")
+    known = set(Settings.__dataclass_fields__)
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(
+            f"Variable {SETTINGS_VARIABLE} has unknown key(s) {unknown}; known keys: {sorted(known)}"
+        )
+    for key, (low, high, integer, strict) in _LIMITS.items():
+        if key in value:
+            _number(f"{SETTINGS_VARIABLE}.{key}", value[key], low, high, integer=integer, strict_low=strict)
+    fields = dict(value)
+    for key in ("alert_senders", "fallback_chat_ids"):
+        if key in fields:
+            if key == "alert_senders":
+                fields[key] = _conn_ids(f"{SETTINGS_VARIABLE}.{key}", fields[key])
+            elif not isinstance(fields[key], list) or not all(isinstance(v, str) and _CHAT_ID.match(v) for v in fields[key]):
+                raise ConfigError(
+                    f"{SETTINGS_VARIABLE}.{key} must be a list of chat ids like '33612345678@c.us', got {fields[key]!r}"
+                )
+            else:
+                fields[key] = tuple(fields[key])
+    settings = Settings(**fields)
+    check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", settings.message_timezone)
+    if settings.language not in ("fr", "en"):
+        raise ConfigError(f"{SETTINGS_VARIABLE}.language must be 'fr' or 'en', got {settings.language!r}")
+    if not isinstance(settings.reboot_on_yellow_card, bool):
+        raise ConfigError(
+            f"{SETTINGS_VARIABLE}.reboot_on_yellow_card must be true or false, got {settings.reboot_on_yellow_card!r}"
+        )
+    if not isinstance(settings.smtp_conn_id, str) or not _CONN_ID.match(settings.smtp_conn_id):
+        raise ConfigError(f"{SETTINGS_VARIABLE}.smtp_conn_id must be a connection id, got {settings.smtp_conn_id!r}")
+    return settings
 
 
 @dataclass(frozen=True)
@@ -85,40 +185,6 @@ def check_timezone(key: str, value: Any) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{key} is not a known IANA timezone: {value!r}") from None
     return value
-
-
-def _positive_int(key: str, value: Any, upper: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
-        raise ConfigError(f"{key} must be an integer from 1 to {upper}, got {value!r}")
-    return value
-
-
-def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
-    """Variable ``green_api_settings``: unknown keys and bad values are refused by name."""
-    if raw is None or raw == "":
-        return Settings()
-    value = _load_json(SETTINGS_VARIABLE, raw)
-    if not isinstance(value, dict):
-        raise ConfigError(f"Variable {SETTINGS_VARIABLE} must be a JSON object, got {value!r}")
-    known = set(Settings.__dataclass_fields__)
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ConfigError(
-            f"Variable {SETTINGS_VARIABLE} has unknown key(s) {unknown}; known keys: {sorted(known)}"
-        )
-    settings = Settings(**value)
-    check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", settings.message_timezone)
-    _positive_int(f"{SETTINGS_VARIABLE}.max_concurrency", settings.max_concurrency, 1000)
-    _positive_int(f"{SETTINGS_VARIABLE}.reboot_poll_seconds", settings.reboot_poll_seconds, 600)
-    _positive_int(f"{SETTINGS_VARIABLE}.health_log_retention_days", settings.health_log_retention_days, 3650)
-    _positive_int(f"{SETTINGS_VARIABLE}.airflow_retention_days", settings.airflow_retention_days, 3650)
-    _positive_int(f"{SETTINGS_VARIABLE}.cleanup_batch_size", settings.cleanup_batch_size, 1_000_000)
-    minutes = settings.reboot_verify_minutes
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 120:
-        raise ConfigError(
-            f"{SETTINGS_VARIABLE}.reboot_verify_minutes must be a number of minutes in (0, 120], got {minutes!r}"
-        )
-    return settings
 
 
 def _extra(extra: dict[str, Any], key: str) -> Any:

@@ -89,9 +89,72 @@ BODIES: dict[AlertKind, str] = {
         "1. Ouvrir le dashboard Green API\n"
         "2. Scanner le QR code pour relier WhatsApp"
     ),
+    AlertKind.REBOOT_LOOP: (
+        "🔁 *BOUCLE DE REBOOTS*\n\n"
+        "Erreur: {error}\n\n"
+        "ℹ️ *REBOOTS AUTOMATIQUES SUSPENDUS*\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Vérifier le dashboard Green API\n"
+        "2. Contacter le support Green API"
+    ),
 }
 
 ORIGINS = {"scheduled": "PLANIFIÉ", "manual": "MANUEL", "automatic": "AUTOMATIQUE"}
+
+HEADER_EN = "🚨 *GREEN API ALERT* 🚨\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n"
+FOOTER_EN = "\n\n🔗 Dashboard: {dashboard_url}"
+ORIGINS_EN = {"scheduled": "SCHEDULED", "manual": "MANUAL", "automatic": "AUTOMATIC"}
+
+BODIES_EN: dict[AlertKind, str] = {
+    AlertKind.INSTANCE_NOT_AUTHORIZED: (
+        "⚠️ *INSTANCE NOT AUTHORIZED*\n\nState: {state}\nError: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nA reboot disconnects WhatsApp (QR scan needed)\n\n"
+        "⚠️ *SUGGESTED ACTION:*\n1. Check the Green API dashboard\n2. Re-link WhatsApp if needed\n"
+        "3. Or wait for it to reconnect by itself"
+    ),
+    AlertKind.TIMEOUT_AND_REBOOT_FAILED: (
+        "❌ *TIMEOUT + REBOOT FAILED*\n\nError: {error}\nResponse time: {response_time_ms}ms\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. The instance no longer answers\n2. The automatic reboot failed\n"
+        "3. Urgent manual intervention"
+    ),
+    AlertKind.COMPLETE_FAILURE: (
+        "🔴 *COMPLETE FAILURE*\n\nError: {error}\n\n"
+        "⚠️ *IMMEDIATE ACTION REQUIRED:*\n1. Instance completely unreachable\n2. Reboot impossible\n"
+        "3. Check the Green API dashboard\n4. Contact Green API support if needed"
+    ),
+    AlertKind.CONFIGURATION_ERROR: (
+        "🔧 *CONFIGURATION ERROR*\n\nError: {error}\n\nℹ️ *NO AUTOMATIC REBOOT*\n"
+        "A reboot does not fix the configuration\n\n⚠️ *ACTION REQUIRED:*\n{fix}"
+    ),
+    AlertKind.INVALID_RESPONSE: (
+        "⚠️ *INVALID API RESPONSE*\n\nError: {error}\nResponse time: {response_time_ms}ms\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\n\n⚠️ *SUGGESTED ACTION:*\n1. Check the Green API dashboard\n"
+        "2. Contact Green API support if it persists"
+    ),
+    AlertKind.REBOOT_REFUSED: (
+        "🔄 *{origin} REBOOT REFUSED*\n\nError: {error}\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Check the Green API dashboard\n2. Reboot again if needed"
+    ),
+    AlertKind.REBOOT_ERROR: (
+        "❌ *{origin} REBOOT FAILED*\n\nError: {error}\n\n⚠️ *ACTION REQUIRED:*\n"
+        "1. The reboot request did not go through\n2. Check the Green API dashboard\n"
+        "3. Contact Green API support if it persists"
+    ),
+    AlertKind.REBOOT_NOT_BACK: (
+        "⏳ *INSTANCE NOT BACK AFTER {origin} REBOOT*\n\nState: {state}\nError: {error}\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Check the Green API dashboard\n2. Reboot again or contact Green API support"
+    ),
+    AlertKind.REBOOT_NEEDS_RELINK: (
+        "📵 *WHATSAPP MUST BE LINKED AGAIN*\n\nState: {state}\nError: {error}\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Open the Green API dashboard\n2. Scan the QR code to link WhatsApp"
+    ),
+    AlertKind.REBOOT_LOOP: (
+        "🔁 *REBOOT LOOP*\n\nError: {error}\n\nℹ️ *AUTOMATIC REBOOTS STOPPED*\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Check the Green API dashboard\n2. Contact Green API support"
+    ),
+}
+
+LANGUAGES = ("fr", "en")
 
 TIME_FORMAT = "%d/%m/%Y %H:%M:%S"
 
@@ -116,9 +179,16 @@ def format_time(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMAT)
 
 
-def render_alert(facts: AlertFacts, timezone: str) -> str:
-    """The full WhatsApp text of one alert."""
-    template = HEADER + BODIES[facts.kind] + FOOTER
+CRITICAL_MARK = {"fr": "🔴 *CRITIQUE*\n\n", "en": "🔴 *CRITICAL*\n\n"}
+
+
+def render_alert(facts: AlertFacts, timezone: str, language: str = "fr", critical: bool = False) -> str:
+    """The full WhatsApp text of one alert (the first message of an incident)."""
+    english = language == "en"
+    mark = CRITICAL_MARK[language] if critical else ""
+    template = (HEADER_EN if english else HEADER) + mark + (BODIES_EN if english else BODIES)[facts.kind]
+    template += FOOTER_EN if english else FOOTER
+    origins = ORIGINS_EN if english else ORIGINS
     return template.format(
         time=format_time(facts.checked_at, timezone),
         instance_id=facts.instance_id,
@@ -126,6 +196,104 @@ def render_alert(facts: AlertFacts, timezone: str) -> str:
         error=facts.error or "-",
         response_time_ms=facts.response_time_ms if facts.response_time_ms is not None else "-",
         fix=facts.fix or "-",
-        origin=ORIGINS.get(facts.origin, facts.origin.upper()),
+        origin=origins.get(facts.origin, facts.origin.upper()),
         dashboard_url=facts.dashboard_url,
+    )
+
+
+KIND_LABELS = {
+    "fr": {
+        AlertKind.INSTANCE_NOT_AUTHORIZED: "instance non autorisée",
+        AlertKind.TIMEOUT_AND_REBOOT_FAILED: "timeout + reboot échoué",
+        AlertKind.COMPLETE_FAILURE: "instance injoignable",
+        AlertKind.CONFIGURATION_ERROR: "erreur de configuration",
+        AlertKind.INVALID_RESPONSE: "réponse invalide de l'API",
+        AlertKind.REBOOT_REFUSED: "reboot refusé",
+        AlertKind.REBOOT_ERROR: "échec du reboot",
+        AlertKind.REBOOT_NOT_BACK: "instance non revenue après reboot",
+        AlertKind.REBOOT_NEEDS_RELINK: "reconnexion WhatsApp nécessaire",
+        AlertKind.REBOOT_LOOP: "boucle de reboots",
+    },
+    "en": {
+        AlertKind.INSTANCE_NOT_AUTHORIZED: "instance not authorized",
+        AlertKind.TIMEOUT_AND_REBOOT_FAILED: "timeout + reboot failed",
+        AlertKind.COMPLETE_FAILURE: "instance unreachable",
+        AlertKind.CONFIGURATION_ERROR: "configuration error",
+        AlertKind.INVALID_RESPONSE: "invalid API response",
+        AlertKind.REBOOT_REFUSED: "reboot refused",
+        AlertKind.REBOOT_ERROR: "reboot failed",
+        AlertKind.REBOOT_NOT_BACK: "instance not back after reboot",
+        AlertKind.REBOOT_NEEDS_RELINK: "WhatsApp must be linked again",
+        AlertKind.REBOOT_LOOP: "reboot loop",
+    },
+}
+
+_FOLLOW_UP = {
+    "fr": {
+        "reminder": "🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: {label}\nDepuis: {duration} (ouvert le {opened})\n"
+        "Dernier état: {state}\nDernière erreur: {error}\nReboots: {reboots}",
+        "resolution": "✅ *INCIDENT RÉSOLU*\n\nProblème: {label}\nDurée totale: {duration} (du {opened} au {resolved})\n"
+        "Actions: {actions}",
+        "escalation": "⬆️ *ESCALADE (niveau {level})*\nIncident toujours en cours depuis {duration}.\n\n",
+        "header": "🚨 *ALERTE GREEN API* 🚨\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n",
+        "resolved_header": "✅ *GREEN API* ✅\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n",
+        "footer": "\n\n🔗 Dashboard: {dashboard_url}",
+        "no_reboot": "aucun reboot",
+        "reboots": "{n} reboot(s) automatique(s), {ok} réussi(s)",
+    },
+    "en": {
+        "reminder": "🔁 *REMINDER: INCIDENT ONGOING*\n\nProblem: {label}\nFor: {duration} (opened {opened})\n"
+        "Last state: {state}\nLast error: {error}\nReboots: {reboots}",
+        "resolution": "✅ *INCIDENT RESOLVED*\n\nProblem: {label}\nTotal downtime: {duration} (from {opened} to {resolved})\n"
+        "Actions: {actions}",
+        "escalation": "⬆️ *ESCALATION (level {level})*\nIncident still ongoing after {duration}.\n\n",
+        "header": "🚨 *GREEN API ALERT* 🚨\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n",
+        "resolved_header": "✅ *GREEN API* ✅\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n",
+        "footer": "\n\n🔗 Dashboard: {dashboard_url}",
+        "no_reboot": "no reboot",
+        "reboots": "{n} automatic reboot(s), {ok} successful",
+    },
+}
+
+
+def _actions(reboots: int, reboots_ok: int, words: dict[str, str]) -> str:
+    return words["reboots"].format(n=reboots, ok=reboots_ok) if reboots else words["no_reboot"]
+
+
+def render_follow_up(
+    kind: str,
+    *,
+    incident_kind: AlertKind,
+    instance_id: str,
+    dashboard_url: str,
+    now: datetime,
+    opened_at: datetime,
+    resolved_at: datetime | None,
+    state: str | None,
+    error: str | None,
+    reboots: int,
+    reboots_ok: int,
+    duration: str,
+    timezone: str,
+    language: str = "fr",
+    level: int = 1,
+    opening_text: str = "",
+) -> str:
+    """A reminder, an escalation (wrapping the opening text) or a resolution message."""
+    words = _FOLLOW_UP[language]
+    if kind == "escalation":
+        return words["escalation"].format(level=level, duration=duration) + opening_text
+    header = words["resolved_header" if kind == "resolution" else "header"]
+    body = words[kind].format(
+        label=KIND_LABELS[language][incident_kind],
+        duration=duration,
+        opened=format_time(opened_at, timezone),
+        resolved=format_time(resolved_at or now, timezone),
+        state="null" if state is None else state,
+        error=error or "-",
+        reboots=reboots,
+        actions=_actions(reboots, reboots_ok, words),
+    )
+    return (header + body + words["footer"]).format(
+        time=format_time(now, timezone), instance_id=instance_id, dashboard_url=dashboard_url
     )

@@ -39,6 +39,7 @@ class AlertKind(StrEnum):
     REBOOT_ERROR = "reboot_error"
     REBOOT_NOT_BACK = "reboot_not_back"
     REBOOT_NEEDS_RELINK = "reboot_needs_relink"
+    REBOOT_LOOP = "reboot_loop"  # automatic reboots stopped: the daily cap is reached
 
 
 @dataclass(frozen=True)

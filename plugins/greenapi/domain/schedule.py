@@ -89,3 +89,16 @@ def next_run(after: datetime, at: time, zone: ZoneInfo, *, inclusive: bool = Fal
         if candidate > after or (inclusive and candidate == after):
             return candidate
         day += timedelta(days=1)
+
+
+def settle_window_start(now: datetime, schedule: RebootSchedule, settle_minutes: float) -> datetime | None:
+    """When ``now`` falls between a scheduled reboot and ``settle_minutes`` after it, that reboot's instant."""
+    if not schedule.enabled or settle_minutes <= 0:
+        return None
+    zone = ZoneInfo(schedule.timezone)
+    today = now.astimezone(zone).date()
+    for day in (today, today - timedelta(days=1)):
+        instant = run_instant(day, schedule.at, zone)
+        if instant <= now < instant + timedelta(minutes=settle_minutes):
+            return instant
+    return None

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from greenapi.domain.config import ALERTS_CONN_ID, ConfigError, Settings, parse_settings
+from greenapi.domain.config import ConfigError, Settings, parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.messages import AlertFacts, render_alert
-from greenapi.domain.rules import trigger_type_for
+from greenapi.domain.rules import Status, trigger_type_for
 from greenapi.hooks.green_api import GreenApiHook
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from greenapi.store import Contact, HealthStore
+    from greenapi.store import IncidentStore
 
 
 T = TypeVar("T")
@@ -74,39 +74,23 @@ def in_parallel(settings: Settings, items: list[T], work: Callable[[T], R]) -> l
         return list(pool.map(work, items))
 
 
-def _sender(finding: Finding, problems: list[str]) -> GreenApiHook | None:
-    try:
-        return open_hook(ALERTS_CONN_ID)
-    except UnusableConnection as exc:
-        if not exc.missing:
-            problems.append(f"alert sender {exc}; falling back to the monitored instance")
-    try:
-        return open_hook(finding.conn_id)
-    except UnusableConnection as exc:
-        problems.append(str(exc))
-        return None
+def send_alerts(findings: list[Finding], settings_raw: Any, store: IncidentStore, origin: str) -> dict[str, Any]:
+    """One-shot alerts (the reboot DAGs): each finding's alert to every active contact.
 
-
-def send_alerts(findings: list[Finding], settings_raw: Any, store: HealthStore, origin: str) -> dict[str, Any]:
-    """Send each finding's alert to every active contact in priority order; record each delivery.
-
-    Returns ``{"deliveries", "problems", "alerts", "undelivered"}``. A problem is an alert that
-    reached nobody, or nobody to alert at all.
+    Returns ``{"deliveries", "problems", "alerts", "undelivered"}``; every attempt is recorded.
     """
+    from greenapi.tasks.alerting import AlertRun, senders_for
+
     settings = parse_settings(settings_raw)
-    contacts: list[Contact] = store.active_contacts()
-    problems: list[str] = []
-    deliveries: list[dict[str, Any]] = []
-    if not contacts:
-        problems.append("no active support contact in system_support_contacts: nobody can be alerted")
-    alerts = undelivered = 0
+    context_ids = _run_ids()
+    run = AlertRun(store, settings, datetime.now(UTC), *context_ids)
+    if not run.contacts:
+        run.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
+    alerts = 0
     for finding in findings:
         if finding.alert is None:
             continue
         alerts += 1
-        if not contacts:
-            undelivered += 1
-            continue
         facts = AlertFacts(
             kind=finding.alert,
             instance_id=finding.instance_id,
@@ -118,31 +102,25 @@ def send_alerts(findings: list[Finding], settings_raw: Any, store: HealthStore, 
             fix=finding.fix,
             origin=origin,
         )
-        text = render_alert(facts, settings.message_timezone)
-        sender = _sender(finding, problems)
-        accepted = 0
-        for contact in contacts:
-            result = sender.send_message(contact.phone_number, text) if sender else None
-            ok = bool(result and result.ok and result.data.get("idMessage"))
-            accepted += ok
-            deliveries.append(
-                {
-                    "conn_id": finding.conn_id,
-                    "instance_id": finding.instance_id,
-                    "alert_type": finding.alert.value,
-                    "contact_id": contact.id,
-                    "chat_id": contact.phone_number,
-                    "sender": sender.green_api_conn_id if sender else None,
-                    "ok": ok,
-                    "id_message": result.data.get("idMessage") if result and result.ok else None,
-                    "error": None if ok else (result.error if result else "no usable sender"),
-                    "sent_at": now_iso(),
-                }
-            )
+        text = render_alert(facts, settings.message_timezone, settings.language)
+        senders = senders_for(finding.conn_id, finding.status is Status.HEALTHY, settings)
+        accepted = run.deliver(text, None, senders, kind="alert", incident_id=None,
+                               instance_id=finding.instance_id, conn_id=finding.conn_id)  # fmt: skip
         if not accepted:
-            undelivered += 1
-            problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
-    return {"deliveries": deliveries, "problems": problems, "alerts": alerts, "undelivered": undelivered}
+            run.undelivered += 1
+            run.problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
+    store.record_deliveries(run.delivery_rows())
+    return {"deliveries": run.deliveries, "problems": run.problems, "alerts": alerts, "undelivered": run.undelivered}
+
+
+def _run_ids() -> tuple[str, str]:
+    try:
+        from airflow.sdk import get_current_context
+
+        dag_run = get_current_context()["dag_run"]
+        return dag_run.dag_id, dag_run.run_id
+    except Exception:  # noqa: BLE001 - outside a task (tests of the glue)
+        return "", ""
 
 
 def log_rows(
@@ -155,9 +133,11 @@ def log_rows(
 ) -> list[dict[str, Any]]:
     """Exactly one health-log row per finding, saying what really happened."""
     deliveries = (alerting or {}).get("deliveries", [])
+    incident_ids = (alerting or {}).get("incident_ids", {})
+    windows = (alerting or {}).get("in_window", {})
     rows = []
     for f in findings:
-        sent = sorted(d["sent_at"] for d in deliveries if d["conn_id"] == f.conn_id and d["ok"])
+        sent = sorted(d["at"] for d in deliveries if d["instance_id"] == f.instance_id and d["ok"])
         rows.append(
             {
                 "checked_at": f.checked_at,
@@ -175,6 +155,8 @@ def log_rows(
                 "alert_type": f.alert.value if f.alert else None,
                 "dag_id": dag_id,
                 "run_id": run_id,
+                "incident_id": incident_ids.get(f.instance_id),
+                "in_maintenance_window": bool(windows.get(f.instance_id, False)),
             }
         )
     return rows
@@ -227,10 +209,10 @@ def alert_step(findings: list[Finding], origin: str) -> dict[str, Any]:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    from greenapi.store import HealthStore
+    from greenapi.store import IncidentStore
 
     ti = get_current_context()["ti"]
-    outcome = send_alerts(findings, settings_raw(), HealthStore(), origin)
+    outcome = send_alerts(findings, settings_raw(), IncidentStore(), origin)
     if outcome["undelivered"]:
         ti.xcom_push(key="failed_outcome", value=outcome)
         raise AirflowFailException("; ".join(outcome["problems"]))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, parse_instances, parse_settings
+from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.results import ApiResult
 from greenapi.domain.rules import Verdict, after_reboot, classify_check
+from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
 from greenapi.tasks.common import in_parallel, now_iso, open_hooks
@@ -109,8 +111,54 @@ def reboot_step(checked: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return reboot_instances(checked, common.settings_raw())
 
 
+def logical_now() -> datetime:
+    """The run's logical time: incident timing follows it, so tests can drive simulated hours."""
+    from airflow.sdk import get_current_context
+
+    dag_run = get_current_context()["dag_run"]
+    moment = dag_run.logical_date or dag_run.run_after
+    return datetime.fromisoformat(moment.isoformat())
+
+
+def maintenance_windows(found: list[Finding], now: datetime, settings: Settings, store: Any) -> dict[str, bool]:
+    """Instances whose failing check falls in the settle time after the scheduled reboot.
+
+    Not suppressed when the scheduled reboot itself logged a failure for that instance.
+    """
+    from airflow.sdk import Variable
+
+    try:
+        schedule = parse_reboot_schedule(Variable.get(REBOOT_SCHEDULE_VARIABLE, default=None))
+    except ConfigError:
+        return {}  # the scheduled reboot DAG shows the error; no window is assumed
+    start = settle_window_start(now, schedule, settings.settle_minutes)
+    if start is None:
+        return {}
+    ids = [f.instance_id for f in found]
+    failed = store.scheduled_reboot_failures(start, ids)
+    return {i: i not in failed for i in ids}
+
+
 def alert_step() -> dict[str, Any]:
-    return common.alert_step(findings(*_pulled()), "automatic")
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from greenapi.store import IncidentStore
+    from greenapi.tasks.alerting import AlertRun
+
+    context = get_current_context()
+    ti, dag_run = context["ti"], context["dag_run"]
+    found = findings(*_pulled())
+    settings = parse_settings(common.settings_raw())
+    now = logical_now()
+    store = IncidentStore()
+    windows = maintenance_windows(found, now, settings, store)
+    outcome = AlertRun(store, settings, now, dag_run.dag_id, dag_run.run_id).run(found, windows)
+    outcome["in_window"] = windows
+    if outcome["undelivered"]:
+        ti.xcom_push(key="failed_outcome", value=outcome)
+        raise AirflowFailException("; ".join(outcome["problems"]))
+    return outcome
 
 
 def log_step() -> int:

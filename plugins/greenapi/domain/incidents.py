@@ -1,0 +1,184 @@
+"""Incidents: when a failing instance opens one, who is told when, and when it resolves.
+
+Pure functions over plain data. Time is the run's logical time, so a sequence of runs can be
+driven through simulated hours. A notice is "due" from the stored state, and the state records
+a step only once a delivery was accepted (as Gatus does): a failed send is due again next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from greenapi.domain.rules import AlertKind
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class NoticeKind(StrEnum):
+    OPENING = "opening"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    RESOLUTION = "resolution"
+
+
+@dataclass(frozen=True)
+class Policy:
+    failure_threshold: int = 1  # consecutive failing checks that open an incident
+    success_threshold: int = 1  # consecutive healthy checks that resolve it
+    reminder_minutes: float = 60
+    escalation_minutes: float = 15
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One check of one instance, as the incident engine sees it."""
+
+    at: datetime
+    problem: AlertKind | None  # None: healthy
+    severity: Severity = Severity.WARNING
+    state: str | None = None
+    error: str | None = None
+    reboot_ok: bool | None = None  # an automatic reboot was made this run, and its result
+    counts: bool = True  # False: neither healthy nor failing (rate limited, maintenance window)
+
+
+@dataclass(frozen=True)
+class Counters:
+    failing_kind: str | None = None
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+
+
+@dataclass(frozen=True)
+class Incident:
+    instance_id: str
+    kind: AlertKind
+    opened_at: datetime
+    severity: Severity = Severity.WARNING
+    id: int | None = None
+    connection_id: str | None = None
+    resolved_at: datetime | None = None
+    last_state: str | None = None
+    last_error: str | None = None
+    checks: int = 0
+    reboots: int = 0
+    reboots_ok: int = 0
+    levels_notified: int = 0
+    opening_notified_at: datetime | None = None
+    last_reminder_at: datetime | None = None
+    resolution_notified_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    incident: Incident
+    levels: tuple[int, ...]  # notification_priority values to reach
+    level_number: int = 1  # for escalations: which level (2 = second)
+
+
+@dataclass
+class Step:
+    counters: Counters
+    incidents: list[Incident] = field(default_factory=list)  # changed or new
+
+
+def observe(counters: Counters, open_incidents: list[Incident], obs: Observation, policy: Policy,
+            instance_id: str, connection_id: str | None = None) -> Step:
+    """Fold one check into the counters and the instance's open incidents."""
+    if not obs.counts:
+        return Step(counters)
+    if obs.problem is None:
+        successes = counters.consecutive_successes + 1
+        step = Step(Counters(None, 0, successes))
+        if successes >= policy.success_threshold:
+            step.incidents = [replace(i, resolved_at=obs.at) for i in open_incidents]
+        return step
+    kind = obs.problem.value
+    failures = counters.consecutive_failures + 1 if counters.failing_kind == kind else 1
+    step = Step(Counters(kind, failures, 0))
+    reboots = 0 if obs.reboot_ok is None else 1
+    reboots_ok = 1 if obs.reboot_ok else 0
+    current = next((i for i in open_incidents if i.kind is obs.problem), None)
+    if current is not None:
+        step.incidents = [
+            replace(
+                current,
+                last_state=obs.state,
+                last_error=obs.error,
+                checks=current.checks + 1,
+                reboots=current.reboots + reboots,
+                reboots_ok=current.reboots_ok + reboots_ok,
+                severity=Severity.CRITICAL if obs.severity is Severity.CRITICAL else current.severity,
+            )
+        ]
+    elif failures >= policy.failure_threshold:
+        step.incidents = [
+            Incident(
+                instance_id=instance_id,
+                connection_id=connection_id,
+                kind=obs.problem,
+                opened_at=obs.at,
+                severity=obs.severity,
+                last_state=obs.state,
+                last_error=obs.error,
+                checks=failures,
+                reboots=reboots,
+                reboots_ok=reboots_ok,
+            )
+        ]
+    return step
+
+
+def due(incident: Incident, now: datetime, levels: list[int], policy: Policy) -> list[Notice]:
+    """What must be sent about ``incident`` now. ``levels``: the distinct priorities, lowest first."""
+    if not levels:
+        return []
+    if not incident.open:
+        if incident.opening_notified_at is not None and incident.resolution_notified_at is None:
+            return [Notice(NoticeKind.RESOLUTION, incident, tuple(levels[: max(1, incident.levels_notified)]))]
+        return []
+    if incident.opening_notified_at is None:
+        return [Notice(NoticeKind.OPENING, incident, (levels[0],))]
+    notices = []
+    reached = incident.levels_notified
+    if reached < len(levels) and now - incident.opened_at >= timedelta(minutes=policy.escalation_minutes * reached):
+        notices.append(Notice(NoticeKind.ESCALATION, incident, (levels[reached],), level_number=reached + 1))
+    last = incident.last_reminder_at or incident.opening_notified_at
+    if now - last >= timedelta(minutes=policy.reminder_minutes):
+        notices.append(Notice(NoticeKind.REMINDER, incident, tuple(levels[:reached])))
+    return notices
+
+
+def delivered(notice: Notice, now: datetime) -> Incident:
+    """The incident once ``notice`` reached at least one contact."""
+    incident = notice.incident
+    if notice.kind is NoticeKind.OPENING:
+        return replace(incident, opening_notified_at=now, levels_notified=max(1, incident.levels_notified))
+    if notice.kind is NoticeKind.ESCALATION:
+        return replace(incident, levels_notified=max(incident.levels_notified, notice.level_number))
+    if notice.kind is NoticeKind.REMINDER:
+        return replace(incident, last_reminder_at=now)
+    return replace(incident, resolution_notified_at=now)
+
+
+def format_duration(delta: timedelta, language: str = "fr") -> str:
+    """'1 h 05 min', '15 min', '2 j 3 h' (French) or '1 h 05 min', '2 d 3 h' (English)."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    day = "j" if language == "fr" else "d"
+    if days:
+        return f"{days} {day} {hours} h"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"

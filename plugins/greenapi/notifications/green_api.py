@@ -1,0 +1,94 @@
+"""GreenApiNotifier: an Airflow notifier that sends a WhatsApp message through Green API.
+
+Any DAG can use it, e.g. ``on_failure_callback=GreenApiNotifier()``: this package's own DAGs do,
+so that a failure of the monitoring itself (PostgreSQL down, a crash) reaches support too.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_MESSAGE = (
+    "🚨 *MONITORING GREEN API EN ÉCHEC* 🚨\n\n"
+    "DAG: {{ dag.dag_id }}\n"
+    "Tâche: {{ ti.task_id }} (essai {{ ti.try_number }})\n"
+    "Run: {{ run_id }}\n"
+    "Erreur: {{ exception | string | truncate(500) if exception else 'voir les logs' }}\n\n"
+    "⚠️ Les checks de santé peuvent ne plus tourner: vérifier Airflow."
+)
+
+
+class GreenApiNotifier(BaseNotifier):
+    """Send ``message`` (a Jinja template over the task context) to WhatsApp chats.
+
+    :param message: the text; default: which DAG, task and run failed, and the error.
+    :param chat_ids: recipients (``<digits>@c.us`` or a group id). Default: the active contacts
+        of ``system_support_contacts``; when the database cannot be read, the ``fallback_chat_ids``
+        of Variable ``green_api_settings``.
+    :param green_api_conn_id: the sending instance; then ``alert_senders`` of the settings.
+    """
+
+    template_fields = ("message", "chat_ids")
+
+    def __init__(
+        self,
+        *,
+        message: str = DEFAULT_MESSAGE,
+        chat_ids: list[str] | None = None,
+        green_api_conn_id: str = "green_api_alerts",
+    ) -> None:
+        super().__init__()
+        self.message = message
+        self.chat_ids = chat_ids
+        self.green_api_conn_id = green_api_conn_id
+
+    @cached_property
+    def settings(self) -> Any:
+        from airflow.sdk import Variable
+
+        from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
+
+        return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
+
+    def _recipients(self) -> list[str]:
+        if self.chat_ids:
+            return list(self.chat_ids)
+        try:
+            from greenapi.store import HealthStore
+
+            return [c.phone_number for c in HealthStore().active_contacts()]
+        except Exception:  # noqa: BLE001 - the database may be the very thing that failed
+            self.log.warning("Support contacts unreadable; using fallback_chat_ids of green_api_settings")
+            return list(self.settings.fallback_chat_ids)
+
+    def _senders(self) -> list[Any]:
+        from greenapi.tasks.common import UnusableConnection, open_hook
+
+        senders = []
+        for conn_id in (self.green_api_conn_id, *self.settings.alert_senders):
+            try:
+                senders.append(open_hook(conn_id))
+            except UnusableConnection as exc:
+                self.log.warning("Sender %s unusable: %s", conn_id, exc)
+        return senders
+
+    def notify(self, context: Context) -> None:
+        from greenapi.notifications.delivery import send_whatsapp
+
+        senders, recipients = self._senders(), self._recipients()
+        if not senders or not recipients:
+            self.log.error("GreenApiNotifier: no usable sender (%d) or recipient (%d)", len(senders), len(recipients))
+            return
+        for chat_id in recipients:
+            attempts = send_whatsapp(
+                senders, chat_id, self.message,
+                retries=self.settings.send_retries, backoff_seconds=self.settings.send_backoff_seconds,
+            )  # fmt: skip
+            last = attempts[-1]
+            self.log.info("Failure notice to %s via %s: %s", chat_id, last.sender, "sent" if last.ok else last.error)
