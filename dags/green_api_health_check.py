@@ -7,6 +7,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import TriggerRule, dag, task
 
+from greenapi.sensors import RecoverySensor
+
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
 
 DOC = """
@@ -64,6 +66,9 @@ def green_api_health_check() -> None:
 
         return health_check.reboot_step(checked)
 
+    # After an automatic reboot: wait for "authorized" without holding a worker slot.
+    wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
+
     @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alerts() -> dict:
         from greenapi.tasks import health_check
@@ -86,7 +91,7 @@ def green_api_health_check() -> None:
     rebooted = reboot_instances(checked)
     alerted = send_alerts()
     route(checked) >> [rebooted, alerted]
-    rebooted >> alerted >> log_results() >> report()
+    rebooted >> wait >> alerted >> log_results() >> report()
 
 
 green_api_health_check()

@@ -121,8 +121,15 @@ SELECT_LIVE_INCIDENTS = (
     " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
 )
 SELECT_COUNTERS = (
-    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since"
-    " FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"
+    " auto_reboots FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+)
+# Appends under the row lock: two runs rebooting at once still see each other's reboot.
+RECORD_AUTO_REBOOT = (
+    "INSERT INTO green_api_instance_status (instance_id, auto_reboots) VALUES (%s, ARRAY[%s::timestamptz])"
+    " ON CONFLICT (instance_id) DO UPDATE SET auto_reboots = ("
+    " SELECT COALESCE(array_agg(t ORDER BY t), '{}') FROM unnest(green_api_instance_status.auto_reboots) t"
+    " WHERE t > %s::timestamptz - INTERVAL '24 hours') || %s::timestamptz"
 )
 UPSERT_COUNTERS = (
     "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"
@@ -143,11 +150,6 @@ INSERT_DELIVERY = (
     "INSERT INTO green_api_alert_deliveries (incident_id, instance_id, dag_id, run_id, message_kind, contact_id,"
     " recipient, channel, sender, attempt, ok, id_message, error, attempted_at)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-SELECT_AUTO_REBOOTS = (
-    "SELECT checked_at FROM green_api_health_logs WHERE instance_id = %s AND reboot_triggered"
-    " AND trigger_type IN ('automatic', 'manual') AND dag_id = 'green_api_health_check'"
-    " AND checked_at > %s AND checked_at <= %s ORDER BY checked_at"
 )
 SELECT_SCHEDULED_REBOOT_FAILURES = (
     "SELECT instance_id FROM green_api_health_logs WHERE dag_id = 'green_api_scheduled_reboot'"
@@ -183,8 +185,14 @@ class IncidentStore(HealthStore):
         rows = self._hook().get_records(SELECT_SCHEDULED_REBOOT_FAILURES, parameters=(since, instance_ids))
         return {r[0] for r in rows}
 
-    def automatic_reboots(self, instance_id: str, since: Any, until: Any) -> list[Any]:
-        return [r[0] for r in self._hook().get_records(SELECT_AUTO_REBOOTS, parameters=(instance_id, since, until))]
+    def record_auto_reboot(self, instance_id: str, at: Any) -> None:
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(RECORD_AUTO_REBOOT, (instance_id, at, at, at))
+            conn.commit()
+        finally:
+            conn.close()
 
     def save(self, counters: list[tuple[Any, ...]], incidents: list[Any]) -> list[Any]:
         """Upsert counters and incidents; returns the incidents with their ids."""

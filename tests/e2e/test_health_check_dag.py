@@ -17,6 +17,11 @@ from tests.e2e.conftest import log_rows, printed, run_dag
 SUPPORT_1 = "33600000001@c.us"
 SUPPORT_2 = "33600000002@c.us"
 HANG = {"mode": "hang", "seconds": 5}
+# The check and its confirming re-check hang; after the reboot the instance answers again.
+HANG_TWICE = {**HANG, "times": 2}
+# Short waits: retries, the re-check, and the recovery check after a reboot (3 s, every second).
+FAST = {"send_backoff_seconds": 0.05, "recheck_timeout_seconds": 1, "reboot_poll_seconds": 1,
+        "reboot_verify_minutes": 0.05}
 
 NOT_AUTHORIZED_TEXT = """🚨 *ALERTE GREEN API* 🚨
 
@@ -85,7 +90,7 @@ def contacts(add_contact):
 @pytest.fixture(autouse=True)
 def sender(make_instance, monkeypatch):
     """The alert-sending instance (connection green_api_alerts); short retry backoff."""
-    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({"send_backoff_seconds": 0.05}))
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(FAST))
     return make_instance("green_api_alerts")
 
 
@@ -172,7 +177,7 @@ def test_starting_reported_as_http_400_counts_as_starting(health_dag, make_insta
 
 
 def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance, sim, db, contacts):
-    inst = make_instance(faults={"getStateInstance": HANG})
+    inst = make_instance(faults={"getStateInstance": HANG_TWICE}, starting_seconds=1)
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
     assert outcome.tasks["reboot_instances"] == "success"
@@ -183,6 +188,10 @@ def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance
     assert 1000 <= row["response_time_ms"] < 2500
     assert [r["isReboot"] for r in sim.reboots(inst.instance_id)] == [True]
     assert sim.messages() == []
+    # check, confirming re-check, then looks until it answered "authorized" again
+    looks = sim.requests_log(inst.instance_id, "getStateInstance")
+    assert [r["fault"] for r in looks[:2]] == ["hang", "hang"] and looks[-1]["status"] == 200
+    assert outcome.tasks["wait_for_recovery"] == "success"
 
 
 def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, make_instance, sim, db, contacts, sender):
@@ -229,7 +238,7 @@ def test_hang_then_reboot_error_alerts_complete_failure(
 
 def test_server_error_5xx_triggers_a_reboot(health_dag, make_instance, sim, db, contacts):
     inst = make_instance(
-        faults={"getStateInstance": {"mode": "http", "status": 502, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>", "content_type": "text/html"}}
+        faults={"getStateInstance": {"mode": "http", "status": 502, "times": 2, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>", "content_type": "text/html"}}
     )
     run_dag(health_dag)
     row = only_row(db)

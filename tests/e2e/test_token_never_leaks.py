@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import require_env
 from tests.e2e.conftest import run_dag
+from tests.e2e.test_health_check_dag import FAST
 
 SCENARIOS = [
     {"state": "authorized"},
@@ -39,13 +40,17 @@ def all_rows_as_text(url: str) -> str:
     return "\n".join(chunks)
 
 
-def test_token_appears_nowhere_after_every_kind_of_run(health_dag, make_instance, sim, db, add_contact, capfd):
+def test_token_appears_nowhere_after_every_kind_of_run(
+    health_dag, make_instance, sim, db, add_contact, capfd, monkeypatch
+):
     add_contact("Support", "33600000001@c.us", 1)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(FAST))
     tokens, instance_ids = [], []
     for scenario in SCENARIOS:
         sim.reset()
+        sender = make_instance("green_api_alerts")
         inst = make_instance(**scenario)
-        tokens.append(inst.token)
+        tokens += [inst.token, sender.token]
         instance_ids.append(inst.instance_id)
         run_dag(health_dag)
     out = capfd.readouterr()

@@ -26,6 +26,22 @@ class NoticeKind(StrEnum):
     RESOLUTION = "resolution"
 
 
+# One outage is one incident even when its symptoms change (no answer, reboot refused, not back
+# after the reboot, reboot skipped for the cooldown): incidents are keyed by problem family.
+_FAMILIES = {
+    AlertKind.INSTANCE_NOT_AUTHORIZED: "not_authorized",
+    AlertKind.REBOOT_NEEDS_RELINK: "not_authorized",
+    AlertKind.CONFIGURATION_ERROR: "configuration",
+    AlertKind.INVALID_RESPONSE: "invalid_response",
+    AlertKind.REBOOT_LOOP: "reboot_loop",
+}
+
+
+def family(kind: AlertKind) -> str:
+    """The problem an alert kind belongs to: not_authorized, unreachable, configuration..."""
+    return _FAMILIES.get(kind, "unreachable")
+
+
 @dataclass(frozen=True)
 class Policy:
     failure_threshold: int = 1  # consecutive failing checks that open an incident
@@ -97,18 +113,27 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
     """Fold one check into the counters and the instance's open incidents."""
     if not obs.counts:
         return Step(counters)
-    if obs.problem is None:
-        successes = counters.consecutive_successes + 1
-        step = Step(Counters(None, 0, successes))
-        if successes >= policy.success_threshold:
-            step.incidents = [replace(i, resolved_at=obs.at) for i in open_incidents]
-        return step
-    kind = obs.problem.value
-    failures = counters.consecutive_failures + 1 if counters.failing_kind == kind else 1
-    step = Step(Counters(kind, failures, 0))
     reboots = 0 if obs.reboot_ok is None else 1
     reboots_ok = 1 if obs.reboot_ok else 0
-    current = next((i for i in open_incidents if i.kind is obs.problem), None)
+    if obs.problem is None:  # healthy, possibly thanks to this run's reboot
+        successes = counters.consecutive_successes + 1
+        step = Step(Counters(None, 0, successes))
+        resolves = successes >= policy.success_threshold
+        if resolves or reboots:
+            step.incidents = [
+                replace(
+                    i,
+                    reboots=i.reboots + reboots,
+                    reboots_ok=i.reboots_ok + reboots_ok,
+                    resolved_at=obs.at if resolves else None,
+                )
+                for i in open_incidents
+            ]
+        return step
+    kind = family(obs.problem)
+    failures = counters.consecutive_failures + 1 if counters.failing_kind == kind else 1
+    step = Step(Counters(kind, failures, 0))
+    current = next((i for i in open_incidents if family(i.kind) == kind), None)
     if current is not None:
         step.incidents = [
             replace(

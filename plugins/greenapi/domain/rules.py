@@ -8,6 +8,7 @@ server error) is a critical failure that triggers one automatic reboot.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from greenapi.domain.results import ApiResult, ResultKind
@@ -195,6 +196,36 @@ def reboot_verdict(reboot: ApiResult, last_check: ApiResult | None, waited_minut
     error = f"Not back as authorized {waited_minutes:g} min after the reboot (last: {last})"
     state = after.state if after is not None else None
     return Verdict(Status.CRITICAL_FAILURE, state, error, alert=AlertKind.REBOOT_NOT_BACK, reboot_success=False)
+
+
+def reboot_reason(
+    verdict: Verdict,
+    state_since: datetime | None,
+    now: datetime,
+    *,
+    starting_reboot_minutes: float,
+    reboot_on_yellow_card: bool,
+) -> str | None:
+    """Why an automatic reboot is called for, or None. Never for notAuthorized or blocked."""
+    if verdict.reboot:
+        return "no answer"
+    if verdict.state == "starting" and state_since is not None:
+        minutes = (now - state_since).total_seconds() / 60
+        if minutes >= starting_reboot_minutes:
+            return f"starting for {minutes:.0f} min"
+    if verdict.state == "yellowCard" and reboot_on_yellow_card:
+        return "yellowCard"
+    return None
+
+
+def reboot_allowed(previous: list[datetime], now: datetime, *, cooldown_minutes: float, daily_cap: int) -> str | None:
+    """None when an automatic reboot may happen now; else "cooldown" or "cap"."""
+    recent = [t for t in previous if now - timedelta(hours=24) < t <= now]
+    if len(recent) >= daily_cap:
+        return "cap"
+    if recent and now - max(recent) < timedelta(minutes=cooldown_minutes):
+        return "cooldown"
+    return None
 
 
 def trigger_type_for(run_type: str | None) -> str:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.results import ApiResult
-from greenapi.domain.rules import Verdict, after_reboot, classify_check
+from greenapi.domain.rules import (
+    AlertKind,
+    Status,
+    Verdict,
+    after_reboot,
+    classify_check,
+    reboot_allowed,
+    reboot_reason,
+    reboot_verdict,
+)
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
@@ -16,6 +26,7 @@ from greenapi.tasks.common import in_parallel, now_iso, open_hooks
 
 CHECK_TASK = "check_instances"
 REBOOT_TASK = "reboot_instances"
+WAIT_TASK = "wait_for_recovery"
 ALERT_TASK = "send_alerts"
 
 
@@ -43,41 +54,123 @@ def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
     return {"checks": in_parallel(settings, hooks, check), "problems": problems}
 
 
-def _verdict(check: dict[str, Any], reboot: dict[str, Any] | None = None) -> Verdict:
-    verdict = classify_check(ApiResult.from_dict(check["result"]))
-    if reboot is not None:
-        verdict = after_reboot(verdict, ApiResult.from_dict(reboot))
-    return verdict
+def _verdict(check: dict[str, Any]) -> Verdict:
+    return classify_check(ApiResult.from_dict(check["result"]))
+
+
+def plan_reboots(
+    checks: list[dict[str, Any]], statuses: dict[str, tuple[Any, ...]], now: datetime, settings: Settings
+) -> dict[str, str]:
+    """Which instances call for an automatic reboot, and why (by connection id)."""
+    reasons = {}
+    for check in checks:
+        verdict = _verdict(check)
+        status = statuses.get(check["instance_id"])
+        # (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots)
+        since = status[5] if status and status[4] == verdict.state and status[5] else now
+        reason = reboot_reason(
+            verdict, since, now,
+            starting_reboot_minutes=settings.starting_reboot_minutes,
+            reboot_on_yellow_card=settings.reboot_on_yellow_card,
+        )  # fmt: skip
+        if reason:
+            reasons[check["conn_id"]] = reason
+    return reasons
 
 
 def route(checked: dict[str, Any]) -> list[str]:
     """The branch: reboot first when a check calls for it; the alert step always runs."""
-    if any(_verdict(c).reboot for c in checked["checks"]):
-        return [REBOOT_TASK]
-    return [ALERT_TASK]
+    return [REBOOT_TASK] if checked.get("reboot_reasons") else [ALERT_TASK]
 
 
-def reboot_instances(checked: dict[str, Any], settings_raw: Any) -> dict[str, dict[str, Any]]:
-    """One automatic reboot per instance whose check calls for it; results by connection id."""
-    targets = [c["conn_id"] for c in checked["checks"] if _verdict(c).reboot]
+def reboot_instances(checked: dict[str, Any], settings_raw: Any, store: Any) -> dict[str, Any]:
+    """Reboot what calls for it, safely: a quick re-check first, then the cooldown and the cap.
 
-    def reboot(conn_id: str) -> tuple[str, dict[str, Any]]:
-        return conn_id, GreenApiHook(conn_id).reboot().to_dict()
+    The reboot is recorded before it is requested, so a retried task never reboots twice.
+    """
+    settings = parse_settings(settings_raw)
+    now = datetime.fromisoformat(checked["logical_now"])
+    checks = {c["conn_id"]: c for c in checked["checks"]}
+    reasons: dict[str, str] = checked.get("reboot_reasons", {})
+    history = {r[0]: list(r[6] or []) for r in store.counters([checks[c]["instance_id"] for c in reasons])}
 
-    return dict(in_parallel(parse_settings(settings_raw), targets, reboot))
+    def handle(conn_id: str) -> dict[str, Any]:
+        check = checks[conn_id]
+        hook = GreenApiHook(conn_id)
+        entry: dict[str, Any] = {"conn_id": conn_id, "instance_id": check["instance_id"], "reason": reasons[conn_id],
+                                 "dashboard_url": check["dashboard_url"]}  # fmt: skip
+        recheck = hook.get_state_instance(timeout=settings.recheck_timeout_seconds)
+        entry["recheck"] = recheck.to_dict()
+        if classify_check(recheck).status is Status.HEALTHY:
+            entry["skipped"] = "recovered"
+            return entry
+        previous = history.get(check["instance_id"], [])
+        refused = reboot_allowed(
+            previous, now, cooldown_minutes=settings.reboot_cooldown_minutes, daily_cap=settings.reboot_daily_cap
+        )
+        if refused:
+            entry["skipped"] = refused
+            entry["recent_reboots"] = len([t for t in previous if now - timedelta(hours=24) < t <= now])
+            return entry
+        store.record_auto_reboot(check["instance_id"], now)
+        entry["requested_at"] = now_iso()
+        entry["result"] = hook.reboot().to_dict()
+        return entry
+
+    entries = in_parallel(settings, list(reasons), handle)
+    return {
+        "reboots": [e for e in entries if "result" in e],
+        "skipped": {e["conn_id"]: e for e in entries if "skipped" in e},
+    }
 
 
-def findings(checked: dict[str, Any] | None, reboots: dict[str, dict[str, Any]] | None) -> list[Finding]:
-    """One finding per check made, its automatic reboot included."""
-    reboots = reboots or {}
+def _after_reboot(verdict: Verdict, entry: dict[str, Any], look: dict[str, Any] | None, minutes: float) -> Verdict:
+    reboot = ApiResult.from_dict(entry["result"])
+    if not reboot.ok or reboot.data.get("isReboot") is not True:
+        return after_reboot(verdict, reboot)  # the seed's timeout_and_reboot_failed / complete_failure
+    last = ApiResult.from_dict(look["result"]) if look else None
+    outcome = reboot_verdict(reboot, last, minutes)
+    if outcome.status is Status.REBOOTED:
+        return replace(verdict, status=Status.REBOOTED, reboot_success=True, alert=None)
+    return replace(outcome, error=f"{verdict.error} | {outcome.error}")
+
+
+def _skipped(verdict: Verdict, entry: dict[str, Any], settings: Settings) -> Verdict:
+    if entry["skipped"] == "recovered":
+        again = classify_check(ApiResult.from_dict(entry["recheck"]))
+        return replace(again, error=f"First check: {verdict.error}; re-check: {again.state} (no reboot)")
+    if entry["skipped"] == "cap":
+        error = (f"{verdict.error} | {entry['recent_reboots']} automatic reboots in 24 h: "
+                 f"cap of {settings.reboot_daily_cap} reached, no more automatic reboots")  # fmt: skip
+        return replace(verdict, alert=AlertKind.REBOOT_LOOP, error=error)
+    error = f"{verdict.error} | automatic reboot skipped: cooldown of {settings.reboot_cooldown_minutes:g} min"
+    return replace(verdict, alert=verdict.alert or AlertKind.COMPLETE_FAILURE, error=error)
+
+
+def findings(
+    checked: dict[str, Any] | None,
+    rebooted: dict[str, Any] | None,
+    recovery: dict[str, Any] | None = None,
+    settings_raw: Any = None,
+) -> list[Finding]:
+    """One finding per check made, with its re-check, its reboot and the recovery seen after it."""
+    settings = parse_settings(settings_raw)
+    reboots = {e["conn_id"]: e for e in (rebooted or {}).get("reboots", [])}
+    skipped = (rebooted or {}).get("skipped", {})
     out = []
     for check in (checked or {}).get("checks", []):
-        reboot = reboots.get(check["conn_id"])
+        conn_id = check["conn_id"]
+        verdict = _verdict(check)
+        if conn_id in skipped:
+            verdict = _skipped(verdict, skipped[conn_id], settings)
+        elif conn_id in reboots:
+            look = (recovery or {}).get(conn_id)
+            verdict = _after_reboot(verdict, reboots[conn_id], look, settings.reboot_verify_minutes)
         out.append(
             Finding.of(
-                _verdict(check, reboot),
-                reboot_triggered=reboot is not None,
-                conn_id=check["conn_id"],
+                verdict,
+                reboot_triggered=conn_id in reboots,
+                conn_id=conn_id,
                 instance_id=check["instance_id"],
                 dashboard_url=check["dashboard_url"],
                 checked_at=check["checked_at"],
@@ -90,25 +183,39 @@ def findings(checked: dict[str, Any] | None, reboots: dict[str, dict[str, Any]] 
 # ---- task bodies
 
 
-def _pulled() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _found() -> list[Finding]:
     from airflow.sdk import get_current_context
 
     ti = get_current_context()["ti"]
-    return ti.xcom_pull(task_ids=CHECK_TASK), ti.xcom_pull(task_ids=REBOOT_TASK)
+    return findings(
+        ti.xcom_pull(task_ids=CHECK_TASK), ti.xcom_pull(task_ids=REBOOT_TASK), ti.xcom_pull(task_ids=WAIT_TASK),
+        common.settings_raw(),
+    )
 
 
 def check_step() -> dict[str, Any]:
     from airflow.sdk import Variable
     from airflow.sdk.exceptions import AirflowFailException
 
+    from greenapi.store import IncidentStore
+
     try:
-        return check_instances(Variable.get(INSTANCES_VARIABLE, default=None), common.settings_raw())
+        raw = common.settings_raw()
+        checked = check_instances(Variable.get(INSTANCES_VARIABLE, default=None), raw)
+        settings = parse_settings(raw)
     except ConfigError as exc:
         raise AirflowFailException(str(exc)) from None
+    now = logical_now()
+    checked["logical_now"] = now.isoformat()
+    statuses = {r[0]: r for r in IncidentStore().counters([c["instance_id"] for c in checked["checks"]])}
+    checked["reboot_reasons"] = plan_reboots(checked["checks"], statuses, now, settings)
+    return checked
 
 
-def reboot_step(checked: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return reboot_instances(checked, common.settings_raw())
+def reboot_step(checked: dict[str, Any]) -> dict[str, Any]:
+    from greenapi.store import IncidentStore
+
+    return reboot_instances(checked, common.settings_raw(), IncidentStore())
 
 
 def logical_now() -> datetime:
@@ -148,7 +255,7 @@ def alert_step() -> dict[str, Any]:
 
     context = get_current_context()
     ti, dag_run = context["ti"], context["dag_run"]
-    found = findings(*_pulled())
+    found = _found()
     settings = parse_settings(common.settings_raw())
     now = logical_now()
     store = IncidentStore()
@@ -162,11 +269,11 @@ def alert_step() -> dict[str, Any]:
 
 
 def log_step() -> int:
-    return common.log_step(findings(*_pulled()), ALERT_TASK)
+    return common.log_step(_found(), ALERT_TASK)
 
 
 def report_step() -> dict[str, Any]:
-    checked, reboots = _pulled()
-    return common.report_step(
-        findings(checked, reboots) if checked else None, (checked or {}).get("problems", []), ALERT_TASK
-    )
+    from airflow.sdk import get_current_context
+
+    checked = get_current_context()["ti"].xcom_pull(task_ids=CHECK_TASK)
+    return common.report_step(_found() if checked else None, (checked or {}).get("problems", []), ALERT_TASK)

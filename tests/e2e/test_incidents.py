@@ -1,0 +1,223 @@
+"""Sequences of health-check runs through simulated time (the run's logical time).
+
+Each test asserts the exact messages each contact received, as support would see them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as email_policy
+
+import pendulum
+import pytest
+
+from tests.e2e.conftest import log_rows, run_dag
+from tests.e2e.test_health_check_dag import FAST
+
+L1 = "33600000001@c.us"  # notification_priority 1
+L2 = "33600000002@c.us"  # notification_priority 2
+_days = itertools.count()
+
+
+@pytest.fixture
+def t0():
+    """A distinct, past noon (UTC) per test: far from the 03:00 Paris maintenance window."""
+    return pendulum.datetime(2026, 2, 1, 12, 0, tz="UTC").add(days=next(_days))
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    def set_(**values):
+        monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({**FAST, **values}))
+
+    set_()
+    return set_
+
+
+@pytest.fixture
+def setup(add_contact, make_instance, settings):
+    add_contact("Niveau 1", L1, 1)
+    add_contact("Niveau 2", L2, 2)
+    return make_instance("green_api_alerts")
+
+
+def run_at(dag, t0, minutes):
+    when = t0 + timedelta(minutes=minutes)
+    return run_dag(dag, logical_date=when, run_after=when)
+
+
+def inbox(sim, chat_id):
+    return [m["message"] for m in sim.messages() if m["chatId"] == chat_id]
+
+
+def test_one_alert_then_silence(health_dag, make_instance, sim, db, setup, t0):
+    inst = make_instance(state="notAuthorized")
+    for minute in (0, 5, 10):
+        assert run_at(health_dag, t0, minute).state == "success"
+    [opening] = inbox(sim, L1)
+    assert "⚠️ *INSTANCE NON AUTORISÉE*" in opening and f"📱 Instance: {inst.instance_id}" in opening
+    assert inbox(sim, L2) == []
+    rows = log_rows(db)
+    assert [r["support_notified"] for r in rows] == [True, False, False]
+    assert len({r["incident_id"] for r in rows}) == 1 and rows[0]["incident_id"] is not None
+
+
+def test_escalation_at_15_minutes(health_dag, make_instance, sim, db, setup, t0):
+    make_instance(state="notAuthorized")
+    for minute in (0, 10):
+        run_at(health_dag, t0, minute)
+    assert inbox(sim, L2) == []
+    run_at(health_dag, t0, 15)
+    [escalation] = inbox(sim, L2)
+    assert escalation.startswith("⬆️ *ESCALADE (niveau 2)*\nIncident toujours en cours depuis 15 min.\n\n🚨 *ALERTE GREEN API* 🚨")
+    assert "⚠️ *INSTANCE NON AUTORISÉE*" in escalation
+    assert len(inbox(sim, L1)) == 1  # level 1 is not told again
+
+
+def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim, db, setup, t0):
+    inst = make_instance(state="notAuthorized")
+    for minute in (0, 15, 59):
+        run_at(health_dag, t0, minute)
+    assert len(inbox(sim, L1)) == 1
+    run_at(health_dag, t0, 60)
+    reminder = inbox(sim, L1)[-1]
+    opened = t0.in_timezone("Europe/Paris").strftime("%d/%m/%Y %H:%M:%S")
+    assert reminder == (
+        f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {t0.add(minutes=60).in_timezone('Europe/Paris').strftime('%d/%m/%Y %H:%M:%S')}\n"
+        f"📱 Instance: {inst.instance_id}\n\n🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: instance non autorisée\n"
+        f"Depuis: 1 h 00 min (ouvert le {opened})\nDernier état: notAuthorized\n"
+        'Dernière erreur: Instance state is "notAuthorized" instead of "authorized"\nReboots: 0\n\n'
+        f"🔗 Dashboard: {sim.url}"
+    )
+    assert inbox(sim, L2)[-1] == reminder  # the escalated level is reminded too
+    assert len(inbox(sim, L2)) == 2  # the escalation at 15, then the reminder at 60
+
+
+def test_resolution_tells_everyone_alerted_the_total_downtime(health_dag, make_instance, sim, db, setup, t0):
+    inst = make_instance(state="notAuthorized")
+    for minute in (0, 15):
+        run_at(health_dag, t0, minute)
+    sim.configure(inst.instance_id, state="authorized")
+    run_at(health_dag, t0, 65)
+    for chat in (L1, L2):
+        resolution = inbox(sim, chat)[-1]
+        assert "✅ *INCIDENT RÉSOLU*" in resolution
+        assert "Durée totale: 1 h 05 min" in resolution
+        assert "Actions: aucun reboot" in resolution
+    incidents = db.execute("SELECT opened_at, resolved_at, resolution_notified_at FROM green_api_incidents").fetchall()
+    [(opened, resolved, told)] = incidents
+    assert (resolved - opened) == timedelta(minutes=65) and told is not None
+
+
+def test_failure_threshold_needs_consecutive_failures(health_dag, make_instance, sim, db, setup, settings, t0):
+    settings(failure_threshold=2)
+    make_instance(state="notAuthorized")
+    run_at(health_dag, t0, 0)
+    assert sim.messages() == []
+    run_at(health_dag, t0, 5)
+    assert len(inbox(sim, L1)) == 1
+
+
+def test_alerts_are_routed_around_a_failing_sender(health_dag, make_instance, sim, db, setup, settings, t0):
+    sim.configure(setup.instance_id, faults={"sendMessage": {"mode": "http", "status": 500}})
+    backup = make_instance("green_api_backup")
+    settings(alert_senders=["green_api_backup"])
+    make_instance(state="blocked")
+    outcome = run_at(health_dag, t0, 0)
+    assert outcome.state == "success", outcome.tasks
+    assert [m["chatId"] for m in sim.messages(backup.instance_id)] == [L1]
+    tried = db.execute("SELECT sender, ok FROM green_api_alert_deliveries ORDER BY id").fetchall()
+    assert tried == [("green_api_alerts", False)] * 3 + [("green_api_backup", True)]
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=email_policy)))
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, handler
+    controller.stop()
+
+
+def test_email_fallback_when_no_whatsapp_sender_works(
+    health_dag, make_instance, sim, db, add_contact, settings, smtp_server, monkeypatch, t0
+):
+    port, mailbox = smtp_server
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "monitor@example.org"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+    db.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority, email)"
+               " VALUES ('Astreinte', %s, 1, 'oncall@example.org')", (L1,))
+    sender = make_instance("green_api_alerts", faults={"sendMessage": {"mode": "http", "status": 401}})
+    inst = make_instance(state="notAuthorized")
+    outcome = run_at(health_dag, t0, 0)
+    assert outcome.state == "success", outcome.tasks
+    [(recipients, mail)] = mailbox.messages
+    assert recipients == ["oncall@example.org"]
+    assert inst.instance_id in mail["Subject"]
+    assert "INSTANCE NON AUTORISÉE" in mail.get_body(("html", "plain")).get_content()
+    assert sim.messages(sender.instance_id) == []
+    channels = db.execute("SELECT channel, ok FROM green_api_alert_deliveries ORDER BY id").fetchall()
+    assert channels == [("whatsapp", False), ("email", True)]  # a 401 is not retried
+    assert log_rows(db)[0]["support_notified"] is True
+
+
+def test_failing_check_inside_the_maintenance_window_opens_nothing(
+    health_dag, make_instance, sim, db, setup, monkeypatch, t0
+):
+    at = t0.in_timezone("Europe/Paris")
+    schedule = {"time": at.strftime("%H:%M"), "timezone": "Europe/Paris", "enabled": True}
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", json.dumps(schedule))
+    make_instance(state="notAuthorized")
+    run_at(health_dag, t0, 3)
+    [row] = log_rows(db)
+    assert (row["status"], row["in_maintenance_window"], row["incident_id"]) == ("unhealthy", True, None)
+    assert sim.messages() == []
+    run_at(health_dag, t0, 12)  # past the 10-minute settle time
+    assert len(inbox(sim, L1)) == 1
+    assert log_rows(db)[-1]["in_maintenance_window"] is False
+
+
+def test_reboot_cooldown_and_daily_cap(health_dag, make_instance, sim, db, setup, t0):
+    inst = make_instance(faults={"getStateInstance": {"mode": "hang", "seconds": 3}})
+    for minute in (0, 10, 30, 60, 90):
+        run_at(health_dag, t0, minute)
+    assert len(sim.reboots(inst.instance_id)) == 3  # at 0, 30 and 60: 10 is in the cooldown, 90 past the cap
+    rows = log_rows(db)
+    assert [r["reboot_triggered"] for r in rows] == [True, False, True, True, False]
+    assert "cooldown" in rows[1]["error_message"]
+    assert rows[4]["alert_type"] == "reboot_loop"
+    opening, reminder, loop = inbox(sim, L1)  # one incident for the outage, its reminder, the loop
+    assert "⏳ *INSTANCE NON REVENUE APRÈS REBOOT AUTOMATIQUE*" in opening
+    assert "🔁 *RAPPEL: INCIDENT EN COURS*" in reminder and "Reboots: 3" in reminder
+    assert "🔴 *CRITIQUE*" in loop and "🔁 *BOUCLE DE REBOOTS*" in loop
+    assert "3 automatic reboots in 24 h: cap of 3 reached" in loop
+
+
+def test_starting_for_six_minutes_is_rebooted(health_dag, make_instance, sim, db, setup, t0):
+    inst = make_instance(state="starting", starting_seconds=1)
+    run_at(health_dag, t0, 0)
+    assert sim.reboots() == []
+    run_at(health_dag, t0, 6)
+    assert len(sim.reboots(inst.instance_id)) == 1
+    last = log_rows(db)[-1]
+    assert (last["status"], last["reboot_triggered"], last["reboot_success"]) == ("rebooted", True, True)
+    resolution = inbox(sim, L1)[-1]
+    assert "✅ *INCIDENT RÉSOLU*" in resolution and "1 reboot(s) automatique(s), 1 réussi(s)" in resolution
