@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import TriggerRule, dag, task
 
+from greenapi.notifications import GreenApiNotifier
 from greenapi.sensors import RecoverySensor
 
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
@@ -81,7 +82,9 @@ def green_api_health_check() -> None:
 
         return health_check.log_step()
 
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
+    # The run's last word: when it fails (configuration, database down, a crash, an alert that
+    # reached nobody), support is told through GreenApiNotifier, even without the database.
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier())
     def report() -> dict:
         from greenapi.tasks import health_check
 

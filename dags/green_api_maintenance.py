@@ -9,6 +9,7 @@ from airflow.sdk import Variable, dag, get_current_context, task
 from airflow.sdk.configuration import conf
 
 from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
+from greenapi.notifications import GreenApiNotifier
 
 DOC = """
 ### Green API maintenance
@@ -40,7 +41,12 @@ def _now():
     max_active_runs=1,
     tags=["green-api", "maintenance"],
     doc_md=DOC,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=10)},
+    default_args={
+        "retries": 1,
+        "retry_delay": timedelta(minutes=10),
+        # A failure of the monitoring itself reaches support too.
+        "on_failure_callback": GreenApiNotifier(),
+    },
 )
 def green_api_maintenance() -> None:
     @task(multiple_outputs=False)

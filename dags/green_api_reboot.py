@@ -63,7 +63,7 @@ def green_api_reboot() -> None:
 
         return reboot.manual_targets_step()
 
-    reboot_flow(pick_instances(), trigger_type="manual")
+    reboot_flow(pick_instances(), trigger_type="manual", notify_failure=False)
 
 
 green_api_reboot()

@@ -58,3 +58,27 @@ def test_instance_config_reads_prefixed_extras_and_defaults():
         "https://7105.api.greenapi.com", "1101", 3.0, 30.0,
     )
     assert cfg.dashboard_url == "https://7105.api.greenapi.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ('{"failure_threshold": 0}', "green_api_settings.failure_threshold must be an integer from 1 to 100, got 0"),
+        ('{"reminder_minutes": -5}', "green_api_settings.reminder_minutes must be a number above 0 to 10080, got -5"),
+        ('{"language": "de"}', "green_api_settings.language must be 'fr' or 'en', got 'de'"),
+        ('{"alert_senders": ["ok", "no way"]}', "green_api_settings.alert_senders must be a list of connection ids"),
+        ('{"fallback_chat_ids": ["+336"]}', "green_api_settings.fallback_chat_ids must be a list of chat ids"),
+        ('{"reboot_daily_cap": 2.5}', "green_api_settings.reboot_daily_cap must be an integer"),
+        ('{"reboot_on_yellow_card": "yes"}', "reboot_on_yellow_card must be true or false, got 'yes'"),
+    ],
+)
+def test_bad_alerting_settings_are_named(raw, named):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw)
+    assert named in str(err.value)
+
+
+def test_every_setting_has_a_default():
+    settings = parse_settings("{}")
+    assert (settings.failure_threshold, settings.reminder_minutes, settings.escalation_minutes) == (1, 60, 15)
+    assert (settings.reboot_cooldown_minutes, settings.reboot_daily_cap, settings.settle_minutes) == (30, 3, 10)

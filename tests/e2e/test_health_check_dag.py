@@ -352,8 +352,10 @@ def test_alert_send_failing_is_retried_logged_as_not_notified_and_fails_the_run(
     assert row["support_notification_sent_at"] is None
     assert f"instance {inst.instance_id}) reached no contact" in printed(capfd)
     attempts = sim.requests_log(sender.instance_id, "sendMessage")
-    # Three attempts per contact (5xx is retried), never through the failing instance.
-    assert [(a["status"], a["body"]["chatId"]) for a in attempts] == [(500, SUPPORT_1)] * 3 + [(500, SUPPORT_2)] * 3
+    # Three attempts per contact (5xx is retried), never through the failing instance; then the
+    # failure notifier of the run tries too (through the same, failing, sender).
+    assert [(a["status"], a["body"]["chatId"]) for a in attempts[:6]] == [(500, SUPPORT_1)] * 3 + [(500, SUPPORT_2)] * 3
+    assert all("MONITORING GREEN API EN ÉCHEC" in a["body"]["message"] for a in attempts[6:]) and attempts[6:]
     assert sim.requests_log(inst.instance_id, "sendMessage") == []
     recorded = deliveries(db)
     assert [(d["recipient"], d["attempt"], d["ok"], d["sender"]) for d in recorded] == [
@@ -429,7 +431,7 @@ def test_unknown_connection_id_fails_the_run_and_still_logs_the_others(
     ],
 )
 def test_invalid_instances_variable_fails_with_a_message_naming_it(
-    health_dag, make_instance, sim, db, contacts, monkeypatch, capfd, value, named
+    health_dag, make_instance, sim, db, contacts, monkeypatch, capfd, value, named, sender
 ):
     make_instance()
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", value)
@@ -438,7 +440,13 @@ def test_invalid_instances_variable_fails_with_a_message_naming_it(
     assert outcome.tasks["check_instances"] == "failed"
     assert named in printed(capfd)
     assert log_rows(db) == []
-    assert sim.requests_log() == []
+    assert sim.requests_log(method="getStateInstance") == []
+    # The monitoring itself is broken: GreenApiNotifier tells the contacts, naming the problem.
+    notices = sent(sim, sender.instance_id)
+    assert [chat for chat, _ in notices] == [SUPPORT_1, SUPPORT_2, "33600000009@c.us"]
+    text = notices[0][1]
+    assert text.startswith("🚨 *MONITORING GREEN API EN ÉCHEC* 🚨\n\nDAG: green_api_health_check\nTâche: report")
+    assert named in text
 
 
 def test_connection_without_token_is_named(health_dag, sim, db, contacts, monkeypatch, capfd):

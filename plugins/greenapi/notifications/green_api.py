@@ -6,7 +6,6 @@ so that a failure of the monitoring itself (PostgreSQL down, a crash) reaches su
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
@@ -47,8 +46,17 @@ class GreenApiNotifier(BaseNotifier):
         self.message = message
         self.chat_ids = chat_ids
         self.green_api_conn_id = green_api_conn_id
+        self._text = message
+        self._chats: list[str] | None = chat_ids
 
-    @cached_property
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        # Rendered into copies: Airflow renders notifiers in place, and one notifier object serves
+        # every run of a DAG within a process (the DAG file is parsed once).
+        env = jinja_env or self.get_template_env(dag=context.get("dag"))
+        self._text = self.render_template(self.message, context, env)
+        self._chats = self.render_template(self.chat_ids, context, env) if self.chat_ids else None
+
+    @property
     def settings(self) -> Any:
         from airflow.sdk import Variable
 
@@ -57,8 +65,8 @@ class GreenApiNotifier(BaseNotifier):
         return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
 
     def _recipients(self) -> list[str]:
-        if self.chat_ids:
-            return list(self.chat_ids)
+        if self._chats:
+            return list(self._chats)
         try:
             from greenapi.store import HealthStore
 
@@ -87,7 +95,7 @@ class GreenApiNotifier(BaseNotifier):
             return
         for chat_id in recipients:
             attempts = send_whatsapp(
-                senders, chat_id, self.message,
+                senders, chat_id, self._text,
                 retries=self.settings.send_retries, backoff_seconds=self.settings.send_backoff_seconds,
             )  # fmt: skip
             last = attempts[-1]

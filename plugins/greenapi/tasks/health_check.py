@@ -194,7 +194,7 @@ def _found() -> list[Finding]:
 
 
 def check_step() -> dict[str, Any]:
-    from airflow.sdk import Variable
+    from airflow.sdk import Variable, get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     from greenapi.store import IncidentStore
@@ -204,6 +204,7 @@ def check_step() -> dict[str, Any]:
         checked = check_instances(Variable.get(INSTANCES_VARIABLE, default=None), raw)
         settings = parse_settings(raw)
     except ConfigError as exc:
+        get_current_context()["ti"].xcom_push(key="error", value=str(exc))  # for the run's report
         raise AirflowFailException(str(exc)) from None
     now = logical_now()
     checked["logical_now"] = now.isoformat()
@@ -275,5 +276,7 @@ def log_step() -> int:
 def report_step() -> dict[str, Any]:
     from airflow.sdk import get_current_context
 
-    checked = get_current_context()["ti"].xcom_pull(task_ids=CHECK_TASK)
-    return common.report_step(_found() if checked else None, (checked or {}).get("problems", []), ALERT_TASK)
+    ti = get_current_context()["ti"]
+    checked = ti.xcom_pull(task_ids=CHECK_TASK)
+    problems = (checked or {}).get("problems", []) or [ti.xcom_pull(task_ids=CHECK_TASK, key="error")]
+    return common.report_step(_found() if checked else None, [p for p in problems if p], ALERT_TASK)

@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import TriggerRule, task
 
+from greenapi.notifications import GreenApiNotifier
 from greenapi.sensors import RecoverySensor
 
 if TYPE_CHECKING:
     from airflow.sdk import XComArg
 
 
-def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
+def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = True) -> None:
     """Wire the reboot, its verification, the alerts and the log after ``targets``.
 
     ``trigger_type`` (``scheduled`` or ``manual``) is what the rows and messages say: a run of the
-    scheduled DAG is the scheduled reboot even when started by hand.
+    scheduled DAG is the scheduled reboot even when started by hand. ``notify_failure``: a failed
+    run is reported to support by GreenApiNotifier (not for a reboot someone is watching).
     """
 
     @task(multiple_outputs=False)
@@ -44,7 +46,11 @@ def reboot_flow(targets: XComArg, *, trigger_type: str) -> None:
 
         return reboot.log_step(trigger_type)
 
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
+    @task(
+        multiple_outputs=False,
+        trigger_rule=TriggerRule.ALL_DONE,
+        on_failure_callback=GreenApiNotifier() if notify_failure else None,
+    )
     def report() -> dict:
         from greenapi.tasks import reboot
 
