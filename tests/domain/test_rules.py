@@ -87,3 +87,21 @@ def test_reboot_request_failing_is_complete_failure(reboot, text):
 @pytest.mark.parametrize(("run_type", "expected"), [("manual", "manual"), ("scheduled", "automatic"), ("backfill", "automatic"), (None, "automatic")])
 def test_trigger_type(run_type, expected):
     assert trigger_type_for(run_type) == expected
+
+
+def test_reboot_reasons_follow_the_vendor_advice():
+    from datetime import UTC, datetime, timedelta
+
+    from greenapi.domain.rules import reboot_reason
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    starting = classify_check(ok({"stateInstance": "starting"}))
+    yellow = classify_check(ok({"stateInstance": "yellowCard"}))
+    kwargs = {"starting_reboot_minutes": 5, "reboot_on_yellow_card": False}
+    assert reboot_reason(starting, now - timedelta(minutes=4), now, **kwargs) is None
+    assert reboot_reason(starting, now - timedelta(minutes=6), now, **kwargs) == "starting for 6 min"
+    assert reboot_reason(yellow, now, now, **kwargs) is None
+    assert reboot_reason(yellow, now, now, **{**kwargs, "reboot_on_yellow_card": True}) == "yellowCard"
+    for state in ("notAuthorized", "blocked"):  # never: a person must act
+        assert reboot_reason(classify_check(ok({"stateInstance": state})), now - timedelta(days=1), now,
+                             starting_reboot_minutes=5, reboot_on_yellow_card=True) is None

@@ -221,3 +221,26 @@ def test_starting_for_six_minutes_is_rebooted(health_dag, make_instance, sim, db
     assert (last["status"], last["reboot_triggered"], last["reboot_success"]) == ("rebooted", True, True)
     resolution = inbox(sim, L1)[-1]
     assert "✅ *INCIDENT RÉSOLU*" in resolution and "1 reboot(s) automatique(s), 1 réussi(s)" in resolution
+
+
+def test_when_every_channel_fails_the_next_run_tries_again(health_dag, make_instance, sim, db, setup, t0):
+    sim.configure(setup.instance_id, faults={"sendMessage": {"mode": "http", "status": 401}})
+    make_instance(state="notAuthorized")
+    first = run_at(health_dag, t0, 0)
+    assert (first.state, first.tasks["send_alerts"]) == ("failed", "failed")
+    assert inbox(sim, L1) == []
+    sim.configure(setup.instance_id, faults={})
+    second = run_at(health_dag, t0, 5)
+    assert second.state == "success", second.tasks
+    [opening] = inbox(sim, L1)
+    assert "⚠️ *INSTANCE NON AUTORISÉE*" in opening
+    assert [r["support_notified"] for r in log_rows(db)] == [False, True]
+
+
+def test_messages_in_english(health_dag, make_instance, sim, db, setup, settings, t0):
+    settings(language="en", message_timezone="UTC")
+    inst = make_instance(state="notAuthorized")
+    run_at(health_dag, t0, 0)
+    [opening] = inbox(sim, L1)
+    assert opening.startswith("🚨 *GREEN API ALERT* 🚨\n\n⏰ ")
+    assert f"📱 Instance: {inst.instance_id}\n\n⚠️ *INSTANCE NOT AUTHORIZED*\n\nState: notAuthorized" in opening
