@@ -27,11 +27,12 @@ concurrently in one task.
 | HTTP 401 / 403 / 404 / 466 / other 400 | `unhealthy` | alert saying what to fix, no reboot |
 | HTTP 429 | `rate_limited` | recorded only |
 
-Tasks: **check_instances** -> **route** (branch: reboot needed?) -> **reboot_instances** ->
-**send_alerts** (to every active row of `system_support_contacts`, by `notification_priority`)
+Tasks: **check_instances** -> **route** (branch: reboot needed?) -> **reboot_instances** (after a
+confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery** (reschedule
+mode) -> **send_alerts** (incidents: first alert to the lowest `notification_priority`,
+escalation, reminders, resolution; through `green_api_alerts`, never only the failing instance)
 -> **log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`)
--> **report** (fails the run, naming the problem, when an alert reached nobody or the
-configuration is wrong).
+-> **report** (fails the run, naming the problem, and tells support through GreenApiNotifier).
 
 *Check now*: trigger this DAG by hand; its rows get `trigger_type = 'manual'`.
 """
