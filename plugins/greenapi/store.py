@@ -162,11 +162,8 @@ SELECT_ACTIVE_CONTACTS_WITH_EMAIL = (
 
 
 def _incident_params(incident: Any, columns: tuple[str, ...]) -> list[Any]:
-    values = []
-    for column in columns:
-        value = getattr(incident, "connection_id" if column == "connection_id" else column)
-        values.append(value.value if hasattr(value, "value") else value)
-    return values
+    values = [getattr(incident, column) for column in columns]
+    return [value.value if hasattr(value, "value") else value for value in values]  # enums as text
 
 
 class IncidentStore(HealthStore):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
+from greenapi.domain.messages import AlertFacts
 from greenapi.domain.rules import AlertKind, Status, Verdict
 
 
@@ -34,6 +36,21 @@ class Finding:
             alert=verdict.alert,
             fix=verdict.fix,
             **context,
+        )
+
+    def alert_facts(self, origin: str = "automatic") -> AlertFacts:
+        """What the alert message about this finding says."""
+        assert self.alert is not None, "a finding without an alert has no alert message"
+        return AlertFacts(
+            kind=self.alert,
+            instance_id=self.instance_id,
+            checked_at=datetime.fromisoformat(self.checked_at),
+            dashboard_url=self.dashboard_url,
+            state=self.state,
+            error=self.error,
+            response_time_ms=self.response_time_ms,
+            fix=self.fix,
+            origin=origin,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,16 +103,17 @@ class AlertRun:
 
     def _texts(self, notice: Notice, finding: Finding | None) -> str:
         incident, lang, tz = notice.incident, self.settings.language, self.settings.message_timezone
-        facts = AlertFacts(
-            kind=incident.kind,
-            instance_id=incident.instance_id,
-            checked_at=datetime.fromisoformat(finding.checked_at) if finding else self.now,
-            dashboard_url=finding.dashboard_url if finding else "-",
-            state=finding.state if finding else incident.last_state,
-            error=finding.error if finding else incident.last_error,
-            response_time_ms=finding.response_time_ms if finding else None,
-            fix=finding.fix if finding else None,
-        )
+        if finding is not None and finding.alert is not None:
+            facts = replace(finding.alert_facts(), kind=incident.kind)
+        else:  # the instance is healthy now (a resolution) or was not checked this run
+            facts = AlertFacts(
+                kind=incident.kind,
+                instance_id=incident.instance_id,
+                checked_at=datetime.fromisoformat(finding.checked_at) if finding else self.now,
+                dashboard_url=finding.dashboard_url if finding else "-",
+                state=incident.last_state,
+                error=incident.last_error,
+            )
         opening = render_alert(facts, tz, lang, critical=incident.severity is Severity.CRITICAL)
         if notice.kind is NoticeKind.OPENING:
             return opening

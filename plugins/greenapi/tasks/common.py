@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from greenapi.domain.config import ConfigError, Settings, parse_settings
 from greenapi.domain.findings import Finding
-from greenapi.domain.messages import AlertFacts, render_alert
+from greenapi.domain.messages import render_alert
 from greenapi.domain.rules import Status, trigger_type_for
 from greenapi.hooks.green_api import GreenApiHook
 
@@ -91,18 +91,7 @@ def send_alerts(findings: list[Finding], settings_raw: Any, store: IncidentStore
         if finding.alert is None:
             continue
         alerts += 1
-        facts = AlertFacts(
-            kind=finding.alert,
-            instance_id=finding.instance_id,
-            checked_at=datetime.fromisoformat(finding.checked_at),
-            dashboard_url=finding.dashboard_url,
-            state=finding.state,
-            error=finding.error,
-            response_time_ms=finding.response_time_ms,
-            fix=finding.fix,
-            origin=origin,
-        )
-        text = render_alert(facts, settings.message_timezone, settings.language)
+        text = render_alert(finding.alert_facts(origin), settings.message_timezone, settings.language)
         senders = senders_for(finding.conn_id, finding.status is Status.HEALTHY, settings)
         accepted = run.deliver(text, None, senders, kind="alert", incident_id=None,
                                instance_id=finding.instance_id, conn_id=finding.conn_id)  # fmt: skip
