@@ -56,15 +56,15 @@ class GreenApiNotifier(BaseNotifier):
         self._text = self.render_template(self.message, context, env)
         self._chats = self.render_template(self.chat_ids, context, env) if self.chat_ids else None
 
-    @property
-    def settings(self) -> Any:
+    @staticmethod
+    def _settings() -> Any:
         from airflow.sdk import Variable
 
         from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
 
         return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
 
-    def _recipients(self) -> list[str]:
+    def _recipients(self, settings: Any) -> list[str]:
         if self._chats:
             return list(self._chats)
         try:
@@ -73,13 +73,13 @@ class GreenApiNotifier(BaseNotifier):
             return [c.phone_number for c in HealthStore().active_contacts()]
         except Exception:  # noqa: BLE001 - the database may be the very thing that failed
             self.log.warning("Support contacts unreadable; using fallback_chat_ids of green_api_settings")
-            return list(self.settings.fallback_chat_ids)
+            return list(settings.fallback_chat_ids)
 
-    def _senders(self) -> list[Any]:
+    def _senders(self, settings: Any) -> list[Any]:
         from greenapi.tasks.common import UnusableConnection, open_hook
 
         senders = []
-        for conn_id in (self.green_api_conn_id, *self.settings.alert_senders):
+        for conn_id in (self.green_api_conn_id, *settings.alert_senders):
             try:
                 senders.append(open_hook(conn_id))
             except UnusableConnection as exc:
@@ -89,14 +89,15 @@ class GreenApiNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         from greenapi.notifications.delivery import send_whatsapp
 
-        senders, recipients = self._senders(), self._recipients()
+        settings = self._settings()  # read once per notice
+        senders, recipients = self._senders(settings), self._recipients(settings)
         if not senders or not recipients:
             self.log.error("GreenApiNotifier: no usable sender (%d) or recipient (%d)", len(senders), len(recipients))
             return
         for chat_id in recipients:
             attempts = send_whatsapp(
                 senders, chat_id, self._text,
-                retries=self.settings.send_retries, backoff_seconds=self.settings.send_backoff_seconds,
+                retries=settings.send_retries, backoff_seconds=settings.send_backoff_seconds,
             )  # fmt: skip
             last = attempts[-1]
             self.log.info("Failure notice to %s via %s: %s", chat_id, last.sender, "sent" if last.ok else last.error)

@@ -180,10 +180,9 @@ class AlertRun:
             counter_rows.append((instance_id, step.counters.failing_kind, step.counters.consecutive_failures,
                                  step.counters.consecutive_successes, finding.state, state_since, self.now))
             changed.extend(step.incidents)
-        saved = {(i.instance_id, i.kind, i.opened_at): i for i in self.store.save(counter_rows, changed)}
-        incidents = [saved.get((i.instance_id, i.kind, i.opened_at), i) for group in live.values() for i in group]
-        incidents += [i for key, i in saved.items() if i not in incidents]
-        incidents = list({i.id: i for i in incidents}.values())
+        by_id = {i.id: i for group in live.values() for i in group}
+        by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
+        incidents = list(by_id.values())
         if not self.contacts:
             self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
