@@ -1,0 +1,247 @@
+"""The dashboard's FastAPI app, mounted by the plugin on Airflow's API server at ``/green-api``.
+
+Airflow does not authenticate plugin apps: every route here depends on Airflow's own auth
+manager (the session cookie of the UI, or a bearer token) and on read access to the health-check
+DAG's runs. Anonymous callers get 401, callers without that permission 403, and neither any data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from greenapi.dashboard import URL_PREFIX, charts, page
+from greenapi.dashboard.queries import (
+    BUCKETS,
+    MARK_BUCKETS,
+    WINDOWS,
+    BadFilter,
+    CheckFilter,
+    DashboardStore,
+    shared_store,
+    window_of,
+)
+from greenapi.domain.config import ConfigError, parse_instances, parse_settings
+from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, next_run, parse_reboot_schedule
+
+log = logging.getLogger(__name__)
+
+LINKS = {  # relative to the page, opened in Airflow's own window (target=_top)
+    "check_now": f"../dags/{page.HEALTH_DAG}",
+    "force_reboot": f"../dags/{page.REBOOT_DAG}",
+    "scheduled_dag": f"../dags/{page.SCHEDULED_DAG}/runs",
+    "schedule": "../variables",
+}
+
+can_read = Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=page.HEALTH_DAG))
+
+
+def _variable(name: str) -> Any:
+    from airflow.sdk import Variable
+
+    return Variable.get(name, default=None)
+
+
+def _health_db_uri() -> str:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from greenapi.store import DB_CONN_ID
+
+    return str(PostgresHook(postgres_conn_id=DB_CONN_ID).get_uri()).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def store() -> DashboardStore:
+    try:
+        return shared_store(_health_db_uri)
+    except Exception as exc:  # the message names the connection, never its password
+        log.warning("green_api dashboard: health database unavailable: %s", type(exc).__name__)
+        raise HTTPException(503, "The health database (connection green_api_db) is unreachable") from None
+
+
+def display_zone() -> tuple[ZoneInfo, str | None]:
+    try:
+        return ZoneInfo(parse_settings(_variable("green_api_settings")).message_timezone), None
+    except ConfigError as exc:
+        return ZoneInfo("UTC"), str(exc)
+
+
+def _paused(dag_id: str) -> bool | None:
+    from airflow.models.dag import DagModel
+
+    model = DagModel.get_dagmodel(dag_id)
+    return None if model is None else bool(model.is_paused)
+
+
+def schedule_info(db: DashboardStore, now: datetime) -> dict[str, Any]:
+    try:
+        schedule = parse_reboot_schedule(_variable(REBOOT_SCHEDULE_VARIABLE))
+    except ConfigError as exc:
+        return {"error": str(exc)}
+    zone = ZoneInfo(schedule.timezone)
+    info: dict[str, Any] = {"time": schedule.time, "timezone": schedule.timezone, "enabled": schedule.enabled,
+                            "paused": _paused(page.SCHEDULED_DAG)}
+    if schedule.enabled:
+        upcoming = next_run(now, schedule.at, zone)
+        info |= {"next_run_local": upcoming.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                 "next_run_utc": upcoming.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                 "next_run": upcoming.astimezone(UTC).isoformat()}
+    last = db.last_scheduled_reboot()
+    if last:
+        info["last"] = {**last, "at_local": last["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")}
+    return info
+
+
+def never_checked(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Configured connections (Variable green_api_instances) that have no check in the database."""
+    try:
+        conn_ids = parse_instances(_variable("green_api_instances"))
+    except ConfigError:
+        return []
+    seen = {i.get("connection_id") for i in instances}
+    return [{"instance_id": conn_id, "connection_id": conn_id, "status": None} for conn_id in conn_ids
+            if conn_id not in seen]
+
+
+def _filter(status: str | None, instance: str | None, page_no: int) -> CheckFilter:
+    try:
+        return CheckFilter(status=status or None, instance=instance or None, page=page_no)
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _window(name: str) -> str:
+    try:
+        window_of(name)
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
+    return name
+
+
+def _chart(series: dict[str, Any], now: datetime, zone: ZoneInfo, instance: str | None) -> str:
+    window = series["window"]
+    label = "last 24 hours, 5-minute buckets" if window == "24h" else "last 30 days, hourly buckets"
+    return charts.timeline(
+        title=f"{label}{f' — {instance}' if instance else ''}",
+        frame=charts.Frame(series["since"], now), buckets=series["buckets"], bucket=BUCKETS[window],
+        reboots=series["reboots"], alerts=series["alerts"], mark_bucket=MARK_BUCKETS[window], zone=zone,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps(data, default=_plain), media_type="application/json")
+
+
+def build_app() -> FastAPI:
+    app = FastAPI(
+        title="Green API health",
+        description="The numbers behind the Green API dashboard. Authenticate as for Airflow's REST API "
+        "(the UI session cookie, or `Authorization: Bearer <token>` from `POST /auth/token`).",
+        docs_url=None, redoc_url=None, openapi_url=None, dependencies=[can_read],
+    )
+
+    @app.get("/", response_class=HTMLResponse, summary="The dashboard page")
+    def dashboard(
+        status: str | None = None, instance: str | None = None, page_no: int = Query(1, alias="page")
+    ) -> HTMLResponse:
+        flt = _filter(status, instance, page_no)
+        db, now = store(), datetime.now(UTC)
+        zone, zone_error = display_zone()
+        got = db.together(
+            instances=db.instances, incidents=db.open_incidents, stats=db.stats_7d,
+            s24=lambda: db.series("24h", now, flt.instance), s30=lambda: db.series("30d", now, flt.instance),
+            checks=lambda: db.checks(flt), schedule=lambda: schedule_info(db, now),
+        )
+        instances = got["instances"] + never_checked(got["instances"])
+        data = {
+            **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
+            "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
+            "chart_24h": _chart(got["s24"], now, zone, flt.instance),
+            "chart_30d": _chart(got["s30"], now, zone, flt.instance),
+        }
+        html = page.render(data, zone)
+        if zone_error:
+            html = html.replace("<body>", f'<body><p class="incident">{escape(zone_error)}</p>', 1)
+        return HTMLResponse(html)
+
+    @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95")
+    def instances() -> Response:
+        db = store()
+        got = db.together(instances=db.instances, incidents=db.open_incidents)
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for incident in got["incidents"]:
+            by_id.setdefault(incident["instance_id"], []).append(incident)
+        rows = [{**i, "open_incidents": by_id.get(i["instance_id"], [])} for i in got["instances"]]
+        return _json({"now": datetime.now(UTC), "instances": rows, "never_checked": never_checked(rows)})
+
+    @app.get("/api/summary", summary="The seed's global statistics over 7 days, and the open incidents")
+    def summary() -> Response:
+        db = store()
+        got = db.together(stats=db.stats_7d, incidents=db.open_incidents)
+        return _json({"stats_7d": got["stats"], "open_incidents": got["incidents"]})
+
+    @app.get("/api/series", summary="Response time and failing checks per bucket, reboots and alerts")
+    def series(window: str = "24h", instance: str | None = None) -> Response:
+        _filter(None, instance, 1)
+        return _json(store().series(_window(window), datetime.now(UTC), instance or None))
+
+    @app.get("/charts/{window}.svg", summary="The chart of a window as SVG", response_class=Response)
+    def chart(window: str, instance: str | None = None) -> Response:
+        _filter(None, instance, 1)
+        now = datetime.now(UTC)
+        svg = _chart(store().series(_window(window), now, instance or None), now, display_zone()[0], instance)
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get("/api/checks", summary="The last checks, 50 a page, newest first, with their details")
+    def checks(status: str | None = None, instance: str | None = None, page_no: int = Query(1, alias="page")) -> Response:
+        return _json(store().checks(_filter(status, instance, page_no)))
+
+    @app.get("/api/checks/{check_id}", summary="One check: error, reboot, incident and alert deliveries")
+    def check(check_id: int) -> Response:
+        found = store().check(check_id)
+        if found is None:
+            raise HTTPException(404, f"no check with id {check_id}")
+        return _json(found)
+
+    @app.get("/api/schedule", summary="The daily reboot: configured time and zone, next run local and UTC")
+    def schedule() -> Response:
+        return _json({**schedule_info(store(), datetime.now(UTC)), "links": LINKS})
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        rows = "".join(
+            f"<tr><td><code>GET {escape(URL_PREFIX + path)}</code></td><td>{escape(op.get('summary', ''))}</td>"
+            f"<td>{escape(', '.join(p['name'] for p in op.get('parameters', [])))}</td></tr>"
+            for path, item in app.openapi()["paths"].items() for op in item.values()
+        )
+        return HTMLResponse(
+            "<!doctype html><title>Green API health: JSON API</title><h1>Green API health: JSON API</h1>"
+            f"<p>{escape(app.description)}</p><p>Windows: {', '.join(WINDOWS)}. "
+            "<a href='openapi.json'>OpenAPI schema</a></p><table border=1 cellpadding=4>"
+            f"<tr><th>Endpoint</th><th>What</th><th>Parameters</th></tr>{rows}</table>"
+        )
+
+    return app

@@ -1,0 +1,141 @@
+"""Charts drawn as SVG on the server: no script, no asset from the internet.
+
+One picture per time window: the mean response time as a line (top panel), the failing checks as
+bars (bottom panel), reboots as dashed vertical lines and delivered alerts as triangles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from zoneinfo import ZoneInfo
+
+WIDTH, HEIGHT = 960, 250
+LEFT, RIGHT, TOP = 56, 12, 22
+LINE_PANEL = (TOP, 130)  # y range of the response-time panel
+BAR_PANEL = (150, 214)  # y range of the failing-checks panel
+AXIS_Y = 232
+
+
+@dataclass(frozen=True)
+class Frame:
+    since: datetime
+    until: datetime
+
+    def x(self, at: datetime) -> float:
+        span = (self.until - self.since).total_seconds() or 1.0
+        share = (at - self.since).total_seconds() / span
+        return LEFT + max(0.0, min(1.0, share)) * (WIDTH - LEFT - RIGHT)
+
+
+def _nice_max(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^n at or above ``value`` (an axis top)."""
+    if value <= 0:
+        return 1.0
+    step = 1.0
+    while step * 10 < value:
+        step *= 10
+    for factor in (1, 2, 5, 10):
+        if factor * step >= value:
+            return factor * step
+    return 10 * step
+
+
+def _ticks(frame: Frame, zone: ZoneInfo) -> list[tuple[float, str]]:
+    span = frame.until - frame.since
+    if span <= timedelta(days=2):
+        step, fmt = timedelta(hours=3), "%H:%M"
+    else:
+        step, fmt = timedelta(days=3), "%d/%m"
+    local = frame.since.astimezone(zone)
+    if step < timedelta(days=1):
+        first = local.replace(minute=0, second=0, microsecond=0)
+        first += timedelta(hours=(-first.hour) % 3)
+    else:
+        first = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    ticks, at = [], first
+    while at <= frame.until:
+        if at >= frame.since:
+            ticks.append((frame.x(at), at.astimezone(zone).strftime(fmt)))
+        at = (at.astimezone(zone) + step).astimezone(zone)
+    return ticks
+
+
+def timeline(
+    *,
+    title: str,
+    frame: Frame,
+    buckets: Sequence[dict[str, Any]],
+    bucket: timedelta,
+    reboots: Sequence[dict[str, Any]],
+    alerts: Sequence[dict[str, Any]],
+    mark_bucket: timedelta,
+    zone: ZoneInfo,
+) -> str:
+    """The SVG of one window. ``buckets`` have ``at``, ``mean_ms``, ``failing``."""
+    top_ms = _nice_max(max((float(b["mean_ms"]) for b in buckets if b["mean_ms"] is not None), default=0.0))
+    top_fail = _nice_max(max((float(b["failing"]) for b in buckets), default=0.0))
+    (l0, l1), (b0, b1) = LINE_PANEL, BAR_PANEL
+    bar_width = max(1.0, frame.x(frame.since + bucket) - frame.x(frame.since) - 0.5)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="chart" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{LEFT}" y="14" class="chart-title">{escape(title)}</text>',
+        f'<line x1="{LEFT}" y1="{l1}" x2="{WIDTH - RIGHT}" y2="{l1}" class="axis"/>',
+        f'<line x1="{LEFT}" y1="{b1}" x2="{WIDTH - RIGHT}" y2="{b1}" class="axis"/>',
+        f'<text x="{LEFT - 6}" y="{l0 + 8}" class="label end">{top_ms:g} ms</text>',
+        f'<text x="{LEFT - 6}" y="{l1}" class="label end">0</text>',
+        f'<text x="{LEFT - 6}" y="{b0 + 8}" class="label end">{top_fail:g}</text>',
+        f'<text x="{LEFT - 6}" y="{b1}" class="label end">0</text>',
+        f'<text x="{WIDTH - RIGHT}" y="{l0 - 4}" class="label end">mean response time</text>',
+        f'<text x="{WIDTH - RIGHT}" y="{b0 - 4}" class="label end">failing checks</text>',
+    ]
+    for x, label in _ticks(frame, zone):
+        parts.append(f'<line x1="{x:.1f}" y1="{b1}" x2="{x:.1f}" y2="{b1 + 4}" class="axis"/>')
+        parts.append(f'<text x="{x:.1f}" y="{AXIS_Y}" class="label mid">{label}</text>')
+    points = []
+    for b in buckets:
+        if b["mean_ms"] is None:
+            if len(points) > 1:
+                parts.append(f'<polyline points="{" ".join(points)}" class="line"/>')
+            points = []
+            continue
+        y = l1 - (l1 - l0) * float(b["mean_ms"]) / top_ms
+        points.append(f"{frame.x(b['at'] + bucket / 2):.1f},{y:.1f}")
+    if len(points) == 1:
+        points.append(points[0])
+    if points:
+        parts.append(f'<polyline points="{" ".join(points)}" class="line"/>')
+    for b in buckets:
+        if b["failing"]:
+            h = (b1 - b0) * float(b["failing"]) / top_fail
+            when = b["at"].astimezone(zone).strftime("%d/%m %H:%M")
+            parts.append(
+                f'<rect x="{frame.x(b["at"]):.1f}" y="{b1 - h:.1f}" width="{bar_width:.1f}" height="{h:.1f}" '
+                f'class="fail"><title>{when}: {b["failing"]} failing</title></rect>'
+            )
+    for r in reboots:
+        x = frame.x(r["at"] + mark_bucket / 2)
+        when = r["at"].astimezone(zone).strftime("%d/%m %H:%M")
+        names = ", ".join(map(str, r["instances"])) + (" …" if r["count"] > len(r["instances"]) else "")
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{l0}" x2="{x:.1f}" y2="{b1}" class="reboot">'
+            f"<title>{when}: {r['count']} reboot(s), {r['ok']} succeeded ({escape(names)})</title></line>"
+        )
+    for a in alerts:
+        x = frame.x(a["at"] + mark_bucket / 2)
+        when = a["at"].astimezone(zone).strftime("%d/%m %H:%M")
+        names = ", ".join(map(str, a["instances"]))
+        parts.append(
+            f'<path d="M{x - 4:.1f},{l0 - 8} L{x + 4:.1f},{l0 - 8} L{x:.1f},{l0 - 1} Z" class="alert">'
+            f"<title>{when}: {a['count']} alert(s) delivered, {escape(', '.join(map(str, a['kinds'])))} "
+            f"({escape(names)})</title></path>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -1,0 +1,247 @@
+"""Reads behind the dashboard: the SQL views of ``sql/005_dashboard.sql``, through a small pool.
+
+Runs in Airflow's API server. Every value is bound as a parameter; filters only choose among
+fixed SQL fragments.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+STATUSES = ("healthy", "unhealthy", "critical_failure", "rate_limited", "rebooted")
+PAGE_SIZE = 50
+# A check that counts as failing on the charts: a health-check failure outside the settle window.
+FAILING = "status NOT IN ('healthy', 'rebooted') AND NOT in_maintenance_window"
+
+INSTANCES = """
+SELECT c.instance_id, c.connection_id, c.checked_at, c.status, c.state_instance, c.response_time_ms,
+       c.error_message, u.uptime_24h, u.uptime_7d, u.uptime_30d, u.mean_ms_24h, u.mean_ms_7d, u.mean_ms_30d,
+       u.checks_24h, u.reboots_24h, l.p95_ms AS p95_ms_24h
+FROM green_api_instance_last_check c
+LEFT JOIN green_api_instance_uptime u USING (instance_id)
+LEFT JOIN green_api_instance_latency_24h l USING (instance_id)
+"""
+
+OPEN_INCIDENTS = """
+SELECT id, instance_id, kind, severity, opened_at, extract(epoch FROM open_for)::bigint AS open_seconds,
+       checks, reboots, levels_notified, last_state, last_error
+FROM green_api_open_incidents ORDER BY opened_at
+"""
+
+STATS_7D = "SELECT * FROM green_api_stats_7d"
+
+SERIES_24H = f"""
+SELECT date_bin('5 minutes', checked_at, TIMESTAMPTZ '2000-01-01') AS at,
+       avg(response_time_ms)::int AS mean_ms, max(response_time_ms) AS max_ms,
+       count(*)::int AS checks, count(*) FILTER (WHERE {FAILING})::int AS failing
+FROM green_api_health_logs
+WHERE checked_at >= %(since)s AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+GROUP BY 1 ORDER BY 1
+"""  # noqa: S608 - a fixed fragment
+
+_SERIES_HOURLY = """
+SELECT hour AS at, (sum(response_ms_sum)::float8 / NULLIF(sum(timed_rows), 0))::int AS mean_ms,
+       max(response_ms_max) AS max_ms, sum(checks)::int AS checks,
+       COALESCE(sum(checks - in_window) FILTER (WHERE status NOT IN ('healthy', 'rebooted')), 0)::int AS failing
+FROM {table}
+WHERE hour >= %(since_hour)s {instance}
+GROUP BY 1 ORDER BY 1
+"""
+SERIES_30D = _SERIES_HOURLY.format(table="green_api_check_hourly_all", instance="")
+SERIES_30D_INSTANCE = _SERIES_HOURLY.format(table="green_api_check_hourly", instance="AND instance_id = %(instance)s")
+
+# Reboots and delivered alerts, counted per chart bucket (a marker each), naming a few instances.
+REBOOTS = """
+SELECT date_bin(%(bucket)s, checked_at, TIMESTAMPTZ '2000-01-01') AS at, count(*) AS count,
+       count(*) FILTER (WHERE reboot_success) AS ok, (array_agg(DISTINCT instance_id))[1:5] AS instances
+FROM green_api_health_logs
+WHERE reboot_triggered AND checked_at >= %(since)s AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+GROUP BY 1 ORDER BY 1
+"""
+
+ALERTS = """
+SELECT date_bin(%(bucket)s, attempted_at, TIMESTAMPTZ '2000-01-01') AS at, count(*) AS count,
+       (array_agg(DISTINCT message_kind))[1:5] AS kinds, (array_agg(DISTINCT instance_id))[1:5] AS instances
+FROM green_api_alert_deliveries
+WHERE ok AND attempted_at >= %(since)s AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+GROUP BY 1 ORDER BY 1
+"""
+
+CHECK_COLUMNS = """
+l.id, l.checked_at, l.instance_id, l.connection_id, l.status, l.state_instance, l.response_time_ms, l.error_message,
+l.reboot_triggered, l.reboot_success, l.trigger_type, l.alert_type, l.support_notified, l.support_notification_sent_at,
+l.in_maintenance_window, l.dag_id, l.run_id, l.incident_id
+"""
+
+CHECKS_PAGE = f"""
+SELECT {CHECK_COLUMNS} FROM green_api_health_logs l
+WHERE (%(status)s::varchar IS NULL OR l.status = %(status)s)
+  AND (%(instance)s::varchar IS NULL OR l.instance_id = %(instance)s)
+ORDER BY l.checked_at DESC, l.id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""  # noqa: S608 - fixed column list
+
+# The total for the pager, from the roll-up: exact, and cheap at any size.
+CHECKS_TOTAL = """
+SELECT COALESCE(sum(checks), 0) AS total FROM green_api_check_hourly
+WHERE (%(status)s::varchar IS NULL OR status = %(status)s)
+  AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+"""
+
+ONE_CHECK = f"SELECT {CHECK_COLUMNS} FROM green_api_health_logs l WHERE l.id = %(id)s"  # noqa: S608
+
+INCIDENTS_BY_ID = """
+SELECT id, kind, severity, opened_at, resolved_at, checks, reboots, reboots_ok, levels_notified
+FROM green_api_incidents WHERE id = ANY(%(ids)s)
+"""
+
+# A check's deliveries are those its run made for its instance.
+DELIVERIES_BY_RUN = """
+SELECT run_id, instance_id, message_kind, recipient, channel, sender, attempt, ok, error, attempted_at
+FROM green_api_alert_deliveries
+WHERE run_id = ANY(%(runs)s) AND instance_id = ANY(%(instances)s)
+ORDER BY attempted_at, id
+"""
+
+LAST_SCHEDULED_REBOOT = """
+SELECT max(checked_at) AS at, count(*) AS instances, count(*) FILTER (WHERE status = 'rebooted') AS rebooted
+FROM green_api_health_logs
+WHERE trigger_type = 'scheduled'
+  AND checked_at >= (SELECT max(checked_at) - interval '3 hours' FROM green_api_health_logs WHERE trigger_type = 'scheduled')
+"""
+
+WINDOWS = {"24h": timedelta(hours=24), "30d": timedelta(days=30)}
+BUCKETS = {"24h": timedelta(minutes=5), "30d": timedelta(hours=1)}
+# Reboots and alerts are marked per longer span: a few hundred marks at most on a picture.
+MARK_BUCKETS = {"24h": timedelta(minutes=15), "30d": timedelta(hours=6)}
+
+
+class BadFilter(ValueError):
+    """A filter value the dashboard cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class CheckFilter:
+    status: str | None = None
+    instance: str | None = None
+    page: int = 1
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in STATUSES:
+            raise BadFilter(f"status must be one of {', '.join(STATUSES)}; got {self.status!r}")
+        if self.instance is not None and not (0 < len(self.instance) <= 64):
+            raise BadFilter(f"instance must be an instance id of 1 to 64 characters; got {self.instance!r}")
+        if not 1 <= self.page <= 100_000:
+            raise BadFilter(f"page must be between 1 and 100000; got {self.page}")
+
+    def params(self) -> dict[str, Any]:
+        return {"status": self.status, "instance": self.instance, "limit": PAGE_SIZE,
+                "offset": (self.page - 1) * PAGE_SIZE}
+
+
+def window_of(name: str) -> timedelta:
+    if name not in WINDOWS:
+        raise BadFilter(f"window must be one of {', '.join(WINDOWS)}; got {name!r}")
+    return WINDOWS[name]
+
+
+class DashboardStore:
+    """Reads for the dashboard from the health database (connection ``green_api_db``)."""
+
+    def __init__(self, conninfo: str, *, max_size: int = 4) -> None:
+        self.pool = ConnectionPool(
+            conninfo, min_size=1, max_size=max_size, open=True, name="green_api_dashboard",
+            kwargs={"autocommit": True, "row_factory": dict_row},
+        )
+        self._parallel = ThreadPoolExecutor(max_workers=max_size, thread_name_prefix="green_api_dashboard")
+
+    def close(self) -> None:
+        self._parallel.shutdown(wait=False)
+        self.pool.close()
+
+    def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params or {}).fetchall()  # type: ignore[return-value]
+
+    def together(self, **calls: Callable[[], Any]) -> dict[str, Any]:
+        """Run independent reads at once on separate connections (a page needs several)."""
+        futures = {name: self._parallel.submit(call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+    def instances(self) -> list[dict[str, Any]]:
+        return self._all(INSTANCES)
+
+    def open_incidents(self) -> list[dict[str, Any]]:
+        return self._all(OPEN_INCIDENTS)
+
+    def stats_7d(self) -> dict[str, Any]:
+        return self._all(STATS_7D)[0]
+
+    def series(self, window: str, now: datetime, instance: str | None = None) -> dict[str, Any]:
+        params = {"since": now - window_of(window), "instance": instance, "bucket": MARK_BUCKETS[window],
+                  "since_hour": (now - window_of(window)).replace(minute=0, second=0, microsecond=0)}
+        return {
+            "window": window,
+            "since": params["since"],
+            "buckets": self._all(self._series_sql(window, instance), params),
+            "reboots": self._all(REBOOTS, params),
+            "alerts": self._all(ALERTS, params),
+        }
+
+    @staticmethod
+    def _series_sql(window: str, instance: str | None) -> str:
+        if window == "24h":
+            return SERIES_24H
+        return SERIES_30D_INSTANCE if instance else SERIES_30D
+
+    def checks(self, flt: CheckFilter) -> dict[str, Any]:
+        params = flt.params()
+        rows = self._all(CHECKS_PAGE, params)
+        total = int(self._all(CHECKS_TOTAL, params)[0]["total"])
+        return {"page": flt.page, "page_size": PAGE_SIZE, "total": total,
+                "pages": max(1, -(-total // PAGE_SIZE)), "checks": self._with_details(rows)}
+
+    def check(self, check_id: int) -> dict[str, Any] | None:
+        rows = self._all(ONE_CHECK, {"id": check_id})
+        return self._with_details(rows)[0] if rows else None
+
+    def _with_details(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        incident_ids = sorted({r["incident_id"] for r in rows if r["incident_id"] is not None})
+        runs = sorted({r["run_id"] for r in rows if r["run_id"]})
+        incidents = {i["id"]: i for i in self._all(INCIDENTS_BY_ID, {"ids": incident_ids})} if incident_ids else {}
+        deliveries: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        if runs:
+            instances = sorted({r["instance_id"] for r in rows if r["instance_id"]})
+            for d in self._all(DELIVERIES_BY_RUN, {"runs": runs, "instances": instances}):
+                deliveries.setdefault((d.pop("run_id"), d.pop("instance_id")), []).append(d)
+        return [
+            {**r, "incident": incidents.get(r["incident_id"]),
+             "deliveries": deliveries.get((r["run_id"], r["instance_id"]), [])}
+            for r in rows
+        ]
+
+    def last_scheduled_reboot(self) -> dict[str, Any] | None:
+        row = self._all(LAST_SCHEDULED_REBOOT)[0]
+        return row if row["at"] is not None else None
+
+
+_store: DashboardStore | None = None
+_lock = threading.Lock()
+
+
+def shared_store(conninfo_factory: Callable[[], str]) -> DashboardStore:
+    """One pool per API-server process, opened on first use."""
+    global _store
+    with _lock:
+        if _store is None:
+            _store = DashboardStore(conninfo_factory())
+        return _store

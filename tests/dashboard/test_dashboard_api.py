@@ -1,0 +1,275 @@
+"""The dashboard's page and JSON endpoints on Airflow's API server, with PostgreSQL data."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.dashboard.conftest import log_check
+
+ENDPOINTS = [
+    "/green-api/",
+    "/green-api/api/instances",
+    "/green-api/api/summary",
+    "/green-api/api/series?window=24h",
+    "/green-api/api/series?window=30d",
+    "/green-api/charts/24h.svg",
+    "/green-api/api/checks",
+    "/green-api/api/checks/1",
+    "/green-api/api/schedule",
+    "/green-api/api/docs",
+    "/green-api/api/openapi.json",
+]
+
+
+def p95(values: list[int]) -> int:
+    """PostgreSQL's percentile_cont(0.95), rounded."""
+    ordered = sorted(values)
+    rank = 0.95 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+# --- access -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_anonymous_gets_401_and_no_data(api, db, path):
+    log_check(db, "1101000001", 3, "unhealthy", error="SECRET-LOOKING-ERROR")
+    response = api.get(path)
+    assert response.status_code == 401
+    assert "1101000001" not in response.text and "SECRET-LOOKING-ERROR" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/green-api/", "/green-api/api/checks"])
+def test_forged_or_wrong_tokens_get_403(api, db, path):
+    assert api.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
+    assert api.get(path, cookies={"_token": "not-a-jwt"}).status_code == 403
+
+
+def test_user_without_dag_read_permission_gets_403(api, db):
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    # A valid, signed token for a user the auth manager gives no role (so no permission).
+    no_role = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="intruder", role=None))
+    response = api.get("/green-api/api/instances", headers={"Authorization": f"Bearer {no_role}"})
+    assert response.status_code == 403
+
+
+def test_ui_session_cookie_is_accepted(api, token, db):
+    # The page opens inside Airflow's UI, whose browser session carries the token as a cookie.
+    response = api.get("/green-api/", cookies={"_token": token})
+    assert response.status_code == 200
+    assert "<h1>Green API health</h1>" in response.text
+
+
+def test_plugin_adds_the_navigation_entry(get):
+    plugins = get("/api/v2/plugins").json()["plugins"]
+    [ours] = [p for p in plugins if p["name"] == "green_api"]
+    [view] = ours["external_views"]
+    assert (view["name"], view["href"], view["url_route"], view["destination"]) == (
+        "Green API", "green-api/", "green-api", "nav")
+    assert ours["fastapi_apps"][0]["url_prefix"] == "/green-api"
+
+
+# --- empty database -----------------------------------------------------------------------------
+
+
+def test_empty_database(get, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", '["green_api_default"]')
+    instances = get("/green-api/api/instances").json()
+    assert instances["instances"] == []
+    assert instances["never_checked"] == [
+        {"instance_id": "green_api_default", "connection_id": "green_api_default", "status": None}]
+    summary = get("/green-api/api/summary").json()
+    assert summary["stats_7d"]["total_checks"] == 0 and summary["open_incidents"] == []
+    checks = get("/green-api/api/checks").json()
+    assert (checks["total"], checks["pages"], checks["checks"]) == (0, 1, [])
+    series = get("/green-api/api/series?window=30d").json()
+    assert series["buckets"] == [] and series["reboots"] == [] and series["alerts"] == []
+    page = get("/green-api/")
+    assert page.status_code == 200
+    assert "no check yet" in page.text and "No check matches." in page.text
+    assert get("/green-api/charts/30d.svg").text.startswith("<svg")
+
+
+# --- instances, uptime, latency -----------------------------------------------------------------
+
+
+def test_instances_show_last_check_uptime_mean_p95_and_open_incidents(get, db):
+    times = [120, 180, 240, 300, 360, 420, 480, 540, 600, 2000]
+    for n, ms in enumerate(times):  # one every 10 minutes over the last 100 minutes
+        log_check(db, "1101000001", 10 * (n + 1), "healthy" if n != 4 else "unhealthy", response_ms=ms)
+    log_check(db, "1101000001", 3 * 24 * 60, "unhealthy", response_ms=900)  # 3 days ago: 7 d and 30 d only
+    # An instance that never answered: every check timed out, no state, no response time.
+    incident = db.execute(
+        "INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at, checks)"
+        " VALUES ('1101000002', 'complete_failure', 'critical', now() - interval '95 minutes', 3) RETURNING id"
+    ).fetchone()[0]
+    for minutes in (95, 50, 5):
+        log_check(db, "1101000002", minutes, "unhealthy", state=None, response_ms=None,
+                  error="Timeout after 10s", incident_id=incident)
+
+    body = get("/green-api/api/instances").json()
+    by_id = {i["instance_id"]: i for i in body["instances"]}
+    first, never = by_id["1101000001"], by_id["1101000002"]
+    assert (first["status"], first["state_instance"], first["response_time_ms"]) == ("healthy", "authorized", 120)
+    assert first["uptime_24h"] == 90.0
+    assert first["uptime_7d"] == first["uptime_30d"] == round(100 * 9 / 11, 2)
+    assert first["mean_ms_24h"] == round(sum(times) / len(times))
+    assert first["p95_ms_24h"] == p95(times)
+    assert first["open_incidents"] == []
+    assert (never["status"], never["state_instance"], never["response_time_ms"]) == ("unhealthy", None, None)
+    assert never["uptime_24h"] == 0.0 and never["mean_ms_24h"] is None and never["p95_ms_24h"] is None
+    [open_incident] = never["open_incidents"]
+    assert open_incident["kind"] == "complete_failure"
+    assert 95 * 60 <= open_incident["open_seconds"] < 97 * 60
+
+    page = get("/green-api/").text
+    row = re.search(r'<tr data-instance="1101000002">.*?</tr>', page, re.S).group(0)
+    assert "complete_failure (critical), open for" in row and "1 h 35 min" in row
+    assert 'data-field="uptime_24h">0.00 %' in row and 'data-field="p95_24h">—' in row
+
+
+def test_maintenance_window_checks_do_not_count_against_uptime(get, db):
+    log_check(db, "1101000003", 30, "healthy")
+    log_check(db, "1101000003", 25, "unhealthy", in_window=True)
+    log_check(db, "1101000003", 20, "rebooted", trigger_type="scheduled")
+    [row] = get("/green-api/api/instances").json()["instances"]
+    assert row["uptime_24h"] == 100.0
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def test_series_count_failures_and_mark_reboots_and_alerts(get, db):
+    log_check(db, "1101000001", 40, "healthy", response_ms=100)
+    log_check(db, "1101000001", 30, "unhealthy", reboot=True, notified=True, state="notAuthorized")
+    db.execute(
+        "INSERT INTO green_api_alert_deliveries (instance_id, run_id, message_kind, recipient, channel, ok,"
+        " attempted_at) VALUES ('1101000001', 'r', 'opening', '33600000001@c.us', 'whatsapp', true,"
+        " now() - interval '29 minutes'), ('1101000001', 'r', 'opening', '33600000002@c.us', 'whatsapp', false,"
+        " now() - interval '29 minutes')"
+    )
+    for window in ("24h", "30d"):
+        series = get(f"/green-api/api/series?window={window}").json()
+        assert sum(b["failing"] for b in series["buckets"]) == 1
+        assert sum(b["checks"] for b in series["buckets"]) == 2
+        assert [(r["count"], r["ok"], r["instances"]) for r in series["reboots"]] == [(1, 1, ["1101000001"])]
+        assert [(a["count"], a["kinds"]) for a in series["alerts"]] == [(1, ["opening"])]  # delivered ones only
+    svg = get("/green-api/charts/24h.svg").text
+    assert svg.count('class="fail"') == 1 and svg.count('class="reboot"') == 1 and svg.count('class="alert"') == 1
+    assert "1 reboot(s), 1 succeeded (1101000001)" in svg
+
+
+def test_series_of_one_instance(get, db):
+    log_check(db, "1101000001", 30, "unhealthy")
+    log_check(db, "1101000002", 30, "healthy")
+    for window in ("24h", "30d"):
+        buckets = get(f"/green-api/api/series?window={window}&instance=1101000002").json()["buckets"]
+        assert sum(b["checks"] for b in buckets) == 1 and sum(b["failing"] for b in buckets) == 0
+
+
+# --- checks list --------------------------------------------------------------------------------
+
+
+def test_checks_are_paginated_50_a_page_newest_first(get, db):
+    ids = [log_check(db, "1101000001", minutes) for minutes in range(120, 0, -1)]  # oldest first
+    first = get("/green-api/api/checks").json()
+    assert (first["total"], first["pages"], first["page_size"]) == (120, 3, 50)
+    assert [c["id"] for c in first["checks"]] == ids[::-1][:50]
+    last = get("/green-api/api/checks?page=3").json()
+    assert [c["id"] for c in last["checks"]] == ids[::-1][100:]
+    page = get("/green-api/?page=2").text
+    assert "page 2 of 3" in page and page.count('<details class="check"') == 50
+
+
+def test_checks_filter_by_status_and_instance(get, db):
+    log_check(db, "1101000001", 30, "healthy")
+    bad = log_check(db, "1101000001", 20, "critical_failure", state="blocked")
+    log_check(db, "1101000002", 10, "critical_failure", state="blocked")
+    one = get("/green-api/api/checks?status=critical_failure&instance=1101000001").json()
+    assert (one["total"], [c["id"] for c in one["checks"]]) == (1, [bad])
+    assert get("/green-api/api/checks?status=critical_failure").json()["total"] == 2
+    page = get("/green-api/?status=critical_failure").text
+    assert re.findall(r'data-status="([a-z_]+)"', page) == ["critical_failure", "critical_failure"]
+    assert '<option value="critical_failure" selected>' in page
+
+
+@pytest.mark.parametrize(("query", "named"), [
+    ("status=broken", "status must be one of"),
+    ("page=0", "page must be between 1 and 100000"),
+    ("instance=" + "9" * 65, "instance must be an instance id"),
+])
+def test_bad_filters_get_400_naming_them(get, query, named):
+    for path in ("/green-api/api/checks", "/green-api/"):
+        response = get(f"{path}?{query}")
+        assert response.status_code == 400 and named in response.json()["detail"]
+
+
+def test_bad_window_gets_400(get):
+    response = get("/green-api/api/series?window=1y")
+    assert response.status_code == 400 and "window must be one of 24h, 30d; got '1y'" in response.json()["detail"]
+
+
+def test_check_details_give_error_reboot_incident_and_deliveries(get, db):
+    incident = db.execute(
+        "INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at, checks, reboots, levels_notified)"
+        " VALUES ('1101000001', 'instance_not_authorized', 'critical', now() - interval '20 minutes', 1, 1, 1)"
+        " RETURNING id"
+    ).fetchone()[0]
+    check = log_check(db, "1101000001", 20, "unhealthy", state="notAuthorized", error="WhatsApp unlinked",
+                      reboot=True, notified=True, incident_id=incident, run_id="scheduled__x")
+    db.execute(
+        "INSERT INTO green_api_alert_deliveries (incident_id, instance_id, run_id, message_kind, recipient, channel,"
+        " sender, attempt, ok, error) VALUES (%s, '1101000001', 'scheduled__x', 'opening', '33600000001@c.us',"
+        " 'whatsapp', 'green_api_alerts', 2, true, NULL)", (incident,),
+    )
+    detail = get(f"/green-api/api/checks/{check}").json()
+    assert detail["error_message"] == "WhatsApp unlinked" and detail["reboot_triggered"] is True
+    assert detail["incident"]["kind"] == "instance_not_authorized" and detail["incident"]["resolved_at"] is None
+    [delivery] = detail["deliveries"]
+    assert (delivery["recipient"], delivery["attempt"], delivery["ok"]) == ("33600000001@c.us", 2, True)
+    page = get("/green-api/").text
+    assert f"Incident #{incident}: instance_not_authorized (critical)" in page
+    assert "opening to 33600000001@c.us by whatsapp via green_api_alerts (attempt 2): delivered" in page
+    assert get("/green-api/api/checks/999999").status_code == 404
+
+
+# --- schedule -----------------------------------------------------------------------------------
+
+
+def test_schedule_gives_next_run_in_local_time_and_utc(get, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE",
+                       '{"time": "04:30", "timezone": "Asia/Kolkata", "enabled": true}')
+    body = get("/green-api/api/schedule").json()
+    zone = ZoneInfo("Asia/Kolkata")
+    local_now = datetime.now(zone)
+    expected = local_now.replace(hour=4, minute=30, second=0, microsecond=0)
+    if expected <= local_now:
+        expected += timedelta(days=1)  # no DST in India: a plain day later
+    assert body["next_run"] == expected.astimezone(UTC).isoformat()
+    assert body["next_run_local"] == expected.strftime("%Y-%m-%d %H:%M IST")
+    assert body["next_run_utc"] == expected.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert body["links"]["check_now"] == "../dags/green_api_health_check"
+    page = get("/green-api/").text
+    assert '<b id="schedule-time">04:30</b>' in page and "Asia/Kolkata" in page
+    assert 'href="../dags/green_api_reboot"' in page and 'target="_top"' in page
+
+
+def test_invalid_schedule_is_named_on_the_page(get, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", '{"time": "25:00"}')
+    assert "must be a 24-hour time HH:MM" in get("/green-api/api/schedule").json()["error"]
+    assert "The reboot schedule is invalid" in get("/green-api/").text
+
+
+def test_page_is_self_contained(get, db):
+    log_check(db, "1101000001", 5)
+    page = get("/green-api/").text
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+    assert "<svg" in page and "@import" not in page
