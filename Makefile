@@ -12,12 +12,13 @@ SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test lint simulator lock clean
+.PHONY: help install migrate run test lint browser bench-dashboard simulator lock clean
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
 	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
 	@echo "make lint       ruff and mypy"
+	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
 	@echo "make migrate    apply sql/ migrations to the health database"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
@@ -38,12 +39,28 @@ lint: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy
 
-test: install lint
+# The browser test drives Debian's Chromium; installed here when missing (root, apt-get).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
+
+test: install lint browser
 	@. scripts/env.sh test; \
 	  mkdir -p .artifacts; \
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
 	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
 	  $(PY) -m pytest $(PYTEST_ARGS)
+
+bench-dashboard: install
+	@. scripts/env.sh bench; \
+	  mkdir -p .artifacts; \
+	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate-bench.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate-bench.log; exit 1; }; \
+	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
+	  $(PY) scripts/bench_dashboard.py
 
 simulator: install
 	@$(PY) -m greenapi.simulator --host $(SIM_HOST) --port $(SIM_PORT) --demo
@@ -57,4 +74,4 @@ lock:
 
 clean:
 	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true
-	@rm -rf $(VENV) .airflow .airflow-test .pgdata .artifacts .pytest_cache
+	@rm -rf $(VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache

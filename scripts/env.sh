@@ -1,4 +1,4 @@
-# Sourced by the Makefile's recipes: `. scripts/env.sh run|test|demo`.
+# Sourced by the Makefile's recipes: `. scripts/env.sh run|test|demo|bench`.
 # Finds (or starts) PostgreSQL, then exports Airflow's settings for this checkout.
 # `run` and `demo` keep their data apart from `test`, which empties its tables.
 _mode=$1
@@ -7,7 +7,8 @@ case "$_mode" in
   test) _db=green_api_test; _meta=airflow_test; _home=$_root/.airflow-test ;;
   demo) _db=green_api_demo; _meta=airflow; _home=$_root/.airflow ;;
   run)  _db=green_api;      _meta=airflow; _home=$_root/.airflow ;;
-  *) echo "usage: . scripts/env.sh run|test|demo" >&2; return 2 ;;
+  bench) _db=green_api_bench; _meta=airflow_bench; _home=$_root/.airflow-bench ;;
+  *) echo "usage: . scripts/env.sh run|test|demo|bench" >&2; return 2 ;;
 esac
 _out=$(.venv/bin/python scripts/ensure_postgres.py --databases "$_db,$_meta") || return 1
 eval "$_out"

@@ -125,6 +125,9 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The checks list filters by status (newest first) and shows reboots on the charts.
+CREATE INDEX idx_health_logs_instance_checked_at_rt ON green_api_health_logs(instance_id, checked_at DESC)
+  INCLUDE (response_time_ms);
+DROP INDEX idx_health_logs_instance_checked_at;
 CREATE INDEX idx_health_logs_status_checked_at ON green_api_health_logs(status, checked_at DESC);
 DROP INDEX idx_health_logs_status;
 CREATE INDEX idx_health_logs_reboots ON green_api_health_logs(checked_at) WHERE reboot_triggered;
@@ -156,18 +159,9 @@ SELECT instance_id,
 FROM r
 GROUP BY instance_id;
 
--- p95 and mean of the response time over the last 24 h, from the raw rows.
-CREATE VIEW green_api_instance_latency_24h AS
-SELECT COALESCE(instance_id, '') AS instance_id,
-       round(avg(response_time_ms)) AS mean_ms,
-       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms)::numeric) AS p95_ms
-FROM green_api_health_logs
-WHERE checked_at >= now() - interval '24 hours' AND response_time_ms IS NOT NULL
-GROUP BY 1;
-
--- The last check of each instance. The instance ids are walked through the (instance_id,
--- checked_at) index one at a time (a "loose index scan"), so this costs ~2 probes per instance.
-CREATE VIEW green_api_instance_last_check AS
+-- Every instance id in the log, walked through the (instance_id, checked_at) index one id at a
+-- time (a "loose index scan"): ~100 index probes for 100 instances, whatever the number of rows.
+CREATE VIEW green_api_instance_ids AS
 WITH RECURSIVE ids AS (
   (SELECT instance_id FROM green_api_health_logs WHERE instance_id IS NOT NULL ORDER BY instance_id LIMIT 1)
   UNION ALL
@@ -175,14 +169,30 @@ WITH RECURSIVE ids AS (
           WHERE g.instance_id > ids.instance_id ORDER BY g.instance_id LIMIT 1)
   FROM ids WHERE ids.instance_id IS NOT NULL
 )
-SELECT ids.instance_id, l.id, l.checked_at, l.status, l.state_instance, l.response_time_ms,
+SELECT instance_id FROM ids WHERE instance_id IS NOT NULL;
+
+-- p95 and mean of the response time over the last 24 h, from the raw rows of each instance
+-- (an index-only range scan each, thanks to the covering index below).
+CREATE VIEW green_api_instance_latency_24h AS
+SELECT i.instance_id, lat.mean_ms, lat.p95_ms
+FROM green_api_instance_ids i
+CROSS JOIN LATERAL (
+  SELECT round(avg(g.response_time_ms)) AS mean_ms,
+         round(percentile_cont(0.95) WITHIN GROUP (ORDER BY g.response_time_ms)::numeric) AS p95_ms
+  FROM green_api_health_logs g
+  WHERE g.instance_id = i.instance_id AND g.checked_at >= now() - interval '24 hours'
+    AND g.response_time_ms IS NOT NULL
+) AS lat;
+
+-- The last check of each instance.
+CREATE VIEW green_api_instance_last_check AS
+SELECT i.instance_id, l.id, l.checked_at, l.status, l.state_instance, l.response_time_ms,
        l.error_message, l.connection_id
-FROM ids
+FROM green_api_instance_ids i
 CROSS JOIN LATERAL (
   SELECT * FROM green_api_health_logs g
-  WHERE g.instance_id = ids.instance_id ORDER BY g.checked_at DESC, g.id DESC LIMIT 1
-) AS l
-WHERE ids.instance_id IS NOT NULL;
+  WHERE g.instance_id = i.instance_id ORDER BY g.checked_at DESC, g.id DESC LIMIT 1
+) AS l;
 
 CREATE VIEW green_api_open_incidents AS
 SELECT id, instance_id, connection_id, kind, severity, opened_at, now() - opened_at AS open_for,

@@ -270,6 +270,13 @@ def test_invalid_schedule_is_named_on_the_page(get, monkeypatch):
 
 def test_page_is_self_contained(get, db):
     log_check(db, "1101000001", 5)
-    page = get("/green-api/").text
-    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
-    assert "<svg" in page and "@import" not in page
+    page = get("/green-api/?instance=1101000001").text
+    assert not re.search(r'(src|href|data)="(https?:)?//', page)  # nothing fetched from elsewhere
+    assert "@import" not in page
+    charts = re.findall(r'<object class="chart" id="chart-(\w+)" type="image/svg\+xml" data="([^"]+)"', page)
+    assert charts == [("24h", "charts/24h.svg?instance=1101000001"), ("30d", "charts/30d.svg?instance=1101000001")]
+    svg = get("/green-api/" + charts[1][1])
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.startswith("<svg") and "<style>" in svg.text and "— 1101000001" in svg.text
+    assert "http" not in svg.text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+

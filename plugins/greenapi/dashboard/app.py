@@ -162,21 +162,18 @@ def build_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, summary="The dashboard page")
     def dashboard(
         status: str | None = None, instance: str | None = None, page_no: int = Query(1, alias="page")
-    ) -> HTMLResponse:
+    ) -> Response:
         flt = _filter(status, instance, page_no)
         db, now = store(), datetime.now(UTC)
         zone, zone_error = display_zone()
         got = db.together(
             instances=db.instances, incidents=db.open_incidents, stats=db.stats_7d,
-            s24=lambda: db.series("24h", now, flt.instance), s30=lambda: db.series("30d", now, flt.instance),
             checks=lambda: db.checks(flt), schedule=lambda: schedule_info(db, now),
         )
         instances = got["instances"] + never_checked(got["instances"])
         data = {
             **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
             "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
-            "chart_24h": _chart(got["s24"], now, zone, flt.instance),
-            "chart_30d": _chart(got["s30"], now, zone, flt.instance),
         }
         html = page.render(data, zone)
         if zone_error:

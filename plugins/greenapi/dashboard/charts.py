@@ -20,6 +20,14 @@ LEFT, RIGHT, TOP = 56, 12, 22
 LINE_PANEL = (TOP, 130)  # y range of the response-time panel
 BAR_PANEL = (150, 214)  # y range of the failing-checks panel
 AXIS_Y = 232
+# The picture is its own document (an <object> on the page): it carries its own style.
+STYLE = (
+    "svg { font: 11px system-ui, sans-serif; color-scheme: light dark; }"
+    " .chart-title { font-weight: 600; font-size: 13px; fill: CanvasText; }"
+    " .label { fill: #6e7781; } .end { text-anchor: end; } .mid { text-anchor: middle; }"
+    " .axis { stroke: #d0d7de; } .line { fill: none; stroke: #0969da; stroke-width: 1.5; }"
+    " .fail { fill: #cf222e; } .reboot { stroke: #bc4c00; stroke-dasharray: 3 3; } .alert { fill: #8250df; }"
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ def timeline(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'class="chart" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
+        f"<title>{escape(title)}</title><style>{STYLE}</style>",
         f'<text x="{LEFT}" y="14" class="chart-title">{escape(title)}</text>',
         f'<line x1="{LEFT}" y1="{l1}" x2="{WIDTH - RIGHT}" y2="{l1}" class="axis"/>',
         f'<line x1="{LEFT}" y1="{b1}" x2="{WIDTH - RIGHT}" y2="{b1}" class="axis"/>',

@@ -31,11 +31,7 @@ th { font-weight: 600; font-size: 12px; color: var(--muted); } td.num, th.num { 
 .healthy, .rebooted { background: var(--ok); } .unhealthy, .rate_limited { background: var(--warn); }
 .critical_failure { background: var(--bad); } .never { background: var(--muted); }
 .incident { color: var(--bad); }
-svg.chart { width: 100%; max-width: 960px; height: auto; display: block; margin-bottom: 8px; }
-svg .chart-title { font-weight: 600; font-size: 13px; fill: currentColor; }
-svg .label { font-size: 11px; fill: var(--muted); } svg .end { text-anchor: end; } svg .mid { text-anchor: middle; }
-svg .axis { stroke: var(--line); } svg .line { fill: none; stroke: #0969da; stroke-width: 1.5; }
-svg .fail { fill: var(--bad); } svg .reboot { stroke: #bc4c00; stroke-dasharray: 3 3; } svg .alert { fill: #8250df; }
+object.chart { width: 100%; max-width: 960px; aspect-ratio: 960 / 250; display: block; margin-bottom: 8px; }
 .legend span { margin-right: 14px; font-size: 12px; }
 form.filters { margin: 8px 0; } form.filters > * { margin-right: 8px; }
 details { border-bottom: 1px solid var(--line); padding: 3px 0; } summary { cursor: pointer; }
@@ -241,6 +237,13 @@ def tiles(instances: list[dict[str, Any]], incidents: list[dict[str, Any]], stat
     ) + "</div>"
 
 
+def _chart_object(window: str, instance: str | None) -> str:
+    """A chart is its own request (the browser fetches both while it shows the page)."""
+    url = f"charts/{window}.svg" + (f"?{urlencode({'instance': instance})}" if instance else "")
+    return (f'<object class="chart" id="chart-{window}" type="image/svg+xml" data="{escape(url)}">'
+            f"chart of the last {window}</object>")
+
+
 def render(data: dict[str, Any], zone: ZoneInfo) -> str:
     links = data["links"]
     charts_for = f" — instance {_t(data['instance'])}" if data.get("instance") else " — all instances"
@@ -261,8 +264,8 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
 <h2>Response time and failures{charts_for}</h2>
 <div class="legend"><span style="color:#0969da">— mean response time</span><span style="color:#cf222e">▮ failing checks</span>
 <span style="color:#bc4c00">┆ reboot</span><span style="color:#8250df">▼ alert delivered</span></div>
-{data["chart_24h"]}
-{data["chart_30d"]}
+{_chart_object("24h", data.get("instance"))}
+{_chart_object("30d", data.get("instance"))}
 {schedule_section(data["schedule"], links)}
 {checks_section(data["checks"], data.get("status"), data.get("instance"), data["instance_ids"], zone)}
 <script>setTimeout(function () {{ if (!document.querySelector("details[open]")) location.reload(); }}, 60000);</script>
