@@ -28,6 +28,7 @@ from greenapi.dashboard.queries import (
     BadFilter,
     CheckFilter,
     DashboardStore,
+    DatabaseUnavailable,
     shared_store,
     window_of,
 )
@@ -147,6 +148,10 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def unavailable(_request: Any, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 def _json(data: Any) -> Response:
     return Response(json.dumps(data, default=_plain), media_type="application/json")
 
@@ -157,6 +162,7 @@ def build_app() -> FastAPI:
         description="The numbers behind the Green API dashboard. Authenticate as for Airflow's REST API "
         "(the UI session cookie, or `Authorization: Bearer <token>` from `POST /auth/token`).",
         docs_url=None, redoc_url=None, openapi_url=None, dependencies=[can_read],
+        exception_handlers={DatabaseUnavailable: unavailable},
     )
 
     @app.get("/", response_class=HTMLResponse, summary="The dashboard page")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -129,6 +130,10 @@ class BadFilter(ValueError):
     """A filter value the dashboard cannot use; the message names it."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The health database cannot be reached (the message says so, without the connection's secrets)."""
+
+
 @dataclass(frozen=True)
 class CheckFilter:
     status: str | None = None
@@ -157,10 +162,12 @@ def window_of(name: str) -> timedelta:
 class DashboardStore:
     """Reads for the dashboard from the health database (connection ``green_api_db``)."""
 
-    def __init__(self, conninfo: str, *, max_size: int = 4) -> None:
+    def __init__(self, conninfo: str, *, max_size: int = 4, timeout: float = 5.0) -> None:
+        # A page waits at most ``timeout`` for a connection: a database that is down gives a 503
+        # quickly, and the pool reconnects by itself when it is back.
         self.pool = ConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=True, name="green_api_dashboard",
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            conninfo, min_size=1, max_size=max_size, open=True, name="green_api_dashboard", timeout=timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
         )
         self._parallel = ThreadPoolExecutor(max_workers=max_size, thread_name_prefix="green_api_dashboard")
 
@@ -169,8 +176,13 @@ class DashboardStore:
         self.pool.close()
 
     def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn:
-            return conn.execute(sql, params or {}).fetchall()  # type: ignore[return-value]
+        try:
+            with self.pool.connection() as conn:
+                return conn.execute(sql, params or {}).fetchall()  # type: ignore[return-value]
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DatabaseUnavailable(
+                f"the health database (connection green_api_db) is unreachable: {type(exc).__name__}"
+            ) from None
 
     def together(self, **calls: Callable[[], Any]) -> dict[str, Any]:
         """Run independent reads at once on separate connections (a page needs several)."""
