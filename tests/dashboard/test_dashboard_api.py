@@ -280,3 +280,11 @@ def test_page_is_self_contained(get, db):
     assert svg.text.startswith("<svg") and "<style>" in svg.text and "— 1101000001" in svg.text
     assert "http" not in svg.text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
+
+
+def test_json_endpoints_are_documented(get):
+    schema = get("/green-api/api/openapi.json").json()
+    assert set(schema["paths"]) == {"/", "/api/instances", "/api/summary", "/api/series", "/charts/{window}.svg",
+                                    "/api/checks", "/api/checks/{check_id}", "/api/schedule"}
+    docs = get("/green-api/api/docs").text
+    assert "GET /green-api/api/checks" in docs and "status, instance, page" in docs
