@@ -11,9 +11,7 @@ UI_PORT=${UI_PORT:-8080}
 
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 
-conn_json() {  # conn_json URL ID TOKEN -> an Airflow connection in JSON (values escaped by Python)
-  "$PY" -c 'import json,sys; print(json.dumps({"conn_type": "green_api", "host": sys.argv[1], "login": sys.argv[2], "password": sys.argv[3]}))' "$@"
-}
+. scripts/connections.sh
 
 if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}" ] || [ -n "${GREEN_API_TOKEN:-}" ]; then
   mode=run
@@ -24,14 +22,7 @@ fi
 "$PY" -m greenapi.migrate --url "$GREEN_API_DB_URL"
 
 if [ "$mode" = run ]; then
-  if [ -z "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}" ]; then
-    : "${GREEN_API_URL:?GREEN_API_URL is not set in .env (apiUrl of the instance, e.g. https://7105.api.greenapi.com)}"
-    : "${GREEN_API_INSTANCE_ID:?GREEN_API_INSTANCE_ID is not set in .env (idInstance)}"
-    export AIRFLOW_CONN_GREEN_API_DEFAULT="$(conn_json "$GREEN_API_URL" "$GREEN_API_INSTANCE_ID" "$GREEN_API_TOKEN")"
-  fi
-  if [ -z "${AIRFLOW_CONN_GREEN_API_ALERTS:-}" ] && [ -n "${GREEN_API_ALERTS_TOKEN:-}" ]; then
-    export AIRFLOW_CONN_GREEN_API_ALERTS="$(conn_json "${GREEN_API_ALERTS_URL:-$GREEN_API_URL}" "$GREEN_API_ALERTS_INSTANCE_ID" "$GREEN_API_ALERTS_TOKEN")"
-  fi
+  green_api_connections
   banner="Monitoring your Green API instance (credentials from .env)"
 else
   if ! curl -fsS "http://$SIM_HOST:$SIM_PORT/_sim/health" >/dev/null 2>&1; then
@@ -42,9 +33,9 @@ else
     for _ in $(seq 50); do curl -fsS "http://$SIM_HOST:$SIM_PORT/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   sim="http://$SIM_HOST:$SIM_PORT"
-  export AIRFLOW_CONN_GREEN_API_DEFAULT="$(conn_json "$sim" 1101000001 "${GREENAPI_DEMO_TOKEN_1:-demo-token-1}")"
-  export AIRFLOW_CONN_GREEN_API_FLAKY="$(conn_json "$sim" 1101000002 "${GREENAPI_DEMO_TOKEN_2:-demo-token-2}")"
-  export AIRFLOW_CONN_GREEN_API_ALERTS="$(conn_json "$sim" 1101000009 "${GREENAPI_DEMO_TOKEN_9:-demo-token-9}")"
+  export AIRFLOW_CONN_GREEN_API_DEFAULT="$(green_api_conn_json "$sim" 1101000001 "${GREENAPI_DEMO_TOKEN_1:-demo-token-1}")"
+  export AIRFLOW_CONN_GREEN_API_FLAKY="$(green_api_conn_json "$sim" 1101000002 "${GREENAPI_DEMO_TOKEN_2:-demo-token-2}")"
+  export AIRFLOW_CONN_GREEN_API_ALERTS="$(green_api_conn_json "$sim" 1101000009 "${GREENAPI_DEMO_TOKEN_9:-demo-token-9}")"
   export AIRFLOW_VAR_GREEN_API_INSTANCES='["green_api_default", "green_api_flaky"]'
   # Demo contacts live in the demo database only (green_api_demo), never in your real one.
   "$PY" - "$GREEN_API_DB_URL" <<'PYEOF'

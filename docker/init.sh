@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-shot set-up of the compose deployment (service airflow-init): refuses weak secrets, migrates
+# Airflow's metadata database, creates and migrates the health database, writes the UI login.
+set -euo pipefail
+
+fail() { echo "airflow-init: $*" >&2; exit 1; }
+case "${AIRFLOW_ADMIN_PASSWORD:-}" in
+  "" ) fail "AIRFLOW_ADMIN_PASSWORD is not set in .env: the UI login needs a password of your own" ;;
+  admin|airflow|password|changeme ) fail "AIRFLOW_ADMIN_PASSWORD is a default password: choose another" ;;
+esac
+[ "${#AIRFLOW_ADMIN_PASSWORD}" -ge 12 ] || fail "AIRFLOW_ADMIN_PASSWORD must have at least 12 characters"
+[ "${#AIRFLOW__API_AUTH__JWT_SECRET}" -ge 32 ] || fail "AIRFLOW_JWT_SECRET must have at least 32 characters"
+
+if [ "${AIRFLOW__CORE__EXECUTOR}" = CeleryExecutor ]; then
+  python -c 'import socket; socket.create_connection(("redis", 6379), 10).close()' 2>/dev/null \
+    || fail "AIRFLOW_EXECUTOR=CeleryExecutor needs Redis: start with 'docker compose --profile celery up'"
+fi
+
+airflow db migrate
+
+python - <<'PY'
+import os, psycopg
+url = os.environ["AIRFLOW_CONN_GREEN_API_DB"]
+admin, name = url.rsplit("/", 1)
+with psycopg.connect(admin + "/airflow", autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        conn.execute(f'CREATE DATABASE "{name}"')
+        print(f"airflow-init: created database {name}")
+PY
+python -m greenapi.migrate --url "$AIRFLOW_CONN_GREEN_API_DB"
+
+# The simple auth manager reads the UI logins from this file (shared volume, never in the image).
+umask 077
+python - <<'PY'
+import json, os
+path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, "w") as f:
+    json.dump({os.environ.get("AIRFLOW_ADMIN_USER", "admin"): os.environ["AIRFLOW_ADMIN_PASSWORD"]}, f)
+PY
+# The other services run as AIRFLOW_UID: they must read the login file and write the logs.
+chown -R "${AIRFLOW_UID:-50000}:0" "$(dirname "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")" /opt/airflow/logs
+echo "airflow-init: ready"
