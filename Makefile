@@ -12,11 +12,12 @@ SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test lint browser bench-dashboard simulator lock clean
+.PHONY: help install migrate run test test-scale lint browser bench bench-dashboard simulator lock clean
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
 	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
+	@echo "make test-scale a health-check run on a Celery worker (CeleryExecutor, Redis on 127.0.0.1:6379)"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
 	@echo "make migrate    apply sql/ migrations to the health database"
@@ -61,6 +62,14 @@ bench-dashboard: install
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate-bench.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate-bench.log; exit 1; }; \
 	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
 	  $(PY) scripts/bench_dashboard.py
+
+# Scale-out proven for real: CeleryExecutor, Redis, a Celery worker (not part of `make test`).
+test-scale: install
+	@. scripts/env.sh test; \
+	  mkdir -p .artifacts; \
+	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
+	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
+	  $(PY) -m pytest -m scale tests/scale $(PYTEST_ARGS)
 
 simulator: install
 	@$(PY) -m greenapi.simulator --host $(SIM_HOST) --port $(SIM_PORT) --demo

@@ -1,0 +1,138 @@
+"""Scale-out for real (`make test-scale`): CeleryExecutor with Redis as the broker.
+
+Airflow's api-server, dag-processor and scheduler, and one Celery worker listening on a queue of
+its own, against Redis on 127.0.0.1:6379 and PostgreSQL. A triggered health-check run completes,
+and every one of its tasks was sent to that queue and picked up by that worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import require_env
+from tests.e2e.conftest import log_rows
+from tests.e2e.test_scheduled_run import airflow, free_port, wait_for
+
+pytestmark = pytest.mark.scale
+VENV_BIN = Path(sys.executable).parent
+DAG_ID = "green_api_health_check"
+SCALE_DB = "airflow_scale_test"
+REDIS = ("127.0.0.1", 6379)
+
+
+def redis_url() -> str:
+    try:
+        socket.create_connection(REDIS, timeout=3).close()
+    except OSError as exc:
+        raise RuntimeError(f"make test-scale needs Redis on {REDIS[0]}:{REDIS[1]} ({exc})") from None
+    return f"redis://{REDIS[0]}:{REDIS[1]}/0"
+
+
+def fresh_metadata_db() -> str:
+    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {SCALE_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {SCALE_DB}")
+    return base.rsplit("/", 1)[0] + "/" + SCALE_DB
+
+
+@pytest.fixture
+def celery_cluster(tmp_path, make_instance, add_contact, sim):
+    add_contact("Support", "33600000001@c.us", 1)
+    instances = (make_instance("green_api_default", state="authorized"),
+                 make_instance("green_api_second", state="notAuthorized"))
+    make_instance("green_api_alerts")
+    port, metadata_url = free_port(), fresh_metadata_db()
+    queue = f"green_api_scale_{secrets.token_hex(4)}"  # nobody else's worker listens here
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": redis_url(),
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(["green_api_default", "green_api_second"]),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
+    }
+    airflow(env, "db", "migrate")
+    commands = {
+        "api-server": ["api-server"],
+        "dag-processor": ["dag-processor"],
+        "scheduler": ["scheduler"],
+        "worker": ["celery", "worker", "--queues", queue, "--concurrency", "4", "--celery-hostname",
+                   f"scale-worker-{queue}@%h", "--without-mingle", "--without-gossip"],
+    }
+    procs = []
+    for name, args in commands.items():
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        procs.append((subprocess.Popen([str(VENV_BIN / "airflow"), *args], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True), log))
+    try:
+        yield env, metadata_url, queue, tmp_path, instances
+    finally:
+        for proc, _log in procs:
+            os.killpg(proc.pid, 15)
+        for proc, log in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+            log.close()
+
+
+def _dag_known(env) -> bool:
+    return DAG_ID in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
+                                    capture_output=True, text=True, timeout=120).stdout
+
+
+def test_a_health_check_run_completes_on_the_celery_worker(celery_cluster, db, sim):
+    env, metadata_url, queue, tmp_path, (healthy, failing) = celery_cluster
+    wait_for(lambda: _dag_known(env), 120, "the dag-processor to parse the DAG")
+    run_id = "scale__" + secrets.token_hex(4)
+    airflow(env, "dags", "trigger", DAG_ID, "--run-id", run_id)
+    airflow(env, "dags", "unpause", DAG_ID)
+
+    def finished():
+        with psycopg.connect(metadata_url) as conn:
+            row = conn.execute("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)).fetchone()
+        return row if row and row[0] in ("success", "failed") else None
+
+    (state,) = wait_for(finished, 300, "the triggered run to finish")
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert state == "success", worker_log[-3000:] + (tmp_path / "scheduler.log").read_text()[-3000:]
+
+    with psycopg.connect(metadata_url) as conn:
+        tasks = conn.execute(
+            "SELECT task_id, state, queue, try_number FROM task_instance WHERE dag_id = %s AND run_id = %s",
+            (DAG_ID, run_id),
+        ).fetchall()
+    ran = [t for t in tasks if t[1] == "success"]
+    assert {t[0] for t in ran} >= {"check_instances", "send_alerts", "log_results", "report"}
+    assert {t[2] for t in tasks} == {queue}  # sent to the worker's own queue...
+    received = re.findall(r"Task \S*execute_workload\[[0-9a-f-]+\] received", worker_log)
+    assert len(received) >= len(ran)  # ...and received by that worker, one Celery task per task run
+    rows = {r["instance_id"]: r for r in log_rows(db) if r["run_id"] == run_id}
+    assert set(rows) == {healthy.instance_id, failing.instance_id}
+    assert rows[failing.instance_id]["status"] == "unhealthy"
+    # Unpausing also queued the latest scheduled slot: whichever run saw the failure first alerted,
+    # once; the incident keeps the other from alerting again.
+    alerts = [m for m in sim.messages() if f"📱 Instance: {failing.instance_id}" in m["message"]]
+    assert len(alerts) == 1
+    assert any(r["support_notified"] for r in log_rows(db) if r["instance_id"] == failing.instance_id)
