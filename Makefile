@@ -12,14 +12,16 @@ SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test test-scale lint browser bench bench-dashboard simulator lock clean
+.PHONY: help install migrate run test test-scale lint browser bench bench-alert bench-dashboard simulator lock clean
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
 	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
 	@echo "make test-scale a health-check run on a Celery worker (CeleryExecutor, Redis on 127.0.0.1:6379)"
 	@echo "make lint       ruff and mypy"
+	@echo "make bench      the check over 1,000 instances, DAG parse times, the dashboard's latency"
 	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
+	@echo "make bench-alert      run start -> alert latency, against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
@@ -55,6 +57,14 @@ test: install lint browser
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
 	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
 	  $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install bench-dashboard
+	@. scripts/env.sh bench; \
+	  echo "== the check over 1,000 simulated instances"; $(PY) scripts/bench_check.py; \
+	  echo; echo "== DAG parse times"; $(PY) scripts/bench_parse.py
+
+bench-alert: install
+	@$(PY) scripts/bench_alert_latency.py
 
 bench-dashboard: install
 	@. scripts/env.sh bench; \

@@ -696,7 +696,7 @@ class _ControlError(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024  # a check of 1,000 instances connects all at once
 
     def __init__(self, address: tuple[str, int], sim: GreenApiSimulator) -> None:
         if ":" in address[0]:

@@ -30,7 +30,7 @@ class Settings:
 
     message_timezone: str = "Europe/Paris"  # time shown in messages
     language: str = "fr"  # messages in French (the seed's) or English ("en")
-    max_concurrency: int = 32  # instances called at once in one task
+    max_concurrency: int = 256  # instances called at once in one task (see make bench)
     # incidents
     failure_threshold: int = 1  # consecutive failing checks that open an incident
     success_threshold: int = 1  # consecutive healthy checks that resolve it
