@@ -5,8 +5,10 @@
 Most checks are healthy with a response time that varies per instance; each instance has short
 outages (timeouts, "notAuthorized", "starting") that open an incident, trigger a reboot and an
 alert delivered to support; a few incidents are still open at the end. Existing rows of the
-generated instances are replaced. Everything is inserted by a few set-based statements, so
-860,000 rows take seconds, and the dashboard's hourly roll-up is maintained by its triggers.
+generated instances are replaced. Everything is inserted by a few set-based statements, in one
+transaction during which the roll-up triggers are off (ALTER TABLE takes an exclusive lock on
+green_api_health_logs: checks being logged wait for it); the dashboard's roll-ups of the
+generated instances are then recounted in one pass.
 """
 
 from __future__ import annotations
@@ -95,6 +97,17 @@ CROSS JOIN LATERAL (VALUES ('opening', n.opened_at), ('resolution', n.resolved_a
 WHERE n.connection_id LIKE 'green_api_gen_%%' AND k.at IS NOT NULL
 """
 
+TRIGGERS = ("green_api_rollup_ins", "green_api_rollup_del", "green_api_rollup_upd")
+GENERATED_HOURS = """
+INSERT INTO generated_hours
+SELECT DISTINCT instance_id, date_trunc('hour', checked_at, 'UTC') FROM green_api_health_logs
+WHERE connection_id LIKE 'green_api_gen_%%'
+"""
+RECOUNT = """
+SELECT green_api_rollup_recount(array_agg(instance_id), array_agg(hour))
+FROM (SELECT DISTINCT instance_id, hour FROM generated_hours) AS k
+"""
+
 CLEAR = [  # deliveries go with their incidents (ON DELETE CASCADE)
     "DELETE FROM green_api_incidents WHERE connection_id LIKE 'green_api_gen_%%'",
     "DELETE FROM green_api_health_logs WHERE connection_id LIKE 'green_api_gen_%%'",
@@ -108,6 +121,10 @@ def generate(url: str, instances: int, days: int) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         now = conn.execute("SELECT date_trunc('minute', now())").fetchone()[0]  # type: ignore[index]
         params |= {"end": now, "start": conn.execute("SELECT %s::timestamptz - make_interval(days => %s)", (now, days)).fetchone()[0]}  # type: ignore[index]
+        for trigger in TRIGGERS:
+            conn.execute(f"ALTER TABLE green_api_health_logs DISABLE TRIGGER {trigger}")
+        conn.execute("CREATE TEMP TABLE generated_hours (instance_id varchar, hour timestamptz) ON COMMIT DROP")
+        conn.execute(GENERATED_HOURS)  # the hours of the history being replaced
         for statement in CLEAR:
             conn.execute(statement, params)
         conn.execute("SELECT setseed(0.42)")
@@ -115,6 +132,10 @@ def generate(url: str, instances: int, days: int) -> dict[str, int]:
         counts["incidents"] = conn.execute(INCIDENTS).rowcount
         counts["linked_checks"] = conn.execute(LINK).rowcount
         counts["deliveries"] = conn.execute(DELIVERIES).rowcount
+        conn.execute(GENERATED_HOURS)
+        conn.execute(RECOUNT)
+        for trigger in TRIGGERS:
+            conn.execute(f"ALTER TABLE green_api_health_logs ENABLE TRIGGER {trigger}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE green_api_health_logs")
         conn.execute("VACUUM ANALYZE green_api_check_hourly")

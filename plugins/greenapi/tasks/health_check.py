@@ -22,7 +22,7 @@ from greenapi.domain.rules import (
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
-from greenapi.tasks.common import in_parallel, now_iso, open_hooks
+from greenapi.tasks.common import UnusableConnection, in_parallel, now_iso, open_hook
 
 CHECK_TASK = "check_instances"
 REBOOT_TASK = "reboot_instances"
@@ -38,9 +38,14 @@ def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
     """
     conn_ids = parse_instances(instances_raw)
     settings = parse_settings(settings_raw)
-    hooks, problems = open_hooks(conn_ids, f"Variable {INSTANCES_VARIABLE}")
 
-    def check(hook: GreenApiHook) -> dict[str, Any]:
+    # Each worker loads its own connection: with hundreds of instances, loading (Airflow masks
+    # every token as it loads it) overlaps the calls already waiting for an answer.
+    def check(conn_id: str) -> dict[str, Any] | str:
+        try:
+            hook = open_hook(conn_id)
+        except UnusableConnection as exc:
+            return f"{exc} (listed in Variable {INSTANCES_VARIABLE})"
         checked_at = now_iso()
         result = hook.get_state_instance()
         return {
@@ -51,7 +56,8 @@ def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
             "result": result.to_dict(),
         }
 
-    return {"checks": in_parallel(settings, hooks, check), "problems": problems}
+    done = in_parallel(settings, conn_ids, check)
+    return {"checks": [c for c in done if isinstance(c, dict)], "problems": [p for p in done if isinstance(p, str)]}
 
 
 def _verdict(check: dict[str, Any]) -> Verdict:
