@@ -53,13 +53,13 @@ def wait_for(predicate, timeout: float, what: str):
 SCHED_DB = "airflow_sched_test"
 
 
-def fresh_metadata_db() -> str:
+def fresh_metadata_db(name: str = SCHED_DB) -> str:
     """A new, empty Airflow metadata database: the DAGs have no past runs, as on a first start."""
     base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCHED_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCHED_DB}")
-    return base.rsplit("/", 1)[0] + "/" + SCHED_DB
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def airflow_services(tmp_path, make_instance, add_contact, sim):
             log.close()
 
 
-def _dag_known(env) -> bool:
+def dag_known(env) -> bool:
     return DAG_ID in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
                                     capture_output=True, text=True, timeout=120).stdout
 
@@ -118,7 +118,7 @@ def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
 
 def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, db, sim):
     env, tmp_path, (healthy, failing) = airflow_services
-    wait_for(lambda: _dag_known(env), 90, "the dag-processor to parse the DAG")
+    wait_for(lambda: dag_known(env), 90, "the dag-processor to parse the DAG")
     airflow(env, "dags", "unpause", DAG_ID)
     # catchup=False and no past run: unpausing creates the run of the latest 5-minute slot at once.
     runs = wait_for(

@@ -19,9 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import require_env
 from tests.e2e.conftest import log_rows
-from tests.e2e.test_scheduled_run import airflow, free_port, wait_for
+from tests.e2e.test_scheduled_run import airflow, dag_known, free_port, fresh_metadata_db, wait_for
 
 pytestmark = pytest.mark.scale
 VENV_BIN = Path(sys.executable).parent
@@ -38,21 +37,13 @@ def redis_url() -> str:
     return f"redis://{REDIS[0]}:{REDIS[1]}/0"
 
 
-def fresh_metadata_db() -> str:
-    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCALE_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCALE_DB}")
-    return base.rsplit("/", 1)[0] + "/" + SCALE_DB
-
-
 @pytest.fixture
 def celery_cluster(tmp_path, make_instance, add_contact, sim):
     add_contact("Support", "33600000001@c.us", 1)
     instances = (make_instance("green_api_default", state="authorized"),
                  make_instance("green_api_second", state="notAuthorized"))
     make_instance("green_api_alerts")
-    port, metadata_url = free_port(), fresh_metadata_db()
+    port, metadata_url = free_port(), fresh_metadata_db(SCALE_DB)
     queue = f"green_api_scale_{secrets.token_hex(4)}"  # nobody else's worker listens here
     env = {
         **os.environ,
@@ -97,14 +88,9 @@ def celery_cluster(tmp_path, make_instance, add_contact, sim):
             log.close()
 
 
-def _dag_known(env) -> bool:
-    return DAG_ID in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
-                                    capture_output=True, text=True, timeout=120).stdout
-
-
 def test_a_health_check_run_completes_on_the_celery_worker(celery_cluster, db, sim):
     env, metadata_url, queue, tmp_path, (healthy, failing) = celery_cluster
-    wait_for(lambda: _dag_known(env), 120, "the dag-processor to parse the DAG")
+    wait_for(lambda: dag_known(env), 120, "the dag-processor to parse the DAG")
     run_id = "scale__" + secrets.token_hex(4)
     airflow(env, "dags", "trigger", DAG_ID, "--run-id", run_id)
     airflow(env, "dags", "unpause", DAG_ID)

@@ -128,22 +128,22 @@ def timeline(
                 f'<rect x="{frame.x(b["at"]):.1f}" y="{b1 - h:.1f}" width="{bar_width:.1f}" height="{h:.1f}" '
                 f'class="fail"><title>{when}: {b["failing"]} failing</title></rect>'
             )
+    def named(mark: dict[str, Any]) -> str:
+        more = " …" if mark["count"] > len(mark["instances"]) else ""
+        return escape(", ".join(map(str, mark["instances"])) + more)
+
     for r in reboots:
-        x = frame.x(r["at"] + mark_bucket / 2)
-        when = r["at"].astimezone(zone).strftime("%d/%m %H:%M")
-        names = ", ".join(map(str, r["instances"])) + (" …" if r["count"] > len(r["instances"]) else "")
+        x, when = frame.x(r["at"] + mark_bucket / 2), r["at"].astimezone(zone).strftime("%d/%m %H:%M")
         parts.append(
             f'<line x1="{x:.1f}" y1="{l0}" x2="{x:.1f}" y2="{b1}" class="reboot">'
-            f"<title>{when}: {r['count']} reboot(s), {r['ok']} succeeded ({escape(names)})</title></line>"
+            f"<title>{when}: {r['count']} reboot(s), {r['ok']} succeeded ({named(r)})</title></line>"
         )
     for a in alerts:
-        x = frame.x(a["at"] + mark_bucket / 2)
-        when = a["at"].astimezone(zone).strftime("%d/%m %H:%M")
-        names = ", ".join(map(str, a["instances"]))
+        x, when = frame.x(a["at"] + mark_bucket / 2), a["at"].astimezone(zone).strftime("%d/%m %H:%M")
         parts.append(
             f'<path d="M{x - 4:.1f},{l0 - 8} L{x + 4:.1f},{l0 - 8} L{x:.1f},{l0 - 1} Z" class="alert">'
             f"<title>{when}: {a['count']} alert(s) delivered, {escape(', '.join(map(str, a['kinds'])))} "
-            f"({escape(names)})</title></path>"
+            f"({named(a)})</title></path>"
         )
     parts.append("</svg>")
     return "\n".join(parts)
