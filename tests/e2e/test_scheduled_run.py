@@ -7,59 +7,24 @@ task log files the executor writes do not contain the token.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from tests.conftest import require_env
+from tests.airflow_services import (
+    DAG_ID,
+    airflow,
+    dag_known,
+    fresh_metadata_db,
+    running,
+    service_env,
+    wait_for,
+)
 from tests.e2e.conftest import log_rows
 
-VENV_BIN = Path(sys.executable).parent
-DAG_ID = "green_api_health_check"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def airflow(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([str(VENV_BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 SCHED_DB = "airflow_sched_test"
-
-
-def fresh_metadata_db(name: str = SCHED_DB) -> str:
-    """A new, empty Airflow metadata database: the DAGs have no past runs, as on a first start."""
-    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    return base.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture
@@ -68,44 +33,12 @@ def airflow_services(tmp_path, make_instance, add_contact, sim):
     healthy = make_instance("green_api_default", state="authorized")
     failing = make_instance("green_api_second", state="notAuthorized")
     make_instance("green_api_alerts")
-    port = free_port()
-    metadata_url = fresh_metadata_db()
-    env = {
-        **os.environ,
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(["green_api_default", "green_api_second"]),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
-        "SCHED_METADATA_URL": metadata_url,
-    }
-    airflow(env, "db", "migrate")
-    procs = []
-    for component in ("api-server", "dag-processor", "scheduler"):
-        log = open(tmp_path / f"{component}.log", "w")  # noqa: SIM115 - closed with the process
-        procs.append((subprocess.Popen([str(VENV_BIN / "airflow"), component], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True), log))
-    try:
+    metadata_url = fresh_metadata_db(SCHED_DB)
+    env = service_env(tmp_path, metadata_url, ["green_api_default", "green_api_second"],
+                      SCHED_METADATA_URL=metadata_url)
+    components = {name: [name] for name in ("api-server", "dag-processor", "scheduler")}
+    with running(env, tmp_path, components):
         yield env, tmp_path, (healthy, failing)
-    finally:
-        for proc, _log in procs:
-            proc.terminate()
-        for proc, log in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-
-
-def dag_known(env) -> bool:
-    return DAG_ID in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
-                                    capture_output=True, text=True, timeout=120).stdout
 
 
 def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:

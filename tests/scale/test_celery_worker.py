@@ -7,24 +7,25 @@ and every one of its tasks was sent to that queue and picked up by that worker.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.airflow_services import (
+    DAG_ID,
+    airflow,
+    dag_known,
+    fresh_metadata_db,
+    running,
+    service_env,
+    wait_for,
+)
 from tests.e2e.conftest import log_rows
-from tests.e2e.test_scheduled_run import airflow, dag_known, free_port, fresh_metadata_db, wait_for
 
 pytestmark = pytest.mark.scale
-VENV_BIN = Path(sys.executable).parent
-DAG_ID = "green_api_health_check"
 SCALE_DB = "airflow_scale_test"
 REDIS = ("127.0.0.1", 6379)
 
@@ -43,49 +44,24 @@ def celery_cluster(tmp_path, make_instance, add_contact, sim):
     instances = (make_instance("green_api_default", state="authorized"),
                  make_instance("green_api_second", state="notAuthorized"))
     make_instance("green_api_alerts")
-    port, metadata_url = free_port(), fresh_metadata_db(SCALE_DB)
+    metadata_url = fresh_metadata_db(SCALE_DB)
     queue = f"green_api_scale_{secrets.token_hex(4)}"  # nobody else's worker listens here
-    env = {
-        **os.environ,
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CELERY__BROKER_URL": redis_url(),
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(["green_api_default", "green_api_second"]),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
-    }
-    airflow(env, "db", "migrate")
-    commands = {
+    env = service_env(
+        tmp_path, metadata_url, ["green_api_default", "green_api_second"],
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__CELERY__BROKER_URL=redis_url(),
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + metadata_url,
+        AIRFLOW__OPERATORS__DEFAULT_QUEUE=queue,
+    )
+    components = {
         "api-server": ["api-server"],
         "dag-processor": ["dag-processor"],
         "scheduler": ["scheduler"],
         "worker": ["celery", "worker", "--queues", queue, "--concurrency", "4", "--celery-hostname",
                    f"scale-worker-{queue}@%h", "--without-mingle", "--without-gossip"],
     }
-    procs = []
-    for name, args in commands.items():
-        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        procs.append((subprocess.Popen([str(VENV_BIN / "airflow"), *args], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True), log))
-    try:
+    with running(env, tmp_path, components):
         yield env, metadata_url, queue, tmp_path, instances
-    finally:
-        for proc, _log in procs:
-            os.killpg(proc.pid, 15)
-        for proc, log in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-            log.close()
 
 
 def test_a_health_check_run_completes_on_the_celery_worker(celery_cluster, db, sim):

@@ -199,8 +199,9 @@ class DashboardStore:
         return self._all(STATS_7D)[0]
 
     def series(self, window: str, now: datetime, instance: str | None = None) -> dict[str, Any]:
-        params = {"since": now - window_of(window), "instance": instance, "bucket": MARK_BUCKETS[window],
-                  "since_hour": (now - window_of(window)).replace(minute=0, second=0, microsecond=0)}
+        since = now - window_of(window)
+        params = {"since": since, "instance": instance, "bucket": MARK_BUCKETS[window],
+                  "since_hour": since.replace(minute=0, second=0, microsecond=0)}
         return {
             "window": window,
             "since": params["since"],

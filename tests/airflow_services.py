@@ -1,0 +1,100 @@
+"""Airflow's real services as subprocesses, for the tests that need a scheduler: a fresh metadata
+database, the environment they share, starting and stopping them, and small CLI helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+from tests.conftest import require_env
+
+VENV_BIN = Path(sys.executable).parent
+DAG_ID = "green_api_health_check"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def airflow(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([str(VENV_BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def fresh_metadata_db(name: str) -> str:
+    """A new, empty Airflow metadata database: the DAGs have no past runs, as on a first start."""
+    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def dag_known(env: dict[str, str], dag_id: str = DAG_ID) -> bool:
+    return dag_id in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
+                                    capture_output=True, text=True, timeout=120).stdout
+
+
+def service_env(tmp_path: Path, metadata_url: str, instances: list[str], **extra: str) -> dict[str, str]:
+    """The environment every component shares: its own API port, metadata database and log folder."""
+    port = free_port()
+    return {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(instances),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
+        **extra,
+    }
+
+
+@contextmanager
+def running(env: dict[str, str], tmp_path: Path, commands: dict[str, list[str]]) -> Iterator[None]:
+    """`airflow db migrate`, then each command (`airflow <args>`) in its own session, logging to
+    ``tmp_path/<name>.log``; all stopped (SIGTERM, then SIGKILL) on exit."""
+    airflow(env, "db", "migrate")
+    procs = []
+    try:
+        for name, args in commands.items():
+            log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            procs.append((subprocess.Popen([str(VENV_BIN / "airflow"), *args], env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True), log))
+        yield
+    finally:
+        for proc, _log in procs:
+            os.killpg(proc.pid, 15)
+        for proc, log in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+            log.close()
