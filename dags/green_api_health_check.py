@@ -16,8 +16,9 @@ DOC = """
 ### Green API health check
 
 Every 5 minutes, checks each Green API instance listed in Variable `green_api_instances`
-(connection ids, default `["green_api_default"]`) with `getStateInstance`, all instances
-concurrently in one task.
+(connection ids, default `["green_api_default"]`) with `getStateInstance`, concurrently:
+**plan_checks** splits them into mapped **check_shard** tasks of at most
+`instances_per_check_task` (setting, default 250) and **check_instances** gathers the results.
 
 | result | status | action |
 |---|---|---|
@@ -27,9 +28,9 @@ concurrently in one task.
 | HTTP 401 / 403 / 404 / 466 / other 400 | `unhealthy` | alert saying what to fix, no reboot |
 | HTTP 429 | `rate_limited` | recorded only |
 
-Tasks: **check_instances** -> **route** (branch: reboot needed?) -> **reboot_instances** (after a
-confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery** (reschedule
-mode) -> **send_alerts** (incidents: first alert to the lowest `notification_priority`,
+Tasks: **plan_checks** -> **check_shard** (mapped) -> **check_instances** -> **route** (branch:
+reboot needed?) -> **reboot_instances** (after a confirming re-check, within the cooldown and
+daily cap) -> **wait_for_recovery** (reschedule mode) -> **send_alerts** (incidents: first alert to the lowest `notification_priority`,
 escalation, reminders, resolution; through `green_api_alerts`, never only the failing instance)
 -> **log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`)
 -> **report** (fails the run, naming the problem, and tells support through GreenApiNotifier).
@@ -50,11 +51,23 @@ escalation, reminders, resolution; through `green_api_alerts`, never only the fa
     default_args={"retries": 0, "execution_timeout": timedelta(minutes=10)},
 )
 def green_api_health_check() -> None:
-    @task(multiple_outputs=False)
-    def check_instances() -> dict:
+    @task
+    def plan_checks() -> list[list[str]]:
         from greenapi.tasks import health_check
 
-        return health_check.check_step()
+        return health_check.plan_step()
+
+    @task(multiple_outputs=False)
+    def check_shard(conn_ids: list[str]) -> dict:
+        from greenapi.tasks import health_check
+
+        return health_check.shard_step(conn_ids)
+
+    @task(multiple_outputs=False)
+    def check_instances(shards: list[dict]) -> dict:
+        from greenapi.tasks import health_check
+
+        return health_check.check_step(shards)
 
     @task.branch
     def route(checked: dict) -> list[str]:
@@ -91,7 +104,7 @@ def green_api_health_check() -> None:
 
         return health_check.report_step()
 
-    checked = check_instances()
+    checked = check_instances(check_shard.expand(conn_ids=plan_checks()))
     rebooted = reboot_instances(checked)
     alerted = send_alerts()
     route(checked) >> [rebooted, alerted]

@@ -100,7 +100,7 @@ def worker(mode: str, concurrency: int, sample: int) -> dict[str, Any]:
     loading = time.perf_counter() - began
     began = time.perf_counter()
     if mode == "check":
-        checks = check_instances(json.dumps(conn_ids), json.dumps({"max_concurrency": concurrency}))["checks"]
+        checks = check_instances(conn_ids, json.dumps({"max_concurrency": concurrency}))["checks"]
         results = [ApiResult.from_dict(c["result"]) for c in checks]
     else:
         results = [open_hook(conn_id).get_state_instance() for conn_id in conn_ids]

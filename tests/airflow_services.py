@@ -44,9 +44,10 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def fresh_metadata_db(name: str) -> str:
-    """A new, empty Airflow metadata database: the DAGs have no past runs, as on a first start."""
-    base = require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
+def fresh_metadata_db(name: str, base: str | None = None) -> str:
+    """A new, empty Airflow metadata database (on the server of ``base``, by default the test
+    metadata database's): the DAGs have no past runs, as on a first start."""
+    base = base or require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")

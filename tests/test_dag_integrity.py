@@ -14,8 +14,11 @@ def test_health_check_dag_shape():
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and "Green API health check" in dag.doc_md
     assert set(dag.task_ids) == {
-        "check_instances", "route", "reboot_instances", "wait_for_recovery", "send_alerts", "log_results", "report"
+        "plan_checks", "check_shard", "check_instances", "route", "reboot_instances", "wait_for_recovery",
+        "send_alerts", "log_results", "report",
     }
+    assert dag.get_task("plan_checks").downstream_task_ids == {"check_shard"}
+    assert dag.get_task("check_shard").downstream_task_ids == {"check_instances"}
     assert dag.get_task("route").downstream_task_ids == {"reboot_instances", "send_alerts"}
     assert dag.get_task("log_results").trigger_rule == "all_done"
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from greenapi.domain.config import ConfigError, Settings, instance_config, parse_instances, parse_settings
+from greenapi.domain.config import (
+    ConfigError,
+    Settings,
+    instance_config,
+    parse_instances,
+    parse_settings,
+    plan_shards,
+)
 
 
 def test_instances_default_to_green_api_default():
@@ -82,3 +91,23 @@ def test_every_setting_has_a_default():
     settings = parse_settings("{}")
     assert (settings.failure_threshold, settings.reminder_minutes, settings.escalation_minutes) == (1, 60, 15)
     assert (settings.reboot_cooldown_minutes, settings.reboot_daily_cap, settings.settle_minutes) == (30, 3, 10)
+
+
+@pytest.mark.parametrize(("count", "per_task", "sizes"), [
+    (1, 100, [1]),
+    (100, 100, [100]),
+    (101, 100, [50, 51]),
+    (1000, 100, [100] * 10),
+    (1000, 300, [250] * 4),
+    (7, 3, [2, 2, 3]),
+])  # fmt: skip
+def test_instances_are_split_into_balanced_check_tasks_in_order(count, per_task, sizes):
+    ids = [f"green_api_{n}" for n in range(count)]
+    shards = plan_shards(json.dumps(ids), json.dumps({"instances_per_check_task": per_task}))
+    assert [len(s) for s in shards] == sizes
+    assert [c for s in shards for c in s] == ids
+
+
+def test_split_refuses_a_bad_task_size_by_name():
+    with pytest.raises(ConfigError, match="instances_per_check_task must be an integer from 1 to 10000, got 0"):
+        plan_shards('["green_api_default"]', '{"instances_per_check_task": 0}')

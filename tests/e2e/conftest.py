@@ -19,6 +19,7 @@ class RunOutcome:
     state: str
     tasks: dict[str, str | None]
     run_id: str
+    mapped: dict[str, list[str | None]]  # a mapped task's states, by map index
 
 
 def load_dag(dag_id: str) -> Any:
@@ -34,8 +35,13 @@ def load_dag(dag_id: str) -> Any:
 
 def run_dag(dag: Any, **kwargs: Any) -> RunOutcome:
     dr = dag.test(**kwargs)
-    tasks = {ti.task_id: _text(ti.state) for ti in dr.get_task_instances()}
-    return RunOutcome(state=_text(dr.state) or "", tasks=tasks, run_id=dr.run_id)
+    instances = sorted(dr.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index))
+    tasks = {ti.task_id: _text(ti.state) for ti in instances}
+    mapped: dict[str, list[str | None]] = {}
+    for ti in instances:
+        if ti.map_index >= 0:
+            mapped.setdefault(ti.task_id, []).append(_text(ti.state))
+    return RunOutcome(state=_text(dr.state) or "", tasks=tasks, run_id=dr.run_id, mapped=mapped)
 
 
 def _text(state: Any) -> str | None:

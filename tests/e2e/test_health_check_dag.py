@@ -409,6 +409,32 @@ def test_instances_are_checked_concurrently(health_dag, make_instance, sim, db, 
     assert starts[-1] - starts[0] < 0.5
 
 
+def test_many_instances_are_split_into_mapped_check_tasks(
+    health_dag, make_instance, sim, db, contacts, monkeypatch, sender, capfd
+):
+    ids = [f"green_api_shard_{n}" for n in range(5)]
+    made = {conn_id: make_instance(conn_id, state="notAuthorized" if conn_id.endswith("3") else "authorized")
+            for conn_id in ids}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps([*ids, "green_api_missing"]))
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({**FAST, "instances_per_check_task": 2}))
+    outcome = run_dag(health_dag)
+    # Six ids, two per task: three mapped tasks, and one gathering step that sees all of them.
+    assert outcome.mapped["check_shard"] == ["success", "success", "success"]
+    assert outcome.tasks["check_instances"] == "success"
+    rows = {r["instance_id"]: r["status"] for r in log_rows(db)}
+    assert rows == {made[c].instance_id: "unhealthy" if c.endswith("3") else "healthy" for c in ids}
+    assert len(sim.requests_log(method="getStateInstance")) == 5
+    # The missing connection, in the last task, still fails the run by name.
+    assert outcome.state == "failed" and outcome.tasks["report"] == "failed"
+    assert "unknown connection id 'green_api_missing'" in printed(capfd)
+    messages = sent(sim, sender.instance_id)
+    alert, notices = messages[:2], messages[2:]
+    assert [chat for chat, _ in alert] == [SUPPORT_1, SUPPORT_2]
+    assert all(f"📱 Instance: {made['green_api_shard_3'].instance_id}" in text for _, text in alert)
+    assert [chat for chat, _ in notices] == [SUPPORT_1, SUPPORT_2, "33600000009@c.us"]
+    assert all("unknown connection id 'green_api_missing'" in text for _, text in notices)
+
+
 def test_unknown_connection_id_fails_the_run_and_still_logs_the_others(
     health_dag, make_instance, sim, db, contacts, monkeypatch, capfd
 ):
@@ -437,7 +463,7 @@ def test_invalid_instances_variable_fails_with_a_message_naming_it(
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", value)
     outcome = run_dag(health_dag)
     assert outcome.state == "failed"
-    assert outcome.tasks["check_instances"] == "failed"
+    assert outcome.tasks["plan_checks"] == "failed"
     assert named in printed(capfd)
     assert log_rows(db) == []
     assert sim.requests_log(method="getStateInstance") == []

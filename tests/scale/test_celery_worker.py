@@ -86,7 +86,7 @@ def test_a_health_check_run_completes_on_the_celery_worker(celery_cluster, db, s
             (DAG_ID, run_id),
         ).fetchall()
     ran = [t for t in tasks if t[1] == "success"]
-    assert {t[0] for t in ran} >= {"check_instances", "send_alerts", "log_results", "report"}
+    assert {t[0] for t in ran} >= {"plan_checks", "check_shard", "check_instances", "send_alerts", "log_results", "report"}
     assert {t[2] for t in tasks} == {queue}  # sent to the worker's own queue...
     received = re.findall(r"Task \S*execute_workload\[[0-9a-f-]+\] received", worker_log)
     assert len(received) >= len(ran)  # ...and received by that worker, one Celery task per task run

@@ -31,6 +31,7 @@ class Settings:
     message_timezone: str = "Europe/Paris"  # time shown in messages
     language: str = "fr"  # messages in French (the seed's) or English ("en")
     max_concurrency: int = 256  # instances called at once in one task (see make bench)
+    instances_per_check_task: int = 250  # the check is split into mapped tasks of at most this many
     # incidents
     failure_threshold: int = 1  # consecutive failing checks that open an incident
     success_threshold: int = 1  # consecutive healthy checks that resolve it
@@ -71,6 +72,7 @@ def _number(key: str, value: Any, low: float, high: float, *, integer: bool = Fa
 
 _LIMITS: dict[str, tuple[float, float, bool, bool]] = {  # key: (low, high, integer, strict low)
     "max_concurrency": (1, 1000, True, False),
+    "instances_per_check_task": (1, 10000, True, False),
     "failure_threshold": (1, 100, True, False),
     "success_threshold": (1, 100, True, False),
     "reminder_minutes": (0, 10080, False, True),
@@ -175,6 +177,20 @@ def parse_instances(raw: str | list[Any] | None) -> list[str]:
             raise ConfigError(f"Variable {INSTANCES_VARIABLE} lists connection id {item!r} twice")
         seen.add(item)
     return list(value)
+
+
+def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
+    """The configured connection ids, split into the check's mapped tasks (order kept).
+
+    Each mapped task holds at most ``instances_per_check_task`` ids, and the shards differ by one
+    at most. Airflow masks each token a task process loads, at a cost that grows with the square
+    of the tokens that process already holds; small shards keep it negligible (see make bench).
+    Raises ConfigError for an invalid Variable: nothing can be checked.
+    """
+    conn_ids = parse_instances(instances_raw)
+    size = parse_settings(settings_raw).instances_per_check_task
+    count = -(-len(conn_ids) // size)
+    return [conn_ids[i * len(conn_ids) // count:(i + 1) * len(conn_ids) // count] for i in range(count)]
 
 
 def check_timezone(key: str, value: Any) -> str:

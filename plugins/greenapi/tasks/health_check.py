@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
+from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_settings, plan_shards
 from greenapi.domain.findings import Finding
 from greenapi.domain.results import ApiResult
 from greenapi.domain.rules import (
@@ -24,23 +24,25 @@ from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
 from greenapi.tasks.common import UnusableConnection, in_parallel, now_iso, open_hook
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+PLAN_TASK = "plan_checks"
+SHARD_TASK = "check_shard"
 CHECK_TASK = "check_instances"
 REBOOT_TASK = "reboot_instances"
 WAIT_TASK = "wait_for_recovery"
 ALERT_TASK = "send_alerts"
 
 
-def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
-    """Check every configured instance concurrently (bounded by ``max_concurrency``).
+def check_instances(conn_ids: list[str], settings_raw: Any) -> dict[str, Any]:
+    """Check these instances concurrently (bounded by ``max_concurrency``).
 
-    Raises ConfigError for an invalid Variable (nothing can be checked). A connection that cannot
-    be used is reported in ``problems`` and the other instances are still checked.
+    A connection that cannot be used is reported in ``problems``; the others are still checked.
     """
-    conn_ids = parse_instances(instances_raw)
     settings = parse_settings(settings_raw)
 
-    # Each worker loads its own connection: with hundreds of instances, loading (Airflow masks
-    # every token as it loads it) overlaps the calls already waiting for an answer.
+    # Each worker loads its own connection: loading overlaps the calls already waiting.
     def check(conn_id: str) -> dict[str, Any] | str:
         try:
             hook = open_hook(conn_id)
@@ -58,6 +60,15 @@ def check_instances(instances_raw: Any, settings_raw: Any) -> dict[str, Any]:
 
     done = in_parallel(settings, conn_ids, check)
     return {"checks": [c for c in done if isinstance(c, dict)], "problems": [p for p in done if isinstance(p, str)]}
+
+
+def merge_shards(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The mapped tasks' results as one, in the Variable's order."""
+    merged: dict[str, Any] = {"checks": [], "problems": []}
+    for shard in shards:
+        merged["checks"].extend(shard["checks"])
+        merged["problems"].extend(shard["problems"])
+    return merged
 
 
 def _verdict(check: dict[str, Any]) -> Verdict:
@@ -199,19 +210,38 @@ def _found() -> list[Finding]:
     )
 
 
-def check_step() -> dict[str, Any]:
-    from airflow.sdk import Variable, get_current_context
+def _fail_with(exc: ConfigError) -> NoReturn:
+    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
+    get_current_context()["ti"].xcom_push(key="error", value=str(exc))  # for the run's report
+    raise AirflowFailException(str(exc)) from None
+
+
+def plan_step() -> list[list[str]]:
+    from airflow.sdk import Variable
+
+    try:
+        return plan_shards(Variable.get(INSTANCES_VARIABLE, default=None), common.settings_raw())
+    except ConfigError as exc:
+        _fail_with(exc)
+
+
+def shard_step(conn_ids: list[str]) -> dict[str, Any]:
+    try:
+        return check_instances(conn_ids, common.settings_raw())
+    except ConfigError as exc:
+        _fail_with(exc)
+
+
+def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
     from greenapi.store import IncidentStore
 
     try:
-        raw = common.settings_raw()
-        checked = check_instances(Variable.get(INSTANCES_VARIABLE, default=None), raw)
-        settings = parse_settings(raw)
+        settings = parse_settings(common.settings_raw())
     except ConfigError as exc:
-        get_current_context()["ti"].xcom_push(key="error", value=str(exc))  # for the run's report
-        raise AirflowFailException(str(exc)) from None
+        _fail_with(exc)
+    checked = merge_shards(shards)
     now = logical_now()
     checked["logical_now"] = now.isoformat()
     statuses = {r[0]: r for r in IncidentStore().counters([c["instance_id"] for c in checked["checks"]])}
@@ -284,5 +314,9 @@ def report_step() -> dict[str, Any]:
 
     ti = get_current_context()["ti"]
     checked = ti.xcom_pull(task_ids=CHECK_TASK)
-    problems = (checked or {}).get("problems", []) or [ti.xcom_pull(task_ids=CHECK_TASK, key="error")]
+    problems = (checked or {}).get("problems", [])
+    if not problems:  # a configuration error stopped the check; a mapped task gives a list
+        for task_id in (PLAN_TASK, SHARD_TASK, CHECK_TASK):
+            error = ti.xcom_pull(task_ids=task_id, key="error")
+            problems.extend(error if isinstance(error, list) else [error])
     return common.report_step(_found() if checked else None, [p for p in problems if p], ALERT_TASK)
