@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DB_CONN_ID = "green_api_db"
 
@@ -64,8 +69,45 @@ class Contact:
     notification_priority: int
 
 
+class StoreUnavailable(Exception):
+    """The health database cannot be reached (down, restarting, network); the message says so."""
+
+
+@functools.cache
+def _connection_errors() -> tuple[type[Exception], ...]:
+    """What the drivers PostgresHook may use raise when the server is down or the link is cut."""
+    errors: list[type[Exception]] = []
+    for driver in ("psycopg", "psycopg2"):
+        try:
+            module = importlib.import_module(driver)
+        except ImportError:
+            continue
+        errors += [module.OperationalError, module.InterfaceError]
+    return tuple(errors)
+
+
+def _reachable(method: Callable[P, R]) -> Callable[P, R]:
+    """Connection failures of a store method become StoreUnavailable, naming the connection."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except _connection_errors() as exc:
+            store = args[0]
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailable(
+                f"health database unreachable (connection {getattr(store, 'postgres_conn_id', DB_CONN_ID)}): {reason}"
+            ) from None
+
+    return wrapper
+
+
 class HealthStore:
-    """The health log and the support contacts."""
+    """The health log and the support contacts.
+
+    Every method raises StoreUnavailable when the database cannot be reached.
+    """
 
     def __init__(self, postgres_conn_id: str = DB_CONN_ID) -> None:
         self.postgres_conn_id = postgres_conn_id
@@ -73,10 +115,12 @@ class HealthStore:
     def _hook(self) -> PostgresHook:
         return PostgresHook(postgres_conn_id=self.postgres_conn_id)
 
+    @_reachable
     def active_contacts(self) -> list[Contact]:
         rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS)
         return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
+    @_reachable
     def delete_logs_before(self, cutoff: str, batch_size: int) -> int:
         """Delete one batch of health-log rows checked before ``cutoff``; returns how many."""
         conn = self._hook().get_conn()
@@ -89,6 +133,7 @@ class HealthStore:
             conn.close()
         return int(deleted)
 
+    @_reachable
     def insert_health_logs(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert the rows in one round trip; returns how many were new."""
         if not rows:
@@ -169,19 +214,24 @@ def _incident_params(incident: Any, columns: tuple[str, ...]) -> list[Any]:
 class IncidentStore(HealthStore):
     """Incident state, counters and delivery attempts, written in one transaction per call."""
 
+    @_reachable
     def live_incidents(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
         return list(self._hook().get_records(SELECT_LIVE_INCIDENTS, parameters=(instance_ids,)))
 
+    @_reachable
     def counters(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
         return list(self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,)))
 
+    @_reachable
     def contacts_with_email(self) -> list[tuple[Any, ...]]:
         return list(self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL))
 
+    @_reachable
     def scheduled_reboot_failures(self, since: Any, instance_ids: list[str]) -> set[str]:
         rows = self._hook().get_records(SELECT_SCHEDULED_REBOOT_FAILURES, parameters=(since, instance_ids))
         return {r[0] for r in rows}
 
+    @_reachable
     def record_auto_reboot(self, instance_id: str, at: Any) -> None:
         conn = self._hook().get_conn()
         try:
@@ -191,6 +241,7 @@ class IncidentStore(HealthStore):
         finally:
             conn.close()
 
+    @_reachable
     def save(self, counters: list[tuple[Any, ...]], incidents: list[Any]) -> list[Any]:
         """Upsert counters and incidents; returns the incidents with their ids."""
         saved = []
@@ -212,6 +263,7 @@ class IncidentStore(HealthStore):
             conn.close()
         return saved
 
+    @_reachable
     def record_deliveries(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return

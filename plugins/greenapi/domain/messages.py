@@ -180,6 +180,11 @@ def format_time(moment: datetime, timezone: str) -> str:
 
 
 CRITICAL_MARK = {"fr": "🔴 *CRITIQUE*\n\n", "en": "🔴 *CRITICAL*\n\n"}
+# Appended to an alert sent while the health database is unreachable (no incident tracking).
+UNTRACKED_NOTE = {
+    "fr": "\n\nℹ️ Base de suivi injoignable : alerte envoyée aux contacts de secours, sans suivi d'incident.",
+    "en": "\n\nℹ️ Health database unreachable: alert sent to the fallback contacts, without incident tracking.",
+}
 
 
 def render_alert(facts: AlertFacts, timezone: str, language: str = "fr", critical: bool = False) -> str:

@@ -8,7 +8,7 @@ when at least one contact accepted it, so the next run tries again.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from greenapi.domain.config import ALERTS_CONN_ID, Settings
@@ -26,7 +26,7 @@ from greenapi.domain.incidents import (
     format_duration,
     observe,
 )  # fmt: skip
-from greenapi.domain.messages import AlertFacts, render_alert, render_follow_up
+from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
 from greenapi.domain.rules import AlertKind, Status
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
 from greenapi.tasks.common import UnusableConnection, open_hook
@@ -216,3 +216,56 @@ class AlertRun:
             "incident_ids": open_ids,
             "alerts": sum(1 for d in self.deliveries if d["ok"]),
         }
+
+
+def untracked_alerts(
+    findings: list[Finding], settings: Settings, now: datetime, told: dict[str, str], reason: str,
+    sent_already: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """The alert step without the health database (no contacts, no incidents).
+
+    Each failing instance's alert goes to ``fallback_chat_ids``, at most once per
+    ``reminder_minutes`` for one instance and kind: ``told`` (carried from run to run in XCom)
+    says when each was last sent. ``sent_already``: deliveries this run made before the database
+    failed; an instance told then is not told again.
+    """
+    deliveries = list(sent_already)
+    reached = {d["instance_id"] for d in deliveries if d["ok"]}
+    problems = [f"{reason}: alerts went to fallback_chat_ids without incident tracking"]
+    memo: dict[str, str] = {}
+    undelivered = 0
+    for finding in findings:
+        if finding.alert is None or finding.status is Status.RATE_LIMITED:
+            continue
+        key = f"{finding.instance_id}:{finding.alert.value}"
+        last = told.get(key)
+        if finding.instance_id in reached or (
+            last and now - datetime.fromisoformat(last) < timedelta(minutes=settings.reminder_minutes)
+        ):
+            memo[key] = last or now.isoformat()
+            continue
+        if not settings.fallback_chat_ids:
+            undelivered += 1
+            problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached nobody: "
+                            "the contacts are in the database and green_api_settings.fallback_chat_ids is empty")  # fmt: skip
+            continue
+        text = render_alert(finding.alert_facts(), settings.message_timezone, settings.language)
+        text += UNTRACKED_NOTE[settings.language]
+        senders = senders_for(finding.conn_id, False, settings)
+        accepted = False
+        for chat_id in settings.fallback_chat_ids:
+            attempts = send_whatsapp(senders, chat_id, text, retries=settings.send_retries,
+                                     backoff_seconds=settings.send_backoff_seconds) if senders else []  # fmt: skip
+            deliveries.extend({**a.to_dict(), "message_kind": "opening", "incident_id": None,
+                               "instance_id": finding.instance_id, "contact_id": None, "conn_id": finding.conn_id}
+                              for a in attempts)  # fmt: skip
+            accepted = accepted or bool(attempts and attempts[-1].ok)
+        if accepted:
+            memo[key] = now.isoformat()
+        else:
+            undelivered += 1
+            problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no fallback chat")
+    return {
+        "deliveries": deliveries, "problems": problems, "undelivered": undelivered, "incident_ids": {},
+        "alerts": sum(1 for d in deliveries if d["ok"]), "untracked": memo,
+    }  # fmt: skip

@@ -25,7 +25,7 @@ from greenapi.tasks import common
 from greenapi.tasks.common import UnusableConnection, in_parallel, now_iso, open_hook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 PLAN_TASK = "plan_checks"
 SHARD_TASK = "check_shard"
@@ -100,16 +100,27 @@ def route(checked: dict[str, Any]) -> list[str]:
     return [REBOOT_TASK] if checked.get("reboot_reasons") else [ALERT_TASK]
 
 
-def reboot_instances(checked: dict[str, Any], settings_raw: Any, store: Any) -> dict[str, Any]:
+def reboot_instances(
+    checked: dict[str, Any], settings_raw: Any, store: Any,
+    earlier_reboots: Callable[[], dict[str, list[datetime]]] = dict,
+) -> dict[str, Any]:  # fmt: skip
     """Reboot what calls for it, safely: a quick re-check first, then the cooldown and the cap.
 
-    The reboot is recorded before it is requested, so a retried task never reboots twice.
+    The reboot is recorded before it is requested, so a retried task never reboots twice. When
+    the health database is unreachable, the cooldown is checked against ``earlier_reboots()``
+    (the previous runs' reboots, from XCom) and the reboot is not recorded there.
     """
+    from greenapi.store import StoreUnavailable
+
     settings = parse_settings(settings_raw)
     now = datetime.fromisoformat(checked["logical_now"])
     checks = {c["conn_id"]: c for c in checked["checks"]}
     reasons: dict[str, str] = checked.get("reboot_reasons", {})
-    history = {r[0]: list(r[6] or []) for r in store.counters([checks[c]["instance_id"] for c in reasons])}
+    store_error = None
+    try:
+        history = {r[0]: list(r[6] or []) for r in store.counters([checks[c]["instance_id"] for c in reasons])}
+    except StoreUnavailable as exc:
+        history, store_error = earlier_reboots(), str(exc)
 
     def handle(conn_id: str) -> dict[str, Any]:
         check = checks[conn_id]
@@ -129,7 +140,8 @@ def reboot_instances(checked: dict[str, Any], settings_raw: Any, store: Any) -> 
             entry["skipped"] = refused
             entry["recent_reboots"] = len([t for t in previous if now - timedelta(hours=24) < t <= now])
             return entry
-        store.record_auto_reboot(check["instance_id"], now)
+        if store_error is None:
+            store.record_auto_reboot(check["instance_id"], now)
         entry["requested_at"] = now_iso()
         entry["result"] = hook.reboot().to_dict()
         return entry
@@ -138,6 +150,7 @@ def reboot_instances(checked: dict[str, Any], settings_raw: Any, store: Any) -> 
     return {
         "reboots": [e for e in entries if "result" in e],
         "skipped": {e["conn_id"]: e for e in entries if "skipped" in e},
+        "store_error": store_error,
     }
 
 
@@ -235,7 +248,7 @@ def shard_step(conn_ids: list[str]) -> dict[str, Any]:
 
 
 def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    from greenapi.store import IncidentStore
+    from greenapi.store import IncidentStore, StoreUnavailable
 
     try:
         settings = parse_settings(common.settings_raw())
@@ -244,15 +257,37 @@ def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
     checked = merge_shards(shards)
     now = logical_now()
     checked["logical_now"] = now.isoformat()
-    statuses = {r[0]: r for r in IncidentStore().counters([c["instance_id"] for c in checked["checks"]])}
+    try:
+        rows = IncidentStore().counters([c["instance_id"] for c in checked["checks"]])
+    except StoreUnavailable as exc:  # the checks stand; reboots are decided on this check alone
+        rows = []
+        checked["problems"].append(f"{exc} (check_instances: reboots decided without the instances' history)")
+    statuses = {r[0]: r for r in rows}
     checked["reboot_reasons"] = plan_reboots(checked["checks"], statuses, now, settings)
     return checked
 
 
+def _earlier(ti: Any, task_id: str) -> list[dict[str, Any]]:
+    """The task's results in this DAG's earlier runs (Airflow's XComs): what the health
+    database would say, for when it cannot be reached."""
+    found = ti.xcom_pull(task_ids=task_id, include_prior_dates=True)
+    values = found if isinstance(found, list) else [found]
+    return [v for v in values if isinstance(v, dict)]
+
+
 def reboot_step(checked: dict[str, Any]) -> dict[str, Any]:
+    from airflow.sdk import get_current_context
+
     from greenapi.store import IncidentStore
 
-    return reboot_instances(checked, common.settings_raw(), IncidentStore())
+    def earlier_reboots() -> dict[str, list[datetime]]:
+        history: dict[str, list[datetime]] = {}
+        for earlier in _earlier(get_current_context()["ti"], REBOOT_TASK):
+            for entry in earlier.get("reboots", []):
+                history.setdefault(entry["instance_id"], []).append(datetime.fromisoformat(entry["requested_at"]))
+        return history
+
+    return reboot_instances(checked, common.settings_raw(), IncidentStore(), earlier_reboots)
 
 
 def logical_now() -> datetime:
@@ -287,8 +322,8 @@ def alert_step() -> dict[str, Any]:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    from greenapi.store import IncidentStore
-    from greenapi.tasks.alerting import AlertRun
+    from greenapi.store import IncidentStore, StoreUnavailable
+    from greenapi.tasks.alerting import AlertRun, untracked_alerts
 
     context = get_current_context()
     ti, dag_run = context["ti"], context["dag_run"]
@@ -296,8 +331,18 @@ def alert_step() -> dict[str, Any]:
     settings = parse_settings(common.settings_raw())
     now = logical_now()
     store = IncidentStore()
-    windows = maintenance_windows(found, now, settings, store)
-    outcome = AlertRun(store, settings, now, dag_run.dag_id, dag_run.run_id).run(found, windows)
+    run = None
+    try:
+        windows = maintenance_windows(found, now, settings, store)
+        run = AlertRun(store, settings, now, dag_run.dag_id, dag_run.run_id)
+        outcome = run.run(found, windows)
+    except StoreUnavailable as exc:  # support is still told, through fallback_chat_ids
+        told: dict[str, str] = {}
+        for earlier in _earlier(ti, ALERT_TASK):
+            for key, at in earlier.get("untracked", {}).items():
+                told[key] = max(at, told.get(key, at))
+        windows = {}
+        outcome = untracked_alerts(found, settings, now, told, str(exc), run.deliveries if run else [])
     outcome["in_window"] = windows
     if outcome["undelivered"]:
         ti.xcom_push(key="failed_outcome", value=outcome)
