@@ -44,6 +44,7 @@ class Settings:
     send_backoff_seconds: float = 1.0  # first wait between attempts, doubled each time
     smtp_conn_id: str = "smtp_default"  # e-mail fallback when this connection exists
     fallback_chat_ids: tuple[str, ...] = ()  # who the failure notifier tells when the database is down
+    max_contacts: int = 50  # more active contacts than this is a mistake (an imported customer list?)
     # automatic reboots
     recheck_timeout_seconds: float = 5  # the quick re-check that confirms a failure before rebooting
     reboot_cooldown_minutes: float = 30  # between automatic reboots of one instance
@@ -73,6 +74,7 @@ def _number(key: str, value: Any, low: float, high: float, *, integer: bool = Fa
 _LIMITS: dict[str, tuple[float, float, bool, bool]] = {  # key: (low, high, integer, strict low)
     "max_concurrency": (1, 1000, True, False),
     "instances_per_check_task": (1, 10000, True, False),
+    "max_contacts": (1, 1000, True, False),
     "failure_threshold": (1, 100, True, False),
     "success_threshold": (1, 100, True, False),
     "reminder_minutes": (0, 10080, False, True),
@@ -250,4 +252,14 @@ def instance_config(
         state_timeout=_timeout(conn_id, extra, "state_timeout", 10.0),
         reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
         send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),
+    )
+
+
+def too_many_contacts(count: int, settings: Settings) -> str | None:
+    """Why a contact list must not be messaged (nobody from it is), or None when it may."""
+    if count <= settings.max_contacts:
+        return None
+    return (
+        f"system_support_contacts has {count} active contacts, more than {SETTINGS_VARIABLE}.max_contacts "
+        f"({settings.max_contacts}): nobody was messaged from it; deactivate contacts or raise max_contacts"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from airflow.sdk.bases.notifier import BaseNotifier
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ DEFAULT_MESSAGE = (
     "DAG: {{ dag.dag_id }}\n"
     "Tâche: {{ ti.task_id }} (essai {{ ti.try_number }})\n"
     "Run: {{ run_id }}\n"
-    "Erreur: {{ exception | string | truncate(500) if exception else 'voir les logs' }}\n\n"
+    "Erreur: {{ exception | string | truncate(500) if exception is defined and exception else 'voir les logs' }}\n\n"
     "⚠️ Les checks de santé peuvent ne plus tourner: vérifier Airflow."
 )
 
@@ -43,6 +44,10 @@ class GreenApiNotifier(BaseNotifier):
         green_api_conn_id: str = "green_api_alerts",
     ) -> None:
         super().__init__()
+        try:
+            jinja2.Environment().parse(message)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"GreenApiNotifier: message is not a valid Jinja template: {exc} (line {exc.lineno})") from None
         self.message = message
         self.chat_ids = chat_ids
         self.green_api_conn_id = green_api_conn_id
@@ -52,8 +57,17 @@ class GreenApiNotifier(BaseNotifier):
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         # Rendered into copies: Airflow renders notifiers in place, and one notifier object serves
         # every run of a DAG within a process (the DAG file is parsed once).
-        env = jinja_env or self.get_template_env(dag=context.get("dag"))
-        self._text = self.render_template(self.message, context, env)
+        base = jinja_env or self.get_template_env(dag=context.get("dag"))
+        # A placeholder that names nothing is an error here, as in DAGs by default, never a blank;
+        # the default notice, which must go out whatever the context holds, renders leniently.
+        env, lenient = base.overlay(undefined=jinja2.StrictUndefined), base.overlay(undefined=jinja2.Undefined)
+        try:
+            self._text = self.render_template(self.message, context, env)
+        except jinja2.TemplateError as exc:  # the notice must still go out: the default one, saying why
+            self.log.error("GreenApiNotifier: message template unusable (%s); sending the default message", exc)
+            self._text = self.render_template(DEFAULT_MESSAGE, context, lenient) + (
+                f"\n\n⚠️ Message template of GreenApiNotifier unusable: {exc}"
+            )
         self._chats = self.render_template(self.chat_ids, context, env) if self.chat_ids else None
 
     @staticmethod
@@ -67,13 +81,20 @@ class GreenApiNotifier(BaseNotifier):
     def _recipients(self, settings: Any) -> list[str]:
         if self._chats:
             return list(self._chats)
+        from greenapi.domain.config import too_many_contacts
+
         try:
             from greenapi.store import HealthStore
 
-            return [c.phone_number for c in HealthStore().active_contacts()]
+            phones = [c.phone_number for c in HealthStore().active_contacts()]
         except Exception:  # noqa: BLE001 - the database may be the very thing that failed
             self.log.warning("Support contacts unreadable; using fallback_chat_ids of green_api_settings")
             return list(settings.fallback_chat_ids)
+        refused = too_many_contacts(len(phones), settings)
+        if refused:
+            self.log.error("%s; using fallback_chat_ids of green_api_settings", refused)
+            return list(settings.fallback_chat_ids)
+        return phones
 
     def _senders(self, settings: Any) -> list[Any]:
         from greenapi.tasks.common import UnusableConnection, open_hook

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from greenapi.domain.config import ALERTS_CONN_ID, Settings
+from greenapi.domain.config import ALERTS_CONN_ID, Settings, too_many_contacts
 from greenapi.domain.findings import Finding
 from greenapi.domain.incidents import (
     Counters,
@@ -95,9 +95,13 @@ class AlertRun:
         self.store, self.settings, self.now = store, settings, now
         self.dag_id, self.run_id = dag_id, run_id
         self.contacts = store.contacts_with_email()  # (id, name, phone, priority, email)
-        self.levels = sorted({c[3] for c in self.contacts})
         self.deliveries: list[dict[str, Any]] = []
         self.problems: list[str] = []
+        refused = too_many_contacts(len(self.contacts), settings)
+        if refused:
+            self.contacts = []
+            self.problems.append(refused)
+        self.levels = sorted({c[3] for c in self.contacts})
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
 
@@ -184,7 +188,8 @@ class AlertRun:
         by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
         incidents = list(by_id.values())
         if not self.contacts:
-            self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
+            if not self.problems:  # else: too many contacts, already said
+                self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
         updated = []
         for incident in incidents:

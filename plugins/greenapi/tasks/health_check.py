@@ -351,7 +351,13 @@ def alert_step() -> dict[str, Any]:
 
 
 def log_step() -> int:
-    return common.log_step(_found(), ALERT_TASK)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        found = _found()
+    except ConfigError as exc:  # a retry cannot fix the configuration: fail now
+        raise AirflowFailException(f"{exc}: nothing could be logged") from None
+    return common.log_step(found, ALERT_TASK)
 
 
 def report_step() -> dict[str, Any]:
