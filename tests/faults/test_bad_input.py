@@ -109,8 +109,8 @@ def test_ten_thousand_contacts_are_refused_and_support_is_told_through_the_fallb
     db.execute("UPDATE system_support_contacts SET is_active = false WHERE full_name LIKE 'Imported %'")
     db.execute(
         "INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
-        f" VALUES ('Support', '{SUPPORT}', 1)"
-    )
+        " VALUES ('Support', %s, 1)", (SUPPORT,),
+    )  # fmt: skip
     assert run_dag(health_dag).state == "success"
     [alert] = [m for m in sim.messages(sender.instance_id) if m["chatId"] == SUPPORT]
     assert f"📱 Instance: {inst.instance_id}" in alert["message"]
