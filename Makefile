@@ -8,17 +8,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
+AUDIT_VENV := .venv-audit
 SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test test-scale lint browser bench bench-alert bench-check bench-dashboard simulator lock clean
+.PHONY: help install migrate run test test-scale lint audit browser bench bench-alert bench-check bench-dashboard simulator lock clean
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
 	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
 	@echo "make test-scale a health-check run on a Celery worker (CeleryExecutor, Redis on 127.0.0.1:6379)"
 	@echo "make lint       ruff and mypy"
+	@echo "make audit      pip-audit of the pinned requirements (api.osv.dev, else the PyPA snapshot in security/)"
 	@echo "make bench      the check over 1,000 instances, DAG parse times, the dashboard's latency"
 	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
 	@echo "make bench-alert      run start -> alert latency, against a running \`make run\` (demo mode)"
@@ -34,6 +36,15 @@ $(INSTALLED): requirements.txt pyproject.toml
 	@touch $@
 
 install: $(INSTALLED)
+
+# pip-audit in a virtualenv of its own (requirements-audit.txt): its pins never mix with Airflow's.
+$(AUDIT_VENV)/.installed: requirements-audit.txt $(INSTALLED)
+	@$(VENV)/bin/uv venv -q --python $(PY) $(AUDIT_VENV)
+	@$(VENV)/bin/uv pip install -q --python $(AUDIT_VENV)/bin/python -r requirements-audit.txt
+	@touch $@
+
+audit: install $(AUDIT_VENV)/.installed
+	@$(PY) scripts/audit.py --pip-audit $(AUDIT_VENV)/bin/pip-audit 2> >(grep -v "encouraged to fully hash\|Consider using a tool like" >&2)
 
 migrate: install
 	@. scripts/env.sh run && $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
@@ -51,7 +62,7 @@ browser:
 	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
 
-test: install lint browser
+test: install lint audit browser
 	@. scripts/env.sh test; \
 	  mkdir -p .artifacts; \
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
@@ -98,4 +109,4 @@ lock:
 
 clean:
 	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true
-	@rm -rf $(VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache
+	@rm -rf $(VENV) $(AUDIT_VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache

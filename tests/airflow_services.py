@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import requests
 
 from tests.conftest import require_env
 
@@ -99,3 +100,35 @@ def running(env: dict[str, str], tmp_path: Path, commands: dict[str, list[str]])
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
             log.close()
+
+
+@contextmanager
+def api_server(env: dict[str, str], folder: Path) -> Iterator[str]:
+    """`airflow api-server` on a free port with ``env``; yields its URL once it answers."""
+    port = free_port()
+    env = {**env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
+    log_path = folder / "api-server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow api-server exited: {log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("airflow api-server did not answer within 90 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()

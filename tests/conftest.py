@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,10 +36,26 @@ def sim_server() -> Iterator[GreenApiSimulator]:
         yield server
 
 
+# Every token the tests create looks like this (make_instance), so a scan can look for all of them.
+TOKEN_PATTERN = re.compile(r"TOKEN-SECRET-[0-9a-f]{16}")
+# Where a token was seen in what a test printed or made the simulator deliver: scanned at the end
+# of the suite by tests/test_zz_no_token_left.py with everything the suite wrote.
+TOKENS_SEEN: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for section, content in report.sections:
+        if TOKEN_PATTERN.search(content):
+            TOKENS_SEEN.append(f"{report.nodeid}: {section}")
+
+
 @pytest.fixture
-def sim(sim_server: GreenApiSimulator) -> GreenApiSimulator:
+def sim(sim_server: GreenApiSimulator, request: pytest.FixtureRequest) -> Iterator[GreenApiSimulator]:
     sim_server.reset()
-    return sim_server
+    yield sim_server
+    delivered = json.dumps([sim_server.requests_log(), sim_server.messages(), sim_server.reboots()])
+    if TOKEN_PATTERN.search(delivered):
+        TOKENS_SEEN.append(f"{request.node.nodeid}: what the simulator received (messages, bodies)")
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from tests.airflow_services import free_port
+from tests.airflow_services import api_server as serve_api
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ".artifacts" / "screenshots"
@@ -35,39 +34,15 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`airflow api-server` with the simple auth manager and one viewer account."""
     folder = tmp_path_factory.mktemp("api-server")
     (folder / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = free_port()
     env = {
         **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(folder / "passwords.json"),
         "AIRFLOW__API_AUTH__JWT_SECRET": "browser-test-" + "s" * 64,
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
     }
-    log = (folder / "api-server.log").open("w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"airflow api-server exited: {(folder / 'api-server.log').read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("airflow api-server did not answer within 90 s")
-            time.sleep(0.5)
+    with serve_api(env, folder) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def test_the_simulator_killed_mid_check_is_a_failure_found_in_time(
     health_dag, sim, db, support, doomed_simulator, monkeypatch
 ):
     proc, url = doomed_simulator
-    instance_id, token = "7799000001", "TOKEN-SECRET-doomed-0001"
+    instance_id, token = "7799000001", "TOKEN-SECRET-" + secrets.token_hex(8)
     requests.put(f"{url}/_sim/instances/{instance_id}", timeout=5,
                  json={"token": token, "faults": {"getStateInstance": {"mode": "hang", "seconds": 60}}}).raise_for_status()  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DEFAULT", json.dumps({
