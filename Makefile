@@ -106,6 +106,7 @@ run: install
 lock:
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION); }
 	@$(VENV)/bin/uv pip compile requirements.in --python-version 3.11 -o requirements.txt
+	@$(VENV)/bin/uv pip compile requirements-audit.in --python-version 3.11 -o requirements-audit.txt
 
 clean:
 	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true

@@ -43,7 +43,7 @@ class Settings:
     send_retries: int = 3  # attempts per sender and contact (429, 5xx, timeouts, connection errors)
     send_backoff_seconds: float = 1.0  # first wait between attempts, doubled each time
     smtp_conn_id: str = "smtp_default"  # e-mail fallback when this connection exists
-    fallback_chat_ids: tuple[str, ...] = ()  # who the failure notifier tells when the database is down
+    fallback_chat_ids: tuple[str, ...] = ()  # who is told when the contacts cannot be used (database down)
     max_contacts: int = 50  # more active contacts than this is a mistake (an imported customer list?)
     # automatic reboots
     recheck_timeout_seconds: float = 5  # the quick re-check that confirms a failure before rebooting
