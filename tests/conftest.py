@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -56,6 +57,19 @@ def sim(sim_server: GreenApiSimulator, request: pytest.FixtureRequest) -> Iterat
     delivered = json.dumps([sim_server.requests_log(), sim_server.messages(), sim_server.reboots()])
     if TOKEN_PATTERN.search(delivered):
         TOKENS_SEEN.append(f"{request.node.nodeid}: what the simulator received (messages, bodies)")
+
+
+@pytest.fixture(autouse=True)
+def reboot_schedule_away_from_now(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The daily reboot's settle window (10 minutes after it) opens no incident for failing checks.
+
+    With the default schedule (03:00 in Paris), a run made between 02:00 and 02:10 UTC would alert
+    nobody; tests run at any hour, so by default the reboot is set 12 hours away. Tests of the
+    schedule set their own.
+    """
+    at = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", json.dumps({"time": at, "timezone": "UTC"}))
+    return at
 
 
 @pytest.fixture

@@ -49,7 +49,9 @@ def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
         ).fetchall()
 
 
-def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, db, sim):
+def test_the_schedule_runs_the_check_and_logs_automatic_rows(
+    airflow_services, db, sim, reboot_schedule_away_from_now
+):
     env, tmp_path, (healthy, failing) = airflow_services
     wait_for(lambda: dag_known(env), 90, "the dag-processor to parse the DAG")
     airflow(env, "dags", "unpause", DAG_ID)
@@ -74,10 +76,10 @@ def test_the_schedule_runs_the_check_and_logs_automatic_rows(airflow_services, d
     for token in (healthy.token, failing.token):
         assert token not in text  # ...but never carry the token
     # The same dag-processor serialized the daily reboot's custom timetable (registered by the
-    # plugin): the scheduler knows when the next reboot is, at 03:00 in Paris.
+    # plugin): the scheduler knows when the next reboot is, at the time of green_api_reboot_schedule.
     next_at = wait_for(lambda: next_reboot(env), 60, "green_api_scheduled_reboot to be parsed")
-    local = next_at.astimezone(ZoneInfo("Europe/Paris"))
-    assert (local.hour, local.minute) == (3, 0)
+    local = next_at.astimezone(ZoneInfo("UTC"))
+    assert local.strftime("%H:%M") == reboot_schedule_away_from_now
     assert timedelta(0) < next_at - datetime.now(UTC) <= timedelta(days=1, hours=1)
 
 
