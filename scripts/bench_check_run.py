@@ -40,6 +40,7 @@ from tests.airflow_services import (  # noqa: E402
     airflow,
     dag_known,
     fresh_metadata_db,
+    run_state,
     running,
     service_env,
     wait_for,
@@ -56,14 +57,6 @@ def task_rows(metadata_url: str, run_id: str) -> list[tuple[Any, ...]]:
             "SELECT task_id, map_index, state, start_date, end_date, id::text FROM task_instance"
             " WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id),
         ).fetchall()  # fmt: skip
-
-
-def run_state(metadata_url: str, run_id: str) -> str | None:
-    with psycopg.connect(metadata_url) as conn:
-        row = conn.execute(
-            "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)
-        ).fetchone()
-    return row[0] if row else None
 
 
 def task_peaks() -> dict[str, float]:

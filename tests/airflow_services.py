@@ -55,6 +55,13 @@ def fresh_metadata_db(name: str, base: str | None = None) -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+def run_state(metadata_url: str, run_id: str, dag_id: str = DAG_ID) -> str | None:
+    """A DAG run's state, as the metadata database has it (None before it exists)."""
+    with psycopg.connect(metadata_url) as conn:
+        row = conn.execute("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)).fetchone()
+    return row[0] if row else None
+
+
 def dag_known(env: dict[str, str], dag_id: str = DAG_ID) -> bool:
     return dag_id in subprocess.run([str(VENV_BIN / "airflow"), "dags", "list", "-o", "plain"], env=env,
                                     capture_output=True, text=True, timeout=120).stdout

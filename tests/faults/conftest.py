@@ -46,9 +46,12 @@ class PrivatePostgres:
     def start(self) -> None:
         self._ctl("start", "-w", "-t", "30", "-l", str(self.pgdata / "server.log"))
 
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=2)
+
     def answers(self) -> bool:
         try:
-            psycopg.connect(self.url, connect_timeout=2).close()
+            self.connect().close()
             return True
         except psycopg.OperationalError:
             return False

@@ -41,7 +41,7 @@ def test_stopped_while_logging_the_log_task_retries_and_every_check_is_logged_on
     health_db.execute("LOCK TABLE green_api_health_logs IN SHARE MODE")
 
     def inserting() -> bool:
-        with private_pg_connection(private_pg) as conn:
+        with private_pg.connect() as conn:
             return bool(conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                 " AND query LIKE 'INSERT INTO green_api_health_logs%'"
@@ -99,12 +99,6 @@ def test_down_for_the_whole_run_checks_reboots_and_alerts_still_happen_and_rows_
     notices = [m for m in sim.messages(sender.instance_id) if "MONITORING GREEN API EN ÉCHEC" in m["message"]]
     assert [m["chatId"] for m in notices] == ["33600000001@c.us"]
     assert "health database unreachable" in notices[0]["message"]
-
-
-def private_pg_connection(private_pg):
-    import psycopg
-
-    return psycopg.connect(private_pg.url, autocommit=True, connect_timeout=2)
 
 
 @pytest.fixture

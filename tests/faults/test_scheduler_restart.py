@@ -16,6 +16,7 @@ from tests.airflow_services import (
     airflow,
     dag_known,
     fresh_metadata_db,
+    run_state,
     running,
     service_env,
     wait_for,
@@ -37,12 +38,6 @@ def task_states(metadata_url: str, run_id: str) -> dict[str, str | None]:
         rows = conn.execute("SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s",
                             (DAG_ID, run_id)).fetchall()  # fmt: skip
     return dict(rows)
-
-
-def run_state(metadata_url: str, run_id: str) -> str | None:
-    with psycopg.connect(metadata_url) as conn:
-        row = conn.execute("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)).fetchone()
-    return row[0] if row else None
 
 
 def test_a_run_survives_a_scheduler_restart_in_the_middle_of_its_check(tmp_path, make_instance, add_contact, sim, db):

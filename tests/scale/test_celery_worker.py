@@ -19,6 +19,7 @@ from tests.airflow_services import (
     airflow,
     dag_known,
     fresh_metadata_db,
+    run_state,
     running,
     service_env,
     wait_for,
@@ -72,11 +73,10 @@ def test_a_health_check_run_completes_on_the_celery_worker(celery_cluster, db, s
     airflow(env, "dags", "unpause", DAG_ID)
 
     def finished():
-        with psycopg.connect(metadata_url) as conn:
-            row = conn.execute("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)).fetchone()
-        return row if row and row[0] in ("success", "failed") else None
+        state = run_state(metadata_url, run_id)
+        return state if state in ("success", "failed") else None
 
-    (state,) = wait_for(finished, 300, "the triggered run to finish")
+    state = wait_for(finished, 300, "the triggered run to finish")
     worker_log = (tmp_path / "worker.log").read_text()
     assert state == "success", worker_log[-3000:] + (tmp_path / "scheduler.log").read_text()[-3000:]
 

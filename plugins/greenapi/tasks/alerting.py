@@ -101,6 +101,8 @@ class AlertRun:
         if refused:
             self.contacts = []
             self.problems.append(refused)
+        elif not self.contacts:
+            self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
         self.levels = sorted({c[3] for c in self.contacts})
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
@@ -187,9 +189,7 @@ class AlertRun:
         by_id = {i.id: i for group in live.values() for i in group}
         by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
         incidents = list(by_id.values())
-        if not self.contacts:
-            if not self.problems:  # else: too many contacts, already said
-                self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
+        if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
         updated = []
         for incident in incidents:
