@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per value (the median is reported)")
     args = parser.parse_args()
     db_url = os.environ["GREEN_API_DB_URL"]
-    base = os.environ["GREEN_API_PG_URL_AIRFLOW_BENCH"]
+    base = os.environ["GREEN_API_AIRFLOW_DB_URL"]
 
     sim, url = start_simulator()
     try:

@@ -3,12 +3,21 @@
 
 Resolution order:
 
-1. ``AIRFLOW_CONN_GREEN_API_DB`` (Airflow connection URI or JSON) -> use it.
+1. ``AIRFLOW_CONN_GREEN_API_DB`` (Airflow connection URI or JSON) -> use it
+   (unless ``--ignore-configured``: the demo and the tests never touch it).
 2. A server answering on 127.0.0.1:5432 as ``postgres`` (or ``PGUSER``).
 3. A private cluster in ``--pgdata`` started with the machine's binaries.
 
-Then the requested databases are created if missing. STDOUT carries only
-``export NAME='value'`` lines, meant for ``eval "$(...)"`` in a Makefile;
+Then the databases are created if missing:
+
+- ``--health-db NAME``: the health database, exported as ``GREEN_API_DB_URL``. On a configured
+  server it is the database that ``AIRFLOW_CONN_GREEN_API_DB`` names (the one the DAGs write
+  to), and no other health database is created there.
+- ``--airflow-db NAME``: Airflow's metadata database, exported as ``GREEN_API_AIRFLOW_DB_URL``.
+  It is marked as this project's; a database holding another Airflow install's tables is refused.
+- ``--databases a,b``: plain databases, exported as ``GREEN_API_PG_URL_<NAME>``.
+
+STDOUT carries only ``export NAME='value'`` lines, meant for ``eval "$(...)"`` in a Makefile;
 every human-readable message goes to STDERR.
 """
 
@@ -38,7 +47,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONN_ENV = "AIRFLOW_CONN_GREEN_API_DB"
 PORT_ENV = "GREEN_API_PG_PORT"
 DEFAULT_PRIVATE_PORT = 54329
-DEFAULT_DATABASES = "green_api,airflow"
+# The comment that marks a metadata database as this project's (COMMENT ON DATABASE).
+AIRFLOW_DB_MARK = "green-api-health: Airflow metadata database"
+# Tables that only an Airflow metadata database has.
+AIRFLOW_TABLES = ("alembic_version", "dag_run", "task_instance")
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
 SUPERUSER = "postgres"
@@ -122,7 +134,9 @@ def env_suffix(dbname: str) -> str:
     return re.sub(r"[^A-Z0-9_]", "_", dbname.upper())
 
 
-def export_lines(server: Server, databases: Sequence[str]) -> list[str]:
+def export_lines(
+    server: Server, databases: Sequence[str], health_db: str | None = None, airflow_db: str | None = None
+) -> list[str]:
     """Build the ``export NAME='value'`` lines for ``server``."""
     values: list[tuple[str, str]] = [
         ("GREEN_API_PG_HOST", server.host),
@@ -132,6 +146,10 @@ def export_lines(server: Server, databases: Sequence[str]) -> list[str]:
         ("GREEN_API_PG_SOURCE", server.source),
     ]
     values += [(f"GREEN_API_PG_URL_{env_suffix(db)}", server.url(db)) for db in databases]
+    if health_db:
+        values.append(("GREEN_API_DB_URL", server.url(health_db)))
+    if airflow_db:
+        values.append(("GREEN_API_AIRFLOW_DB_URL", server.url(airflow_db)))
     return [f"export {name}={shell_quote(value)}" for name, value in values]
 
 
@@ -168,15 +186,16 @@ def parse_databases(raw: str) -> list[str]:
     for name in (part.strip() for part in raw.split(",")):
         if name and name not in names:
             names.append(name)
-    if not names:
-        raise SetupError("--databases must name at least one database.")
     return names
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--databases", default=DEFAULT_DATABASES, help="comma list to create")
+    parser.add_argument("--databases", default="", help="comma list of plain databases to create")
+    parser.add_argument("--health-db", default=None, help="the health database (on a configured server: its own)")
+    parser.add_argument("--airflow-db", default=None, help="Airflow's metadata database (marked as this project's)")
+    parser.add_argument("--ignore-configured", action="store_true", help=f"do not use {CONN_ENV}")
     parser.add_argument("--pgdata", type=Path, default=REPO_ROOT / ".pgdata", help="private cluster dir")
     parser.add_argument(
         "--port",
@@ -274,9 +293,16 @@ def parse_conn_json(value: str) -> tuple[str, int | None, str, str, str]:
 
 
 def configured_server(value: str) -> Server:
-    """Use the server from ``AIRFLOW_CONN_GREEN_API_DB``; fail if it does not answer."""
+    """Use the server from ``AIRFLOW_CONN_GREEN_API_DB``; fail if it does not answer.
+
+    The database it names is created when the server answers but lacks it.
+    """
     server = parse_airflow_conn(value)
     error = connection_error(server)
+    if error is not None and "does not exist" in error and connection_error(server, "postgres") is None:
+        with server.connect("postgres", autocommit=True) as conn:
+            create_database(conn, server.dbname)
+        error = connection_error(server)
     if error is not None:
         raise SetupError(
             f"The server configured in {CONN_ENV} ({server.address}, user {server.user!r}, "
@@ -602,6 +628,51 @@ def ensure_databases(server: Server, databases: Sequence[str]) -> None:
         ) from None
 
 
+def health_database(server: Server, requested: str) -> str:
+    """The health database: on a configured server, the one its connection names."""
+    if server.source != "configured":
+        return requested
+    if not server.dbname or server.dbname == "postgres":
+        raise SetupError(
+            f"{CONN_ENV} names no database of its own ({server.dbname or 'none'}): end it with the "
+            f"health database, e.g. postgresql://user@{server.address}/green_api"
+        )
+    return server.dbname
+
+
+def claim_airflow_database(server: Server, name: str) -> None:
+    """Make ``name`` this project's metadata database, refusing another Airflow install's.
+
+    A database with Airflow's tables and without this project's mark belongs to someone else:
+    migrating it, or running a scheduler on it, would change their Airflow.
+    """
+    try:
+        with server.connect(name, autocommit=True) as conn:
+            mark = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
+            if mark and mark[0] == AIRFLOW_DB_MARK:
+                return
+            found = [
+                table for table in AIRFLOW_TABLES
+                if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is not None
+            ]  # fmt: skip
+            if found:
+                raise SetupError(
+                    f"Database {name!r} on {server.address} holds the tables of another Airflow install "
+                    f"({', '.join(found)}) and is not this project's: refusing to use it. Set "
+                    f"GREEN_API_AIRFLOW_DB to another name (a new database is created), or mark it as "
+                    f"this project's: COMMENT ON DATABASE {name} IS '{AIRFLOW_DB_MARK}'"
+                )
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(AIRFLOW_DB_MARK)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise SetupError(f"Cannot mark database {name!r} as this project's ({one_line(str(exc))}): "
+                         f"the user {server.user!r} must own it") from None
+    except psycopg.OperationalError as exc:
+        raise SetupError(f"Cannot open database {name!r} on {server.address}: "
+                         f"{one_line(redact(str(exc), server.password))}") from None
+
+
 def create_database(conn: psycopg.Connection, name: str) -> None:
     """Create database ``name`` unless it exists; fail clearly without privileges."""
     if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -628,7 +699,7 @@ def resolve_server(args: argparse.Namespace) -> Server:
     port = args.port if args.port is not None else default_port()
     pgdata = args.pgdata.expanduser().absolute()
     if not args.force_private:
-        configured = os.environ.get(CONN_ENV, "").strip()
+        configured = "" if args.ignore_configured else os.environ.get(CONN_ENV, "").strip()
         if configured:
             return configured_server(configured)
         server = local_server()
@@ -651,13 +722,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_private(args.pgdata.expanduser().absolute())
             return 0
         databases = parse_databases(args.databases)
+        if not databases and not args.health_db and not args.airflow_db:
+            raise SetupError("name at least one database (--health-db, --airflow-db or --databases).")
         server = resolve_server(args)
-        ensure_databases(server, databases)
+        health = health_database(server, args.health_db) if args.health_db else None
+        if health and health == args.airflow_db:
+            raise SetupError(f"the health database and Airflow's metadata database are both {health!r}")
+        ensure_databases(server, [*databases, *([args.airflow_db] if args.airflow_db else []),
+                                  *([health] if health else [])])
+        if args.airflow_db:
+            claim_airflow_database(server, args.airflow_db)
     except SetupError as exc:
         fail(str(exc))
     except subprocess.TimeoutExpired as exc:
         fail(f"Command timed out after {exc.timeout:.0f} s: {shlex.join(map(str, exc.cmd))}")
-    print("\n".join(export_lines(server, databases)), flush=True)
+    print("\n".join(export_lines(server, databases, health, args.airflow_db)), flush=True)
     return 0
 
 

@@ -48,7 +48,7 @@ def wait_for(predicate, timeout: float, what: str):
 def fresh_metadata_db(name: str, base: str | None = None) -> str:
     """A new, empty Airflow metadata database (on the server of ``base``, by default the test
     metadata database's): the DAGs have no past runs, as on a first start."""
-    base = base or require_env("GREEN_API_PG_URL_AIRFLOW_TEST")
+    base = base or require_env("GREEN_API_AIRFLOW_DB_URL")
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")

@@ -231,11 +231,67 @@ def test_unreachable_configured_server_fails_without_leaking_password() -> None:
     port = free_port()
     password = "Sup3r-Secret-pw"
     env = clean_env(AIRFLOW_CONN_GREEN_API_DB=f"postgresql://green:{password}@127.0.0.1:{port}/green_api")
-    result = run_script(env=env)
+    result = run_script("--health-db", "green_api", env=env)
     assert result.returncode == 1
     assert result.stdout == ""
     assert f"127.0.0.1:{port}" in result.stderr
     assert password not in result.stderr
+
+
+def test_configured_database_is_the_health_database_and_no_other_is_created(throwaway_db: str) -> None:
+    # The DAGs write to the database that AIRFLOW_CONN_GREEN_API_DB names: that one is migrated,
+    # and no green_api database appears beside it (it is created when missing).
+    env = clean_env(AIRFLOW_CONN_GREEN_API_DB=f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}")
+    result = run_script("--health-db", "green_api_never_created", env=env)
+    assert result.returncode == 0, result.stderr
+    exports = parse_exports(result.stdout)
+    assert exports["GREEN_API_DB_URL"] == f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}"
+    assert database_exists(throwaway_db)
+    assert not database_exists("green_api_never_created")
+
+
+def test_ignore_configured_keeps_the_configured_server_untouched(throwaway_db: str) -> None:
+    env = clean_env(AIRFLOW_CONN_GREEN_API_DB=f"postgresql://nobody:x@127.0.0.1:{free_port()}/mine")
+    result = run_script("--ignore-configured", "--health-db", throwaway_db, env=env)
+    assert result.returncode == 0, result.stderr
+    exports = parse_exports(result.stdout)
+    assert exports["GREEN_API_PG_SOURCE"] == "local"
+    assert exports["GREEN_API_DB_URL"].endswith(f"/{throwaway_db}")
+
+
+def test_configured_url_without_a_database_is_refused_by_name(local_server: None) -> None:
+    env = clean_env(AIRFLOW_CONN_GREEN_API_DB="postgresql://postgres@127.0.0.1:5432")
+    result = run_script("--health-db", "green_api", env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "AIRFLOW_CONN_GREEN_API_DB names no database" in result.stderr
+
+
+def test_airflow_database_is_created_and_marked_as_this_projects(throwaway_db: str) -> None:
+    first = run_script("--airflow-db", throwaway_db)
+    assert first.returncode == 0, first.stderr
+    assert parse_exports(first.stdout)["GREEN_API_AIRFLOW_DB_URL"].endswith(f"/{throwaway_db}")
+    with psycopg.connect(LOCAL_URL) as conn:
+        mark = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                            (throwaway_db,)).fetchone()  # fmt: skip
+    assert mark == (load_script().AIRFLOW_DB_MARK,)
+    # Airflow's tables in it (our own install) are fine the next time.
+    with psycopg.connect(LOCAL_URL.rsplit("/", 1)[0] + f"/{throwaway_db}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+    again = run_script("--airflow-db", throwaway_db)
+    assert again.returncode == 0, again.stderr
+
+
+def test_another_airflow_installs_database_is_refused(throwaway_db: str) -> None:
+    with psycopg.connect(LOCAL_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(throwaway_db)))
+    with psycopg.connect(LOCAL_URL.rsplit("/", 1)[0] + f"/{throwaway_db}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+        conn.execute("CREATE TABLE dag_run (id INTEGER)")
+    result = run_script("--airflow-db", throwaway_db)
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"Database '{throwaway_db}'" in result.stderr
+    assert "another Airflow install (alembic_version, dag_run)" in result.stderr
+    assert "GREEN_API_AIRFLOW_DB" in result.stderr
 
 
 # --------------------------------------------------------------------------- private cluster
@@ -245,7 +301,7 @@ def test_private_cluster_start_reuse_stop(pgdata: Path) -> None:
     if load_script().find_bindir() is None:
         pytest.skip("no PostgreSQL server binaries on this machine")
     port = free_port()
-    args = ("--force-private", "--pgdata", str(pgdata), "--port", str(port))
+    args = ("--force-private", "--pgdata", str(pgdata), "--port", str(port), "--databases", "green_api,airflow")
     first = run_script(*args)
     assert first.returncode == 0, first.stderr
     exports = parse_exports(first.stdout)

@@ -59,7 +59,7 @@ def test_no_token_anywhere_after_the_whole_suite(tmp_path_factory):
             found, scanned = files_with_a_token(root)
             leaks += found
             files += scanned
-    server = require_env("GREEN_API_PG_URL_AIRFLOW_TEST").rsplit("/", 1)[0]
+    server = require_env("GREEN_API_AIRFLOW_DB_URL").rsplit("/", 1)[0]
     with psycopg.connect(f"{server}/postgres") as conn:
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     for name in DATABASES:

@@ -22,17 +22,17 @@ def add_log(db, days_ago: float, now: datetime) -> int:
 
 
 def runs_of(dag_id: str) -> set[str]:
-    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+    with psycopg.connect(require_env("GREEN_API_AIRFLOW_DB_URL")) as conn:
         return {r[0] for r in conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s", (dag_id,))}
 
 
 def xcoms_of(run_id: str) -> int:
-    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+    with psycopg.connect(require_env("GREEN_API_AIRFLOW_DB_URL")) as conn:
         return int(conn.execute("SELECT count(*) FROM xcom WHERE run_id = %s", (run_id,)).fetchone()[0])
 
 
 def report_of(run_id: str) -> dict:
-    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+    with psycopg.connect(require_env("GREEN_API_AIRFLOW_DB_URL")) as conn:
         row = conn.execute(
             "SELECT value FROM xcom WHERE dag_id = 'green_api_maintenance' AND run_id = %s AND task_id = 'report'",
             (run_id,),

@@ -35,7 +35,7 @@ def paris(row) -> str:
 
 
 def reschedules(run_id: str) -> int:
-    with psycopg.connect(require_env("GREEN_API_PG_URL_AIRFLOW_TEST")) as conn:
+    with psycopg.connect(require_env("GREEN_API_AIRFLOW_DB_URL")) as conn:
         row = conn.execute(
             "SELECT count(*) FROM task_reschedule tr JOIN task_instance ti ON ti.id = tr.ti_id"
             " WHERE ti.run_id = %s AND ti.task_id = 'wait_for_recovery'", (run_id,),

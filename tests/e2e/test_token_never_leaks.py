@@ -58,7 +58,7 @@ def test_token_appears_nowhere_after_every_kind_of_run(
     logs = "\n".join(
         p.read_text(errors="replace") for p in Path(os.environ["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file()
     )
-    metadata = all_rows_as_text(require_env("GREEN_API_PG_URL_AIRFLOW_TEST"))
+    metadata = all_rows_as_text(require_env("GREEN_API_AIRFLOW_DB_URL"))
     health = all_rows_as_text(require_env("GREEN_API_DB_URL"))
     records = json.dumps([sim.requests_log(), sim.messages(), sim.reboots()])
     # The scan did read what the runs wrote: the XComs name each instance, the rows too.
