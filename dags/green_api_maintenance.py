@@ -1,4 +1,4 @@
-"""Daily retention: old health-log rows, and old runs, XComs and logs of this package's DAGs."""
+"""Daily retention: old health-log rows and old task logs of this package's DAGs."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ DOC = """
 Every day:
 - deletes `green_api_health_logs` rows older than `health_log_retention_days` (default 30), in
   batches of `cleanup_batch_size` rows so that checks keep logging meanwhile;
-- deletes this package's DAG runs, task instances, XComs and task logs older than
-  `airflow_retention_days` (default 30) with `airflow db clean` (a 5-minute DAG makes 288 runs a
-  day); Airflow keeps each DAG's latest run.
+- deletes the task log files of this package's DAGs older than `airflow_retention_days`
+  (default 30).
 
 Both periods are keys of Variable `green_api_settings`. The `report` task returns what was removed.
+
+Airflow's own records of these DAGs (runs, task instances, XComs: 288 runs a day for the health
+check) are not deleted here: an Airflow 3 task has no access to Airflow's database. The retention
+job `python -m greenapi.retention` does it beside the scheduler with `airflow db clean`
+(`make run` starts it; in `docker compose` it is the service `airflow-retention`).
 """
 
 
@@ -61,16 +65,6 @@ def green_api_maintenance() -> None:
         return removed
 
     @task(multiple_outputs=False)
-    def purge_airflow_records() -> dict:
-        from greenapi.tasks import maintenance as mt
-
-        settings = _settings()
-        before = mt.cutoff(_now(), settings.airflow_retention_days)
-        removed = mt.purge_airflow_records(before, settings.cleanup_batch_size)
-        print(f"Airflow records before {before.isoformat()} deleted per table: {removed}")
-        return removed
-
-    @task(multiple_outputs=False)
     def purge_task_logs() -> dict:
         from greenapi.tasks import maintenance as mt
 
@@ -80,10 +74,10 @@ def green_api_maintenance() -> None:
         return removed
 
     @task(multiple_outputs=False)
-    def report(health: dict, airflow: dict, logs: dict) -> dict:
-        return {"health_logs": health, "airflow_records": airflow, "task_logs": logs}
+    def report(health: dict, logs: dict) -> dict:
+        return {"health_logs": health, "task_logs": logs}
 
-    report(purge_health_logs(), purge_airflow_records(), purge_task_logs())
+    report(purge_health_logs(), purge_task_logs())
 
 
 green_api_maintenance()

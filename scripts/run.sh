@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# `make run`: Airflow (standalone) with this package's DAGs, against a real Green API instance
-# when .env has credentials, else in demo mode against the bundled simulator.
+# `make run`: Airflow (api-server, dag-processor, scheduler with LocalExecutor, triggerer; started
+# by scripts/serve.py) with this package's DAGs and the retention job beside them, against a real
+# Green API instance when .env has credentials, else in demo mode against the bundled simulator.
+#
+# Settings (environment): UI_PORT (8080), UI_HOST (127.0.0.1; 0.0.0.0 opens the UI to the
+# network), UI_URL (the address people open, used in alert links; http://localhost:$UI_PORT),
+# SIM_HOST/SIM_PORT (demo simulator), GREEN_API_ENV_FILE (.env), GREEN_API_AIRFLOW_HOME (.airflow)
+# and GREEN_API_AIRFLOW_DB (green_api_airflow) to run a second deployment beside this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export PATH="$PWD/.venv/bin:$PATH"  # airflow standalone starts its components as `airflow ...`
+export PATH="$PWD/.venv/bin:$PATH"
 SIM_HOST=${SIM_HOST:-127.0.0.1}
 SIM_PORT=${SIM_PORT:-8765}
 UI_PORT=${UI_PORT:-8080}
+UI_HOST=${UI_HOST:-127.0.0.1}
+UI_URL=${UI_URL:-http://localhost:$UI_PORT}
+ENV_FILE=${GREEN_API_ENV_FILE:-.env}
 
-if [ -f .env ]; then set -a; . ./.env; set +a; fi
+if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi
 
 . scripts/connections.sh
 
@@ -21,18 +30,20 @@ fi
 . scripts/env.sh "$mode"
 "$PY" -m greenapi.migrate --url "$GREEN_API_DB_URL"
 
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+mkdir -p "$AIRFLOW_HOME/logs"
+
 if [ "$mode" = run ]; then
   green_api_connections
-  banner="Monitoring your Green API instance (credentials from .env)"
+  banner="Monitoring your Green API instance (credentials from $ENV_FILE)"
 else
-  if ! curl -fsS "http://$SIM_HOST:$SIM_PORT/_sim/health" >/dev/null 2>&1; then
-    mkdir -p .airflow
-    "$PY" -m greenapi.simulator --host "$SIM_HOST" --port "$SIM_PORT" --demo > .airflow/simulator.log 2>&1 &
-    sim_pid=$!
-    trap 'kill $sim_pid 2>/dev/null || true' EXIT
-    for _ in $(seq 50); do curl -fsS "http://$SIM_HOST:$SIM_PORT/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  fi
   sim="http://$SIM_HOST:$SIM_PORT"
+  if ! curl -fsS "$sim/_sim/health" >/dev/null 2>&1; then
+    "$PY" -m greenapi.simulator --host "$SIM_HOST" --port "$SIM_PORT" --demo > "$AIRFLOW_HOME/logs/simulator.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do curl -fsS "$sim/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
   export AIRFLOW_CONN_GREEN_API_DEFAULT="$(green_api_conn_json "$sim" 1101000001 "${GREENAPI_DEMO_TOKEN_1:-demo-token-1}")"
   export AIRFLOW_CONN_GREEN_API_FLAKY="$(green_api_conn_json "$sim" 1101000002 "${GREENAPI_DEMO_TOKEN_2:-demo-token-2}")"
   export AIRFLOW_CONN_GREEN_API_ALERTS="$(green_api_conn_json "$sim" 1101000009 "${GREENAPI_DEMO_TOKEN_9:-demo-token-9}")"
@@ -47,7 +58,7 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
         " ON CONFLICT (phone_number) DO NOTHING"
     )
 PYEOF
-  banner="DEMO MODE: no credentials in .env, monitoring the bundled simulator at $sim
+  banner="DEMO MODE: no credentials in $ENV_FILE, monitoring the bundled simulator at $sim
   Instances: 1101000001 (always healthy) and 1101000002 (cycles: not authorized, healthy, hanging)
   Alerts are sent through simulator instance 1101000009; see them with:
     curl -s $sim/_sim/messages | python3 -m json.tool
@@ -66,19 +77,35 @@ PYEOF
 fi
 
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__API__HOST="$UI_HOST"
 export AIRFLOW__API__PORT="$UI_PORT"
-export AIRFLOW__API__BASE_URL="http://localhost:$UI_PORT"
+export AIRFLOW__API__BASE_URL="$UI_URL"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$UI_PORT/execution/"
+
+airflow db migrate > "$AIRFLOW_HOME/logs/db-migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/logs/db-migrate.log"; exit 1; }
+# The connections and Variables above (and any of .env) go into Airflow's database, where the UI
+# lists, edits and tests them; the environment variables are dropped so that they win no more.
+unsets=$("$PY" scripts/import_env.py)
+eval "$unsets"
+
+if [ "$UI_HOST" = 127.0.0.1 ] || [ "$UI_HOST" = localhost ]; then
+  reach="only from this machine (UI_HOST=0.0.0.0 make run opens it to the network)"
+else
+  reach="on $UI_HOST: anyone who reaches this machine's port $UI_PORT sees the login page"
+fi
 cat <<EOM
 
 ================================================================================
  $banner
 
- Airflow UI:      http://localhost:$UI_PORT   (user: admin)
+ Airflow UI:      $UI_URL   (user: admin), listening $reach
  Admin password:  $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
-                  (written when Airflow has started; cat it in another terminal)
- Health data:     PostgreSQL, connection green_api_db -> table green_api_health_logs
+                  (generated at the first start; cat it in another terminal)
+ Dashboard:       $UI_URL/green-api/   (also "Green API" in Airflow's navigation)
+ Health data:     PostgreSQL $(echo "$GREEN_API_DB_URL" | sed -E 's#^[a-z]+://([^@/]*@)?##') (connection green_api_db)
+ Logs:            $AIRFLOW_HOME/logs (retention.log: Airflow's records kept 30 days)
  Stop:            Ctrl-C
 ================================================================================
 
 EOM
-airflow standalone
+"$PY" scripts/serve.py

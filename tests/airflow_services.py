@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from tests.conftest import require_env
+from tests.conftest import require_env, tagged
 
 VENV_BIN = Path(sys.executable).parent
 DAG_ID = "green_api_health_check"
@@ -49,6 +49,7 @@ def fresh_metadata_db(name: str, base: str | None = None) -> str:
     """A new, empty Airflow metadata database (on the server of ``base``, by default the test
     metadata database's): the DAGs have no past runs, as on a first start."""
     base = base or require_env("GREEN_API_AIRFLOW_DB_URL")
+    name = tagged(name)
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")

@@ -31,6 +31,13 @@ def require_env(name: str) -> str:
     return value
 
 
+def tagged(name: str) -> str:
+    """A database name of the suite, suffixed like scripts/env.sh does with GREEN_API_DB_TAG, so
+    that two checkouts can run their suites side by side on one server."""
+    tag = os.environ.get("GREEN_API_DB_TAG", "")
+    return f"{name}_{tag}" if tag else name
+
+
 @pytest.fixture(scope="session")
 def sim_server() -> Iterator[GreenApiSimulator]:
     with GreenApiSimulator() as server:

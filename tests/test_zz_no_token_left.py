@@ -14,10 +14,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tests.conftest import TOKEN_PATTERN, TOKENS_SEEN, require_env
+from tests.conftest import TOKEN_PATTERN, TOKENS_SEEN, require_env, tagged
 
 REPO = Path(__file__).resolve().parents[1]
-DATABASES = ("airflow_test", "green_api_test", "airflow_sched_test", "airflow_restart_test", "airflow_scale_test")
+# The suite's databases: the test metadata and health databases, and those of the real-service tests.
+DATABASES = ("green_api_airflow_test", "green_api_test", "airflow_sched_test", "airflow_restart_test",
+             "airflow_scale_test", "green_api_airflow_smoke", "green_api_smoke")
 
 
 def files_with_a_token(root: Path) -> tuple[list[str], int]:
@@ -62,7 +64,7 @@ def test_no_token_anywhere_after_the_whole_suite(tmp_path_factory):
     server = require_env("GREEN_API_AIRFLOW_DB_URL").rsplit("/", 1)[0]
     with psycopg.connect(f"{server}/postgres") as conn:
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-    for name in DATABASES:
+    for name in map(tagged, DATABASES):
         if name in existing:
             found, scanned = rows_with_a_token(f"{server}/{name}")
             leaks += found

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pendulum
@@ -55,20 +58,13 @@ def test_maintenance_removes_exactly_the_old_rows_in_batches(maintenance_dag, db
     assert report_of(outcome.run_id)["health_logs"] == {"rows": 5, "batches": 3}
 
 
-def test_maintenance_purges_old_runs_xcoms_and_task_logs_of_its_dags(
-    maintenance_dag, health_dag, make_instance, add_contact, db, monkeypatch, tmp_path
-):
-    add_contact("Support", "33600000001@c.us", 1)
-    make_instance()
+def test_maintenance_purges_old_task_logs_of_its_dags_only(maintenance_dag, make_instance, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
-    long_ago = pendulum.now("UTC").subtract(days=45)
-    old_run = run_dag(health_dag, logical_date=long_ago, run_after=long_ago).run_id
-    recent_run = run_dag(health_dag).run_id
-    assert xcoms_of(old_run) > 0
+    long_ago = pendulum.now("UTC").subtract(days=45).timestamp()
     # Task log folders as the executor writes them: one old, one recent, one of another DAG.
     folders = {
-        "old": tmp_path / "dag_id=green_api_health_check" / f"run_id={old_run}" / "task_id=check_instances",
-        "recent": tmp_path / "dag_id=green_api_health_check" / f"run_id={recent_run}" / "task_id=check_instances",
+        "old": tmp_path / "dag_id=green_api_health_check" / "run_id=old" / "task_id=check_instances",
+        "recent": tmp_path / "dag_id=green_api_health_check" / "run_id=recent" / "task_id=check_instances",
         "other": tmp_path / "dag_id=someone_elses_dag" / "run_id=x" / "task_id=t",
     }
     for name, folder in folders.items():
@@ -76,15 +72,36 @@ def test_maintenance_purges_old_runs_xcoms_and_task_logs_of_its_dags(
         log = folder / "attempt=1.log"
         log.write_text("log line\n")
         if name != "recent":
-            stamp = long_ago.timestamp()
-            os.utime(log, (stamp, stamp))
+            os.utime(log, (long_ago, long_ago))
     outcome = run_dag(maintenance_dag)
     assert outcome.state == "success", outcome.tasks
+    assert not folders["old"].exists()
+    assert folders["recent"].exists() and folders["other"].exists()
+    assert report_of(outcome.run_id)["task_logs"] == {"run_folders": 1, "files": 1, "bytes": len("log line\n")}
+
+
+def retention(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "greenapi.retention", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def test_retention_job_removes_old_runs_and_xcoms_of_its_dags_only(health_dag, make_instance, add_contact, db):
+    add_contact("Support", "33600000001@c.us", 1)
+    make_instance()
+    long_ago = pendulum.now("UTC").subtract(days=45)
+    old_run = run_dag(health_dag, logical_date=long_ago, run_after=long_ago).run_id
+    recent_run = run_dag(health_dag).run_id
+    assert xcoms_of(old_run) > 0
+    done = retention("--once", AIRFLOW_VAR_GREEN_API_SETTINGS=json.dumps({"airflow_retention_days": 30}))
+    assert done.returncode == 0, done.stdout + done.stderr
     runs = runs_of("green_api_health_check")
     assert old_run not in runs and recent_run in runs
     assert xcoms_of(old_run) == 0 and xcoms_of(recent_run) > 0
-    assert not folders["old"].exists()
-    assert folders["recent"].exists() and folders["other"].exists()
-    report = report_of(outcome.run_id)
-    assert report["airflow_records"]["dag_run"] >= 1  # its task instances and XComs go with it
-    assert report["task_logs"] == {"run_folders": 1, "files": 1, "bytes": len("log line\n")}
+    assert re.search(r"retention: removed [1-9]\d* run\(s\) of this package's DAGs from before \S+ \S+ UTC",
+                     done.stdout), done.stdout  # fmt: skip
+
+
+def test_retention_job_names_a_bad_setting_and_fails(monkeypatch):
+    done = retention("--once", AIRFLOW_VAR_GREEN_API_SETTINGS=json.dumps({"airflow_retention_days": 0}))
+    assert done.returncode == 1
+    assert "retention: error: green_api_settings.airflow_retention_days must be an integer from 1" in done.stdout

@@ -1,11 +1,8 @@
-"""Glue of the maintenance DAG: retention of the health log and of Airflow's own records."""
+"""Glue of the maintenance DAG: retention of the health log and of the task log files."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,13 +11,6 @@ from greenapi.domain.config import PACKAGE_DAG_IDS
 
 if TYPE_CHECKING:
     from greenapi.store import HealthStore
-
-# Airflow's records of a run. `airflow db clean` adds the tables that depend on them; a few of
-# those (deadline, task_reschedule) cannot be filtered by DAG and are skipped with a warning, but
-# their rows go anyway: they cascade from the run and task instance they belong to.
-AIRFLOW_TABLES = ("dag_run", "task_instance", "task_instance_history", "xcom", "log")
-_FOUND = re.compile(r"Checking table (\w+)\s+Found (\d+) rows meeting deletion criteria", re.MULTILINE)
-_FAILED = re.compile(r"Encountered error when attempting to clean table '(\w+)'")
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -36,28 +26,6 @@ def purge_health_logs(store: HealthStore, before: datetime, batch_size: int) -> 
         deleted += count
         if count < batch_size:
             return {"rows": deleted, "batches": batches}
-
-
-def purge_airflow_records(before: datetime, batch_size: int) -> dict[str, int]:
-    """Runs of this package's DAGs older than ``before``, and their task instances, XComs, logs.
-
-    Uses Airflow's own ``airflow db clean`` (the supported way; task code opens no session on the
-    metadata database). Airflow keeps each DAG's latest run. Returns rows found per table.
-    """
-    command = [
-        sys.executable, "-m", "airflow", "db", "clean",
-        "--clean-before-timestamp", before.isoformat(),
-        "--dag-ids", ",".join(PACKAGE_DAG_IDS),
-        "--tables", ",".join(AIRFLOW_TABLES),
-        "--batch-size", str(batch_size),
-        "--skip-archive", "--yes",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False)
-    output = done.stdout + done.stderr
-    failed = sorted(set(_FAILED.findall(output)) & set(AIRFLOW_TABLES))
-    if done.returncode != 0 or failed:
-        raise RuntimeError(f"airflow db clean failed (exit {done.returncode}, tables {failed}): {output[-2000:]}")
-    return {table: int(count) for table, count in _FOUND.findall(done.stdout)}
 
 
 def purge_task_logs(base_folder: str | Path, before: datetime) -> dict[str, int]:

@@ -1,0 +1,247 @@
+"""`make run` as a user runs it: scripts/run.sh with an env file, Airflow's real api-server,
+dag-processor, scheduler (LocalExecutor) and triggerer, against the simulator.
+
+Each of the four DAGs runs once through the scheduler (the scheduled health check and maintenance
+of a first start, the daily reboot and the confirmed manual reboot triggered through the REST
+API): every task instance succeeds at its first try and support gets no message at all. The same
+start proves the deployment's promises: the schema lands in the database that
+AIRFLOW_CONN_GREEN_API_DB names, Airflow's metadata in a database of its own, the connections of
+the env file are in Airflow's connection list (and pass the UI's Test), the retention job ran, and
+nothing listens beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from tests.airflow_services import free_port, wait_for
+from tests.conftest import require_env, tagged
+
+pytestmark = pytest.mark.deployed
+ROOT = Path(__file__).resolve().parents[2]
+DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot")
+
+
+@dataclass
+class Deployment:
+    url: str
+    home: Path
+    metadata_url: str
+    health_url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def token(self) -> str:
+        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        reply = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+        reply.raise_for_status()
+        return str(reply.json()["access_token"])
+
+    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.metadata_url) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+def recreate(server: str, name: str) -> str:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return f"{server}/{name}"
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, sim) -> Iterator[tuple[Deployment, dict[str, str]]]:
+    server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
+    health_url = recreate(server, tagged("green_api_smoke"))  # "your own database": run.sh creates it
+    metadata_db = tagged("green_api_airflow_smoke")
+    metadata_url = recreate(server, metadata_db)
+    tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
+    sim.add_instance("1101777001", tokens["monitored"])
+    sim.add_instance("1101777009", tokens["alerts"])
+    far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
+    env_file = tmp_path / "env"
+    env_file.write_text("\n".join([
+        f"GREEN_API_URL={sim.url}",
+        "GREEN_API_INSTANCE_ID=1101777001",
+        f"GREEN_API_TOKEN={tokens['monitored']}",
+        "GREEN_API_ALERTS_INSTANCE_ID=1101777009",
+        f"GREEN_API_ALERTS_TOKEN={tokens['alerts']}",
+        "GREEN_API_SUPPORT_CONTACT='Smoke Support|33600000001@c.us|1'",
+        f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
+        "AIRFLOW_VAR_GREEN_API_SETTINGS='{\"reboot_poll_seconds\": 2, \"reboot_verify_minutes\": 1}'",
+        f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
+    ]) + "\n")  # fmt: skip
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GREEN_API_"))}
+    env |= {
+        "UI_PORT": str(port),
+        "GREEN_API_ENV_FILE": str(env_file),
+        "GREEN_API_AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "GREEN_API_AIRFLOW_DB": metadata_db,
+        # Airflow's fast-test knobs only: how often the scheduler and the dag-processor look.
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+    }
+    log = tmp_path / "make-run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    deployment = Deployment(f"http://127.0.0.1:{port}", tmp_path / "airflow", metadata_url, health_url, log, proc)
+    try:
+        yield deployment, tokens
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+
+
+def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -> tuple[str, str] | None:
+    if deployment.proc.poll() is not None:
+        raise AssertionError("make run stopped: " + deployment.log.read_text(errors="replace")[-5000:])
+    try:
+        rows = deployment.rows(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND (%s::text IS NULL OR run_type = %s)"
+            " ORDER BY queued_at", dag_id, run_type, run_type,
+        )  # fmt: skip
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):  # make run has not migrated it yet
+        return None
+    done = [r for r in rows if r[1] in ("success", "failed")]
+    return done[0] if done else None
+
+
+def trigger(deployment: Deployment, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    reply = requests.post(f"{deployment.url}/api/v2/dags/{dag_id}/dagRuns", headers={"Authorization": f"Bearer {token}"},
+                          json={"logical_date": None, "conf": conf or {}}, timeout=30)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["dag_run_id"])
+
+
+def run_state(deployment: Deployment, dag_id: str, run_id: str) -> str | None:
+    rows = deployment.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+    state = rows[0][0] if rows else None
+    return state if state in ("success", "failed") else None
+
+
+def listening(pids: set[int]) -> set[str]:
+    """The TCP addresses these processes listen on (from /proc: no tool needed)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                address, port = fields[1].split(":")
+                if len(address) == 8:
+                    ip = ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                else:
+                    ip = "::" if set(address) == {"0"} else address
+                found.add(f"{ip}:{int(port, 16)}")
+    return found
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, set[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, set()).add(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, set()) - found)
+    return found
+
+
+def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing(deployment, sim):
+    deployment, tokens = deployment
+    # A first start: the scheduled health check of the current 5 minutes, and the maintenance DAG's
+    # latest daily run (catchup=False), come on their own.
+    health = wait_for(lambda: finished(deployment, "green_api_health_check", "scheduled"), 240,
+                      "the first scheduled health check")  # fmt: skip
+    maintenance = wait_for(lambda: finished(deployment, "green_api_maintenance", "scheduled"), 120,
+                           "the maintenance DAG's run")  # fmt: skip
+    token = deployment.token()
+    reboot_run = trigger(deployment, token, "green_api_scheduled_reboot")
+    reboot_state = wait_for(lambda: run_state(deployment, "green_api_scheduled_reboot", reboot_run), 180,
+                            "the daily reboot")  # fmt: skip
+    manual_run = trigger(deployment, token, "green_api_reboot", {"instance": "all", "confirm": True})
+    manual_state = wait_for(lambda: run_state(deployment, "green_api_reboot", manual_run), 180, "the manual reboot")
+
+    log = deployment.log.read_text(errors="replace")
+    assert (health[1], maintenance[1], reboot_state, manual_state) == ("success",) * 4, log[-5000:]
+    runs = [health[0], maintenance[0], reboot_run, manual_run]
+    instances = deployment.rows(
+        "SELECT dag_id, task_id, map_index, state, try_number FROM task_instance WHERE run_id = ANY(%s)", runs
+    )
+    assert {row[0] for row in instances} == set(DAG_IDS)
+    assert len(instances) == 9 + 3 + 6 + 6, instances  # one per task of the four DAGs
+    # Every task succeeded at its first try (skipped: the health check's reboot branch, not needed).
+    unexpected = sorted(r for r in instances if (r[3], r[4]) != ("success", 1))
+    assert unexpected == [("green_api_health_check", "reboot_instances", -1, "skipped", 0),
+                          ("green_api_health_check", "wait_for_recovery", -1, "skipped", 0)], instances  # fmt: skip
+    # Support heard nothing: no failure notice, no alert (the instance is healthy throughout).
+    assert sim.messages() == []
+    assert len(sim.reboots("1101777001")) == 2  # the daily reboot and the manual one
+
+    # The health data went to the database AIRFLOW_CONN_GREEN_API_DB names (migrated by run.sh).
+    with psycopg.connect(deployment.health_url) as conn:
+        logged = conn.execute("SELECT dag_id, trigger_type, status FROM green_api_health_logs ORDER BY id").fetchall()
+    assert logged == [("green_api_health_check", "automatic", "healthy"),
+                      ("green_api_scheduled_reboot", "scheduled", "rebooted"),
+                      ("green_api_reboot", "manual", "rebooted")]  # fmt: skip
+    # Airflow's metadata is in its own database, marked as this project's.
+    mark = deployment.rows("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
+    assert mark == [("green-api-health: Airflow metadata database",)]
+
+    # The env file's connections are in Airflow's list, the token encrypted, and the UI's Test works.
+    conns = dict(deployment.rows("SELECT conn_id, is_encrypted FROM connection"))
+    assert conns == {"green_api_default": True, "green_api_alerts": True, "green_api_db": False}
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = requests.get(f"{deployment.url}/api/v2/connections", headers=headers, timeout=10).json()
+    assert {c["connection_id"] for c in listed["connections"]} == set(conns)
+    tested = requests.post(f"{deployment.url}/api/v2/connections/test", headers=headers, timeout=30, json={
+        "connection_id": "green_api_default", "conn_type": "green_api", "host": sim.url, "login": "1101777001",
+        "password": "***"}).json()  # fmt: skip
+    assert tested["status"] is True, tested
+    assert tested["message"].startswith("Instance 1101777001 answered in") and "state 'authorized'" in tested["message"]
+    variables = dict(deployment.rows("SELECT key, val IS NOT NULL FROM variable"))
+    assert set(variables) == {"green_api_settings", "green_api_reboot_schedule"}
+
+    # The retention job ran beside the scheduler.
+    retention = (deployment.home / "logs" / "retention.log").read_text()
+    assert "retention: removed 0 run(s) of this package's DAGs" in retention, retention
+
+    # Only the UI listens, and only on 127.0.0.1.
+    addresses = listening(descendants(deployment.proc.pid))
+    port = deployment.url.rsplit(":", 1)[1]
+    assert addresses == {f"127.0.0.1:{port}"}, addresses
+    assert "listening only from this machine" in log
+    # No token in what make run printed.
+    for secret in tokens.values():
+        assert secret not in log
