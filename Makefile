@@ -46,8 +46,11 @@ $(AUDIT_VENV)/.installed: requirements-audit.txt $(INSTALLED)
 audit: install $(AUDIT_VENV)/.installed
 	@$(PY) scripts/audit.py --pip-audit $(AUDIT_VENV)/bin/pip-audit 2> >(grep -v "encouraged to fully hash\|Consider using a tool like" >&2)
 
+# The health database of `make run`: the one AIRFLOW_CONN_GREEN_API_DB names (in .env or the
+# environment), else green_api on the server `make` finds.
 migrate: install
-	@. scripts/env.sh run && $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
+	@set -a; env_file=$${GREEN_API_ENV_FILE:-.env}; if [ -f "$$env_file" ]; then . "$$env_file"; fi; set +a; \
+	  . scripts/env.sh run && $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
 
 lint: install
 	@$(VENV)/bin/ruff check .
