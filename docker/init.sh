@@ -18,16 +18,30 @@ fi
 
 airflow db migrate
 
+# The health database (GREEN_API_DB_URL: the one .env names, else green_api in the postgres
+# service) is created when missing, then migrated: the DAGs write there, through green_api_db.
 python - <<'PY'
 import os, psycopg
-url = os.environ["AIRFLOW_CONN_GREEN_API_DB"]
-admin, name = url.rsplit("/", 1)
-with psycopg.connect(admin + "/airflow", autocommit=True) as conn:
+from psycopg import sql
+server, name = os.environ["GREEN_API_DB_URL"].split("?")[0].rsplit("/", 1)
+with psycopg.connect(server + "/postgres", autocommit=True) as conn:
     if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         print(f"airflow-init: created database {name}")
 PY
-python -m greenapi.migrate --url "$AIRFLOW_CONN_GREEN_API_DB"
+python -m greenapi.migrate --url "$GREEN_API_DB_URL"
+
+# The monitored instance (GREEN_API_* of .env), green_api_db and any AIRFLOW_CONN_* / AIRFLOW_VAR_*
+# of .env go into Airflow's database: Admin > Connections shows, edits and tests them.
+here=$(cd "$(dirname "$0")" && pwd)
+[ -f "$here/connections.sh" ] || here=$here/../scripts  # in the image both sit beside this file
+PY=python
+. "$here/connections.sh"
+if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}${GREEN_API_TOKEN:-}" ]; then
+  green_api_connections
+fi
+export AIRFLOW_CONN_GREEN_API_DB="$GREEN_API_DB_URL"
+python "$here/import_env.py" > /dev/null
 
 # The simple auth manager reads the UI logins from this file (shared volume, never in the image).
 umask 077
@@ -39,5 +53,5 @@ with open(path, "w") as f:
     json.dump({os.environ.get("AIRFLOW_ADMIN_USER", "admin"): os.environ["AIRFLOW_ADMIN_PASSWORD"]}, f)
 PY
 # The other services run as AIRFLOW_UID: they must read the login file and write the logs.
-chown -R "${AIRFLOW_UID:-50000}:0" "$(dirname "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")" /opt/airflow/logs
+chown -R "${AIRFLOW_UID:-50000}:0" "$(dirname "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")" "${AIRFLOW_HOME:-/opt/airflow}/logs"
 echo "airflow-init: ready"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-triggerer", "airflow-worker"}
+                    "airflow-triggerer", "airflow-retention", "airflow-worker"}
 LONG_RUNNING = AIRFLOW_SERVICES - {"airflow-init"}
 
 
@@ -39,7 +40,20 @@ def test_services_and_profiles():
     commands = {name: SERVICES[name].get("command") for name in LONG_RUNNING}
     assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                         "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
+                        "airflow-retention": "python -m greenapi.retention --every 24",
                         "airflow-worker": "celery worker"}
+
+
+def test_the_file_follows_the_compose_specification():
+    # tests/data/compose-spec.json: schema/compose-spec.json of github.com/compose-spec/compose-spec
+    # (Apache-2.0), commit 170098ba07d9. `docker compose config` checks the same where Docker runs.
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests/data/compose-spec.json").read_text())
+    jsonschema.validate(COMPOSE, schema)
+    broken = {**COMPOSE, "services": {**SERVICES, "airflow-retention": {**SERVICES["airflow-retention"], "restart": 3}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
 
 
 def test_executor_is_local_by_default_and_celery_on_demand():
@@ -52,7 +66,7 @@ def test_executor_is_local_by_default_and_celery_on_demand():
 
 
 def test_health_checks_and_start_up_order():
-    for name in ("postgres", "redis", *LONG_RUNNING):
+    for name in ("postgres", "redis", *LONG_RUNNING - {"airflow-retention"}):  # a loop, restarted if it exits
         check = SERVICES[name]["healthcheck"]
         assert check["test"] and check["interval"] and check["retries"], name
     for name in AIRFLOW_SERVICES:
@@ -161,3 +175,62 @@ def test_docker_compose_config_accepts_the_file_when_compose_is_installed(tmp_pa
         assert done.returncode == 0, done.stderr
         rendered = json.loads(done.stdout)["services"]
         assert ("airflow-worker" in rendered) == bool(profile)
+
+
+def test_entrypoint_keeps_connections_in_airflows_database_only():
+    env = {"PATH": os.environ["PATH"], "AIRFLOW_ENTRYPOINT": "env", "AIRFLOW_CONN_GREEN_API_DEFAULT": "{}",
+           "AIRFLOW_VAR_GREEN_API_INSTANCES": "[]", "GREEN_API_TOKEN": "TOKEN-SECRET-0000000000000000",
+           "AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    service = subprocess.run(["bash", str(ROOT / "docker/entrypoint.sh")], env=env, capture_output=True, text=True)
+    names = {line.split("=", 1)[0] for line in service.stdout.splitlines()}
+    assert service.returncode == 0 and "AIRFLOW__CORE__EXECUTOR" in names
+    assert not names & {"AIRFLOW_CONN_GREEN_API_DEFAULT", "AIRFLOW_VAR_GREEN_API_INSTANCES", "GREEN_API_TOKEN"}
+    init = subprocess.run(["bash", str(ROOT / "docker/entrypoint.sh")], env={**env, "GREEN_API_ROLE": "init"},
+                          capture_output=True, text=True)  # fmt: skip
+    assert {"AIRFLOW_CONN_GREEN_API_DEFAULT", "AIRFLOW_VAR_GREEN_API_INSTANCES"} <= {
+        line.split("=", 1)[0] for line in init.stdout.splitlines()}
+
+
+def test_init_puts_the_env_settings_into_airflows_database_and_migrates_the_health_database(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from tests.airflow_services import fresh_metadata_db
+    from tests.conftest import require_env, tagged
+
+    metadata_url = fresh_metadata_db("airflow_init_test")
+    server = metadata_url.rsplit("/", 1)[0]
+    health = tagged("green_api_init_test")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{health}" WITH (FORCE)')
+    (tmp_path / "airflow" / "logs").mkdir(parents=True)
+    token = "TOKEN-SECRET-" + os.urandom(8).hex()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "j" * 40,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "auth" / "passwords.json"),
+        "AIRFLOW_ADMIN_PASSWORD": "a-long-enough-password",
+        "AIRFLOW_UID": str(os.getuid()),
+        "GREEN_API_ROLE": "init",
+        "GREEN_API_DB_URL": f"{server}/{health}",
+        "GREEN_API_URL": "https://7105.api.greenapi.com", "GREEN_API_INSTANCE_ID": "7105000001", "GREEN_API_TOKEN": token,
+        "AIRFLOW_VAR_GREEN_API_INSTANCES": '["green_api_default"]',
+    }
+    require_env("GREEN_API_DB_URL")
+    done = subprocess.run(["bash", str(ROOT / "docker/init.sh")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "airflow-init: ready" in done.stdout and token not in done.stdout + done.stderr
+    with psycopg.connect(metadata_url) as conn:
+        conns = conn.execute("SELECT conn_id, conn_type, login, is_encrypted, password FROM connection ORDER BY 1").fetchall()
+        variables = conn.execute("SELECT key FROM variable").fetchall()
+    assert [c[:4] for c in conns] == [("green_api_db", "postgres", "postgres", False),
+                                      ("green_api_default", "green_api", "7105000001", True)]  # fmt: skip
+    assert token not in conns[1][4]  # encrypted with the deployment's Fernet key
+    assert variables == [("green_api_instances",)]
+    with psycopg.connect(f"{server}/{health}") as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] >= 5
+    assert json.loads((tmp_path / "auth" / "passwords.json").read_text()) == {"admin": "a-long-enough-password"}
