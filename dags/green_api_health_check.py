@@ -57,13 +57,14 @@ def green_api_health_check() -> None:
 
         return health_check.plan_step()
 
-    @task(multiple_outputs=False)
+    # Their results are read by the next task, not by people: the log says what matters instead.
+    @task(multiple_outputs=False, show_return_value_in_logs=False)
     def check_shard(conn_ids: list[str]) -> dict:
         from greenapi.tasks import health_check
 
         return health_check.shard_step(conn_ids)
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, show_return_value_in_logs=False)
     def check_instances(shards: list[dict]) -> dict:
         from greenapi.tasks import health_check
 
@@ -75,7 +76,7 @@ def green_api_health_check() -> None:
 
         return health_check.route(checked)
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, show_return_value_in_logs=False)
     def reboot_instances(checked: dict) -> dict:
         from greenapi.tasks import health_check
 
@@ -84,7 +85,7 @@ def green_api_health_check() -> None:
     # After an automatic reboot: wait for "authorized" without holding a worker slot.
     wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
 
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, show_return_value_in_logs=False)
     def send_alerts() -> dict:
         from greenapi.tasks import health_check
 

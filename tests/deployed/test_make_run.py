@@ -233,6 +233,12 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     variables = dict(deployment.rows("SELECT key, val IS NOT NULL FROM variable"))
     assert set(variables) == {"green_api_settings", "green_api_reboot_schedule"}
 
+    # The check's task log reads as a summary, not as a dump of its return value.
+    [shard_log] = (deployment.home / "logs" / "dag_id=green_api_health_check").glob(
+        f"run_id={health[0]}/task_id=check_shard/**/attempt=1.log")  # fmt: skip
+    assert "1 instance: 1 healthy" in shard_log.read_text()
+    assert "Returned value was" not in shard_log.read_text()
+
     # The retention job ran beside the scheduler.
     retention = (deployment.home / "logs" / "retention.log").read_text()
     assert "retention: removed 0 run(s) of this package's DAGs" in retention, retention

@@ -7,6 +7,7 @@ WhatsApp messages the simulator received, and the reboots it received.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -378,12 +379,20 @@ def test_a_send_failing_once_is_retried_and_delivered(health_dag, make_instance,
     assert all(d["id_message"] for d in deliveries(db) if d["ok"])
 
 
-def test_two_instances_one_healthy_one_not(health_dag, make_instance, sim, db, contacts, monkeypatch, sender):
+def test_two_instances_one_healthy_one_not(
+    health_dag, make_instance, sim, db, contacts, monkeypatch, sender, capfd, caplog
+):
     good = make_instance("green_api_good", state="authorized")
     bad = make_instance("green_api_bad", state="notAuthorized")
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_good", "green_api_bad"]))
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
+    # The task log a support person reads: the instance with a problem, a summary, no raw dicts.
+    log = caplog.text + printed(capfd)
+    assert f'{bad.instance_id} (green_api_bad): notAuthorized: Instance state is "notAuthorized"' in log
+    assert f"2 instances: 1 healthy, 1 notAuthorized ({bad.instance_id})" in log
+    assert f"opening about instance {bad.instance_id} (incident 1) sent to {SUPPORT_1} via green_api_alerts" in log
+    assert "Returned value was: {'checks'" not in log
     rows = {r["instance_id"]: r for r in log_rows(db)}
     assert set(rows) == {good.instance_id, bad.instance_id}
     assert rows[good.instance_id]["status"] == "healthy"
@@ -461,6 +470,7 @@ def test_invalid_instances_variable_fails_with_a_message_naming_it(
 ):
     make_instance()
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", value)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example.test")
     outcome = run_dag(health_dag)
     assert outcome.state == "failed"
     assert outcome.tasks["plan_checks"] == "failed"
@@ -471,8 +481,11 @@ def test_invalid_instances_variable_fails_with_a_message_naming_it(
     notices = sent(sim, sender.instance_id)
     assert [chat for chat, _ in notices] == [SUPPORT_1, SUPPORT_2, "33600000009@c.us"]
     text = notices[0][1]
-    assert text.startswith("🚨 *MONITORING GREEN API EN ÉCHEC* 🚨\n\nDAG: green_api_health_check\nTâche: report")
-    assert named in text
+    assert text.startswith("⚠️ *MONITORING GREEN API EN ÉCHEC*\n\nLe check de santé des instances a échoué le ")
+    assert "(DAG green_api_health_check, tâche report, essai 1) : Run failed: " in text
+    assert named in text and "Traceback" not in text
+    # Where to look: the task's log in the Airflow UI, from [api] base_url.
+    assert f"🔎 Log de la tâche : http://airflow.example.test/dags/green_api_health_check/runs/{quote(outcome.run_id)}/tasks/report" in text
 
 
 def test_connection_without_token_is_named(health_dag, sim, db, contacts, monkeypatch, capfd):

@@ -115,7 +115,10 @@ def test_manual_reboot_without_confirmation_reboots_nothing(manual_reboot_dag, m
     make_instance()
     outcome = run_dag(manual_reboot_dag, run_conf={"instance": "all"})
     assert outcome.state == "failed"
-    assert outcome.tasks["pick_instances"] == "failed"
+    # One clear message, from the first task: nothing else fails after it.
+    assert outcome.tasks == {"pick_instances": "failed", "reboot_instances": "upstream_failed",
+                             "wait_for_recovery": "upstream_failed", "send_alerts": "upstream_failed",
+                             "log_results": "upstream_failed", "report": "upstream_failed"}  # fmt: skip
     assert "Reboot not confirmed: nothing was rebooted" in printed(capfd)
     assert sim.reboots() == [] and sim.requests_log() == []
     assert log_rows(db) == []
@@ -144,5 +147,22 @@ def test_manual_reboot_of_an_unknown_instance_is_refused_by_name(manual_reboot_d
     make_instance()
     outcome = run_dag(manual_reboot_dag, run_conf={"instance": "green_api_nope", "confirm": True})
     assert outcome.state == "failed"
+    assert [task for task, state in outcome.tasks.items() if state == "failed"] == ["pick_instances"]
     assert "instance 'green_api_nope' is not one of the monitored connection ids" in printed(capfd)
     assert sim.reboots() == []
+
+
+def test_a_broken_instances_variable_stops_the_daily_reboot_at_once_and_support_is_told(
+    scheduled_reboot_dag, make_instance, monkeypatch, sim, db
+):
+    make_instance()
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", "[green_api_default]")  # not JSON
+    outcome = run_dag(scheduled_reboot_dag)
+    assert outcome.state == "failed"
+    assert [task for task, state in outcome.tasks.items() if state == "failed"] == ["pick_instances"]
+    assert sim.reboots() == [] and log_rows(db) == []
+    [notice] = sim.messages()
+    assert notice["chatId"] == SUPPORT
+    assert notice["message"].startswith("⚠️ *MONITORING GREEN API EN ÉCHEC*\n\nLe reboot quotidien des instances a échoué")
+    assert "tâche pick_instances, essai 1) : Variable green_api_instances is not valid JSON" in notice["message"]
+    assert "check de santé" not in notice["message"]

@@ -133,7 +133,7 @@ def test_a_notifier_template_with_a_missing_placeholder_still_sends_the_notice_s
     [message] = sim.messages(sender.instance_id)
     assert message["chatId"] == SUPPORT
     assert "MONITORING GREEN API EN ÉCHEC" in message["message"]  # the default notice...
-    assert "DAG: etl\nTâche: extract (essai 1)" in message["message"]
+    assert "Le DAG etl a échoué le " in message["message"] and "(DAG etl, tâche extract, essai 1)" in message["message"]
     assert "'instance_name' is undefined" in message["message"]  # ...saying what was wrong
 
 

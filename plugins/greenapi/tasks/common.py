@@ -6,6 +6,7 @@ redacted errors, never a token.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
     from greenapi.store import IncidentStore
 
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,6 +101,21 @@ def send_alerts(findings: list[Finding], settings_raw: Any, store: IncidentStore
             run.problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
     store.record_deliveries(run.delivery_rows())
     return {"deliveries": run.deliveries, "problems": run.problems, "alerts": alerts, "undelivered": run.undelivered}
+
+
+def log_deliveries(outcome: dict[str, Any]) -> None:
+    """One log line per message attempt (who, what, through which sender), then a summary."""
+    for d in outcome.get("deliveries", []):
+        what = f"{d['message_kind']} about instance {d['instance_id']}" + (
+            f" (incident {d['incident_id']})" if d.get("incident_id") else "")  # fmt: skip
+        if d["ok"]:
+            log.info("%s sent to %s via %s", what, d["recipient"], d["sender"])
+        else:
+            log.warning("%s not sent to %s via %s: %s", what, d["recipient"], d["sender"], d["error"])
+    for problem in outcome.get("problems", []):
+        log.error(problem)
+    sent = sum(1 for d in outcome.get("deliveries", []) if d["ok"])
+    log.info("%d message(s) sent, %d notice(s) reached nobody", sent, outcome.get("undelivered", 0))
 
 
 def _run_ids() -> tuple[str, str]:
@@ -200,6 +218,7 @@ def alert_step(findings: list[Finding], origin: str) -> dict[str, Any]:
 
     ti = get_current_context()["ti"]
     outcome = send_alerts(findings, settings_raw(), IncidentStore(), origin)
+    log_deliveries(outcome)
     if outcome["undelivered"]:
         ti.xcom_push(key="failed_outcome", value=outcome)
         raise AirflowFailException("; ".join(outcome["problems"]))

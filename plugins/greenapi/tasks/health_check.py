@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -20,12 +21,15 @@ from greenapi.domain.rules import (
     reboot_verdict,
 )
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
+from greenapi.domain.summary import Checked, problem_lines, summary_line
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
 from greenapi.tasks.common import UnusableConnection, in_parallel, now_iso, open_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+log = logging.getLogger(__name__)
 
 PLAN_TASK = "plan_checks"
 SHARD_TASK = "check_shard"
@@ -240,11 +244,23 @@ def plan_step() -> list[list[str]]:
         _fail_with(exc)
 
 
+def log_checks(checked: dict[str, Any]) -> None:
+    """The task log a person reads: one line per instance with a problem, then a summary."""
+    items = [Checked(c["instance_id"], c["conn_id"], _verdict(c)) for c in checked["checks"]]
+    for line in problem_lines(items):
+        log.warning(line)
+    for problem in checked["problems"]:
+        log.error(problem)
+    log.info(summary_line(items))
+
+
 def shard_step(conn_ids: list[str]) -> dict[str, Any]:
     try:
-        return check_instances(conn_ids, common.settings_raw())
+        checked = check_instances(conn_ids, common.settings_raw())
     except ConfigError as exc:
         _fail_with(exc)
+    log_checks(checked)
+    return checked
 
 
 def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -264,6 +280,9 @@ def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
         checked["problems"].append(f"{exc} (check_instances: reboots decided without the instances' history)")
     statuses = {r[0]: r for r in rows}
     checked["reboot_reasons"] = plan_reboots(checked["checks"], statuses, now, settings)
+    log_checks(checked)
+    for conn_id, reason in checked["reboot_reasons"].items():
+        log.warning("automatic reboot of %s planned: %s", conn_id, reason)
     return checked
 
 
@@ -344,6 +363,7 @@ def alert_step() -> dict[str, Any]:
         windows = {}
         outcome = untracked_alerts(found, settings, now, told, str(exc), run.deliveries if run else [])
     outcome["in_window"] = windows
+    common.log_deliveries(outcome)
     if outcome["undelivered"]:
         ti.xcom_push(key="failed_outcome", value=outcome)
         raise AirflowFailException("; ".join(outcome["problems"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from greenapi.domain.rules import reboot_verdict, recovery_settled
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
 from greenapi.tasks.common import in_parallel, now_iso, open_hooks
+
+log = logging.getLogger(__name__)
 
 ALL = "all"
 REBOOT_TASK = "reboot_instances"
@@ -120,7 +123,19 @@ def _findings_of_run() -> tuple[dict[str, Any] | None, list[Finding]]:
 
 
 def reboot_step(conn_ids: list[str]) -> dict[str, Any]:
-    return reboot_all(conn_ids, common.settings_raw())
+    rebooted = reboot_all(conn_ids, common.settings_raw())
+    accepted = {r["conn_id"] for r in _accepted(rebooted)}
+    for r in rebooted["reboots"]:
+        if r["conn_id"] in accepted:
+            log.info("%s (%s): reboot accepted", r["instance_id"], r["conn_id"])
+        else:
+            result = r["result"]
+            log.warning("%s (%s): reboot not done: %s", r["instance_id"], r["conn_id"],
+                        result.get("error") or "the API answered isReboot false")  # fmt: skip
+    for problem in rebooted["problems"]:
+        log.error(problem)
+    log.info("%d reboot(s) requested, %d accepted", len(rebooted["reboots"]), len(accepted))
+    return rebooted
 
 
 def alert_step(trigger_type: str) -> dict[str, Any]:

@@ -21,12 +21,18 @@ if TYPE_CHECKING:
 def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = True) -> None:
     """Wire the reboot, its verification, the alerts and the log after ``targets``.
 
+    ``targets`` is a setup task: when it refuses the run (no confirmation, a bad Variable), every
+    task after it is upstream_failed and the run fails with that one message; once it succeeded,
+    the log and the report run whatever happens to the reboot.
+
     ``trigger_type`` (``scheduled`` or ``manual``) is what the rows and messages say: a run of the
     scheduled DAG is the scheduled reboot even when started by hand. ``notify_failure``: a failed
     run is reported to support by GreenApiNotifier (not for a reboot someone is watching).
     """
 
-    @task(multiple_outputs=False)
+    targets.as_setup()
+
+    @task(multiple_outputs=False, show_return_value_in_logs=False)
     def reboot_instances(conn_ids: list[str]) -> dict:
         from greenapi.tasks import reboot
 
@@ -34,7 +40,7 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
 
     wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, show_return_value_in_logs=False)
     def send_alerts() -> dict:
         from greenapi.tasks import reboot
 
