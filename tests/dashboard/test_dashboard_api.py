@@ -98,13 +98,17 @@ def test_ui_session_cookie_is_accepted(api, token, db):
     assert "<h1>Green API health</h1>" in response.text
 
 
-def test_plugin_adds_the_navigation_entry(get):
+def test_the_navigation_entry_links_to_the_dashboard_itself(api, get):
     plugins = get("/api/v2/plugins").json()["plugins"]
     [ours] = [p for p in plugins if p["name"] == "green_api"]
     [view] = ours["external_views"]
-    assert (view["name"], view["href"], view["url_route"], view["destination"]) == (
-        "Green API", "green-api/", "green-api", "nav")
+    # In the Browse menu, without url_route: Airflow's UI links to href instead of framing it under /plugin/.
+    assert (view["name"], view["category"], view.get("url_route"), view["destination"]) == (
+        "Green API", "browse", None, "nav")
     assert ours["fastapi_apps"][0]["url_prefix"] == "/green-api"
+    # The UI resolves href against its <base href>: the address is the dashboard's, the one alerts link to.
+    [base] = re.findall(r'<base href="([^"]*)"', api.get("/", headers=BROWSER).text)
+    assert urljoin("http://airflow.example" + base, view["href"]) == dashboard_link("http://airflow.example")
 
 
 # --- empty database -----------------------------------------------------------------------------
