@@ -55,6 +55,15 @@ def test_gaps_in_response_times_break_the_line():
     assert len(re.findall("<polyline", _svg(buckets))) == 2
 
 
+def test_the_current_bucket_ends_at_the_right_edge():  # an hour that started 10 minutes ago, on a day's axis
+    frame = charts.Frame(NOW - timedelta(hours=24), NOW)
+    svg = charts.timeline(title="t", frame=frame, buckets=[{"at": NOW - timedelta(minutes=10), "mean_ms": 1,
+                                                            "failing": 3}], bucket=timedelta(hours=1), reboots=[],
+                          alerts=[], mark_bucket=timedelta(hours=6), zone=PARIS)
+    [(x, width)] = [tuple(map(float, m)) for m in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert x + width == pytest.approx(charts.WIDTH - charts.RIGHT, abs=0.1)
+
+
 def test_a_lone_bucket_is_drawn_as_a_dot():  # the first hour of a fresh install on the 30-day chart
     svg = _svg([{"at": NOW - timedelta(minutes=30), "mean_ms": 200, "failing": 0}])
     assert "<polyline" not in svg and len(re.findall(r'<circle [^>]*class="dot"', svg)) == 1

@@ -172,8 +172,10 @@ def timeline(
         if b["failing"]:
             h = (b1 - b0) * float(b["failing"]) / top_fail
             when = b["at"].astimezone(zone).strftime("%d/%m %H:%M")
+            x = frame.x(b["at"])
+            width = max(1.0, min(bar_width, WIDTH - RIGHT - x))  # the current bucket ends now, at the edge
             parts.append(
-                f'<rect x="{frame.x(b["at"]):.1f}" y="{b1 - h:.1f}" width="{bar_width:.1f}" height="{h:.1f}" '
+                f'<rect x="{x:.1f}" y="{b1 - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
                 f'class="fail"><title>{when}: {b["failing"]} failing</title></rect>'
             )
     def named(mark: dict[str, Any]) -> str:
