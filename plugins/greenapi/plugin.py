@@ -11,15 +11,17 @@ from greenapi.timetables import DailyLocalTimeTimetable
 class GreenApiPlugin(AirflowPlugin):
     name = "green_api"
     timetables = [DailyLocalTimeTimetable]
-    # The dashboard: served by Airflow's API server, opened from the navigation inside Airflow's UI.
+    # The dashboard: a page of its own on Airflow's API server, the address alerts link to.
     fastapi_apps = [{"app": LazyDashboard(), "url_prefix": URL_PREFIX, "name": "Green API health"}]
+    # "Green API" in Airflow's Browse menu, a plain link to that page (a new tab). Airflow 3.3's UI
+    # frames a view that has a url_route at /plugin/<url_route> and mirrors the frame's own path into
+    # the address bar (useIframeUrlSync), which would read /plugin/green-api/green-api/; and it draws a
+    # link without url_route outside a menu as a <button href> that does nothing when clicked.
     external_views = [
         {
             "name": "Green API",
             "href": URL_PREFIX.lstrip("/") + "/",
-            "url_route": "green-api",
             "destination": "nav",
-            "category": None,
-            "nav_top_level": True,
+            "category": "browse",
         }
     ]

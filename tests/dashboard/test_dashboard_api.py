@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode, urljoin
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from greenapi.dashboard import dashboard_link
 from tests.dashboard.conftest import log_check
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # as Chromium asks
 ENDPOINTS = [
     "/green-api/",
     "/green-api/api/instances",
@@ -41,8 +44,35 @@ def p95(values: list[int]) -> int:
 def test_anonymous_gets_401_and_no_data(api, db, path):
     log_check(db, "1101000001", 3, "unhealthy", error="SECRET-LOOKING-ERROR")
     response = api.get(path)
-    assert response.status_code == 401
+    assert response.status_code == 401 and response.json() == {"detail": "Not authenticated"}
     assert "1101000001" not in response.text and "SECRET-LOOKING-ERROR" not in response.text
+
+
+@pytest.mark.parametrize("path", ENDPOINTS[1:])
+def test_a_browser_gets_401_json_from_the_api_routes(api, db, path):
+    response = api.get(path, headers=BROWSER, follow_redirects=False)
+    assert response.status_code == 401 and response.json() == {"detail": "Not authenticated"}
+
+
+@pytest.mark.parametrize("cookies", [{}, {"_token": "not-a-jwt"}], ids=["no session", "a token Airflow did not sign"])
+def test_a_browser_without_a_session_is_sent_to_the_login_page_and_back(api, db, cookies):
+    log_check(db, "1101000001", 3, "unhealthy", error="SECRET-LOOKING-ERROR")
+    api.cookies.clear()
+    response = api.get("/green-api/?status=unhealthy", headers=BROWSER, cookies=cookies, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/auth/login?" + urlencode({"next": "/green-api/?status=unhealthy"})
+    assert "1101000001" not in response.text and "SECRET-LOOKING-ERROR" not in response.text
+    login = api.get(response.headers["location"])
+    assert login.status_code == 200 and "<title>Airflow</title>" in login.text  # the auth manager's login page
+
+
+def test_a_browser_with_a_session_but_no_permission_gets_403_not_a_login_loop(api, db):
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    no_role = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="intruder", role=None))
+    response = api.get("/green-api/", headers=BROWSER, cookies={"_token": no_role}, follow_redirects=False)
+    assert response.status_code == 403 and response.json() == {"detail": "Forbidden"}
 
 
 @pytest.mark.parametrize("path", ["/green-api/", "/green-api/api/checks"])
@@ -68,13 +98,17 @@ def test_ui_session_cookie_is_accepted(api, token, db):
     assert "<h1>Green API health</h1>" in response.text
 
 
-def test_plugin_adds_the_navigation_entry(get):
+def test_the_navigation_entry_links_to_the_dashboard_itself(api, get):
     plugins = get("/api/v2/plugins").json()["plugins"]
     [ours] = [p for p in plugins if p["name"] == "green_api"]
     [view] = ours["external_views"]
-    assert (view["name"], view["href"], view["url_route"], view["destination"]) == (
-        "Green API", "green-api/", "green-api", "nav")
+    # In the Browse menu, without url_route: Airflow's UI links to href instead of framing it under /plugin/.
+    assert (view["name"], view["category"], view.get("url_route"), view["destination"]) == (
+        "Green API", "browse", None, "nav")
     assert ours["fastapi_apps"][0]["url_prefix"] == "/green-api"
+    # The UI resolves href against its <base href>: the address is the dashboard's, the one alerts link to.
+    [base] = re.findall(r'<base href="([^"]*)"', api.get("/", headers=BROWSER).text)
+    assert urljoin("http://airflow.example" + base, view["href"]) == dashboard_link("http://airflow.example")
 
 
 # --- empty database -----------------------------------------------------------------------------
@@ -266,6 +300,56 @@ def test_invalid_schedule_is_named_on_the_page(get, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", '{"time": "25:00"}')
     assert "must be a 24-hour time HH:MM" in get("/green-api/api/schedule").json()["error"]
     assert "The reboot schedule is invalid" in get("/green-api/").text
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+
+def test_times_are_in_the_messages_zone_and_say_so(get, db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", '{"message_timezone": "America/Sao_Paulo"}')
+    log_check(db, "1101000001", 3)
+    checked_at = db.execute("SELECT checked_at FROM green_api_health_logs").fetchone()[0]
+    page = get("/green-api/").text
+    assert 'times in <b id="display-zone">America/Sao_Paulo</b>' in page
+    assert "message_timezone in Variable green_api_settings" in page
+    local = f"{checked_at.astimezone(ZoneInfo('America/Sao_Paulo')):%Y-%m-%d %H:%M:%S}"
+    assert '<th>Last check <span class="zone">(America/Sao_Paulo)</span></th>' in page
+    assert f'data-field="last_check">{local}<br>' in page
+    assert '<span>Checked <span class="zone">(America/Sao_Paulo)</span></span>' in page
+    assert f'<summary class="cols"><span class="nowrap">{local}</span>' in page
+    assert "times in America/Sao_Paulo" in get("/green-api/charts/24h.svg").text
+
+
+def test_times_follow_the_airflow_ui_zone_the_page_reports(get, db):
+    log_check(db, "1101000001", 3)
+    checked_at = db.execute("SELECT checked_at FROM green_api_health_logs").fetchone()[0]
+    reported = {"green_api_tz": "Asia%2FTokyo"}  # what the page's script sets (encodeURIComponent)
+    page = get("/green-api/", cookies=reported).text
+    assert 'times in <b id="display-zone">Asia/Tokyo</b>' in page and "the time zone of your Airflow UI" in page
+    local = f"{checked_at.astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m-%d %H:%M:%S}"
+    assert '<th>Last check <span class="zone">(Asia/Tokyo)</span></th>' in page
+    assert f'data-field="last_check">{local}<br>' in page
+    assert "times in Asia/Tokyo" in get("/green-api/charts/30d.svg", cookies=reported).text
+
+
+@pytest.mark.parametrize("cookie", ["Mars/Olympus", "..%2F..%2Fetc%2Fpasswd", ""])
+def test_a_zone_python_does_not_know_falls_back_to_the_messages_zone(get, db, cookie):
+    page = get("/green-api/", cookies={"green_api_tz": cookie}).text
+    assert 'times in <b id="display-zone">Europe/Paris</b>' in page
+
+
+# --- a fresh install ------------------------------------------------------------------------------
+
+
+def test_charts_of_a_fresh_install_show_the_span_of_the_data(get, db):
+    log_check(db, "1101000001", 40, "healthy", response_ms=100)
+    log_check(db, "1101000001", 30, "unhealthy", response_ms=300)
+    day = get("/green-api/charts/24h.svg").text
+    assert "Last 1 hour (all the data so far; the full window is 24 hours), 5 min buckets" in day
+    [bar_x] = re.findall(r'<rect x="([\d.]+)"', day)
+    assert float(bar_x) < 0.6 * 960  # 30 minutes ago, on a 1-hour axis: left of the middle, not at the edge
+    month = get("/green-api/charts/30d.svg").text
+    assert "Last 24 hours (all the data so far; the full window is 30 days), hourly buckets" in month
 
 
 def test_page_is_self_contained(get, db):

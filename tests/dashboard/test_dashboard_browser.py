@@ -1,5 +1,6 @@
-"""A real browser on a real API server: log into Airflow, open "Green API" from the navigation,
-compare what the page shows with the database, filter by status, save screenshots.
+"""A real browser on a real API server: open the dashboard's address without a session (as from an
+alert), log in, come back to it in the Airflow UI's time zone; open "Green API" from Airflow's
+navigation; compare what the page shows with the database, filter by status, save screenshots.
 
 Headless Chromium is Debian's `chromium` with its `chromedriver` (`make test` installs them).
 Screenshots go to `.artifacts/screenshots/` (git-ignored).
@@ -17,10 +18,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from greenapi.dashboard import dashboard_link
 from tests.airflow_services import api_server as serve_api
+from tests.dashboard.conftest import log_check
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ".artifacts" / "screenshots"
@@ -88,7 +92,66 @@ def _text(driver: Any, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
 
-def test_support_logs_in_opens_the_dashboard_and_filters(api_server, browser, db):
+def _log_in(driver: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _wait(lambda: driver.find_element(By.NAME, "username")).send_keys(USER)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def _dashboard_in(driver: Any, zone: str) -> None:
+    """Wait for the dashboard, drawn in ``zone`` (the page reloads once to follow the UI's zone)."""
+    _wait(lambda: _text(driver, "h1") == "Green API health" and _text(driver, "#display-zone") == zone)
+
+
+def _chart_title(driver: Any, window: str) -> str:
+    return str(_wait(lambda: driver.execute_script(
+        f"const d = document.getElementById('chart-{window}').contentDocument;"
+        "return d && d.querySelector('svg title') ? d.querySelector('svg title').textContent : null;")))
+
+
+def test_an_alert_link_without_a_session_goes_through_login_to_a_fresh_dashboard(api_server, browser, db):
+    # A fresh install: three instances checked every 5 minutes for the last 35 minutes.
+    for minutes in (35, 30, 25, 20, 15, 10, 5):
+        log_check(db, "1101000001", minutes, "healthy", response_ms=150 + minutes)
+        log_check(db, "1101000003", minutes, "unhealthy" if minutes <= 15 else "healthy", state="notAuthorized"
+                  if minutes <= 15 else "authorized", response_ms=300)
+    log_check(db, "1101000002", 35, "healthy")
+    log_check(db, "1101000002", 30, "critical_failure", state=None, response_ms=None, error="Connection timeout")
+    log_check(db, "1101000002", 25, "rebooted", reboot=True)
+
+    browser.get(dashboard_link(api_server))  # the link in an alert, no session yet
+    _wait(lambda: "/auth/login?next=%2Fgreen-api%2F" in browser.current_url)
+    # The user's time zone, as Airflow's UI keeps it (localStorage "timezone", JSON) on this origin.
+    browser.execute_script("localStorage.setItem('timezone', JSON.stringify('Asia/Tokyo'))")
+    _log_in(browser)
+    _wait(lambda: browser.current_url == dashboard_link(api_server))
+    _dashboard_in(browser, "Asia/Tokyo")
+
+    checked_at = db.execute("SELECT max(checked_at) FROM green_api_health_logs WHERE instance_id = '1101000001'"
+                            ).fetchone()[0]
+    assert _text(browser, "#instances th:nth-child(4)") == "Last check (Asia/Tokyo)"
+    assert _text(browser, 'tr[data-instance="1101000001"] td[data-field="last_check"]').startswith(
+        f"{checked_at.astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m-%d %H:%M:%S}")
+    assert _text(browser, "#checks-head span:first-child") == "Checked (Asia/Tokyo)"
+
+    # Back after a reboot is not healthy's green.
+    colour = "return getComputedStyle(document.querySelector('tr[data-instance=\"%s\"] .badge')).backgroundColor;"
+    healthy, rebooted = (browser.execute_script(colour % i) for i in ("1101000001", "1101000002"))
+    assert (healthy, rebooted) == ("rgb(26, 127, 55)", "rgb(188, 76, 0)")
+    # Four instances: the three checked, and the default connection configured but never checked.
+    assert _text(browser, "#tile-up-now") == "2 / 4\ninstances up now, 1 of them after a reboot"
+
+    # 35 minutes of data fill a 1-hour axis instead of the last pixels of 24 hours.
+    assert _chart_title(browser, "24h").startswith(
+        "Last 1 hour (all the data so far; the full window is 24 hours), 5 min buckets, times in Asia/Tokyo")
+    assert _chart_title(browser, "30d").startswith("Last 24 hours (all the data so far; the full window is 30 days)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "dashboard-fresh.png"))
+
+
+def test_support_opens_the_dashboard_from_airflows_navigation_and_filters(api_server, browser, db):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -99,15 +162,16 @@ def test_support_logs_in_opens_the_dashboard_and_filters(api_server, browser, db
     assert "checks: 3,460" in history.stdout  # 4 instances x (3 days x 288 + 1)
 
     browser.get(api_server + "/")
-    _wait(lambda: browser.find_element(By.NAME, "username")).send_keys(USER)
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    nav = _wait(lambda: browser.find_element(By.CSS_SELECTOR, 'a[aria-label="Green API"]'))
-    nav.click()
-    frame = _wait(lambda: browser.find_element(By.CSS_SELECTOR, 'iframe[title="Green API"]'))
-    assert browser.current_url == api_server + "/plugin/green-api"
-    browser.switch_to.frame(frame)
-    _wait(lambda: _text(browser, "h1") == "Green API health")
+    _log_in(browser)
+    airflow_tab = browser.current_window_handle
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Browse"]')).click()
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, 'a[role="menuitem"][aria-label="Green API"]')).click()
+    # The entry opens the dashboard's own address (a new tab), not /plugin/green-api/green-api/.
+    _wait(lambda: len(browser.window_handles) == 2)
+    browser.switch_to.window(next(h for h in browser.window_handles if h != airflow_tab))
+    _wait(lambda: browser.current_url == dashboard_link(api_server))
+    # No zone chosen in Airflow's UI: it shows the browser's, and so does the dashboard.
+    _dashboard_in(browser, browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone;"))
 
     # The numbers on the page are the database's.
     columns = ("instance_id", "status", "uptime_24h", "uptime_30d", "p95_ms")
@@ -145,13 +209,13 @@ def test_support_logs_in_opens_the_dashboard_and_filters(api_server, browser, db
     assert bars == failing_buckets
     assert browser.execute_script(
         "return !!document.getElementById('chart-30d').contentDocument.querySelector('svg polyline');")
+    assert _chart_title(browser, "24h").startswith("Last 24 hours, 5 min buckets, times in ")
+    assert _chart_title(browser, "30d").startswith("Last 3 days (all the data so far; the full window is 30 days)")
     assert len(browser.find_elements(By.CSS_SELECTOR, "details.check")) == 50
     SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.switch_to.default_content()
     browser.save_screenshot(str(SHOTS / "dashboard.png"))
 
     # Filter by status, as support would, then open one check.
-    browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, 'iframe[title="Green API"]'))
     Select(browser.find_element(By.ID, "status-filter")).select_by_value("unhealthy")
     browser.find_element(By.ID, "apply-filters").click()
     _wait(lambda: _text(browser, "#checks-total") == f"{unhealthy:,} check(s)")
@@ -162,6 +226,5 @@ def test_support_logs_in_opens_the_dashboard_and_filters(api_server, browser, db
     error = db.execute("SELECT error_message FROM green_api_health_logs WHERE id = %s",
                        (int(first.get_attribute("data-id")),)).fetchone()[0]
     assert f"Error: {error}" in first.text
-    browser.switch_to.default_content()
     browser.save_screenshot(str(SHOTS / "dashboard-unhealthy.png"))
     assert (SHOTS / "dashboard.png").stat().st_size > 10_000

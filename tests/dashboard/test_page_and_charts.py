@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from html import escape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,6 +55,20 @@ def test_gaps_in_response_times_break_the_line():
     assert len(re.findall("<polyline", _svg(buckets))) == 2
 
 
+def test_the_current_bucket_ends_at_the_right_edge():  # an hour that started 10 minutes ago, on a day's axis
+    frame = charts.Frame(NOW - timedelta(hours=24), NOW)
+    svg = charts.timeline(title="t", frame=frame, buckets=[{"at": NOW - timedelta(minutes=10), "mean_ms": 1,
+                                                            "failing": 3}], bucket=timedelta(hours=1), reboots=[],
+                          alerts=[], mark_bucket=timedelta(hours=6), zone=PARIS)
+    [(x, width)] = [tuple(map(float, m)) for m in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert x + width == pytest.approx(charts.WIDTH - charts.RIGHT, abs=0.1)
+
+
+def test_a_lone_bucket_is_drawn_as_a_dot():  # the first hour of a fresh install on the 30-day chart
+    svg = _svg([{"at": NOW - timedelta(minutes=30), "mean_ms": 200, "failing": 0}])
+    assert "<polyline" not in svg and len(re.findall(r'<circle [^>]*class="dot"', svg)) == 1
+
+
 def test_time_axis_is_in_the_display_zone_across_a_dst_change():
     # 29 March 2026: Paris goes from +01:00 to +02:00 at 02:00 local.
     labels = re.findall(r'class="label mid">([0-9:]+)<', _svg([]))
@@ -73,10 +88,104 @@ def test_page_escapes_everything_that_comes_from_the_database():
         "incidents": [{"instance_id": HOSTILE, "kind": HOSTILE, "severity": "critical", "open_seconds": 60}],
         "stats": {"total_checks": 1, "healthy_count": 0, "avg_response_ms": None},
         "checks": {"page": 1, "pages": 1, "total": 1, "checks": [hostile_check]},
-        "schedule": {"error": HOSTILE}, "links": {"check_now": "a", "force_reboot": "b", "schedule": "c",
-                                                   "scheduled_dag": "d"},
-        "instance_ids": [HOSTILE],
+        "schedule": {"error": HOSTILE}, "links": {"airflow": "../", "check_now": "a", "force_reboot": "b",
+                                                   "schedule": "c", "scheduled_dag": "d"},
+        "instance_ids": [HOSTILE], "zone_source": "the zone's source",
     }
     html = page.render(data, PARIS)
     assert HOSTILE not in html and html.count("&lt;script&gt;") >= 10
-    assert "<script>setTimeout" in html  # the page's own refresh, and nothing else
+    # The page's own scripts (the time zone, the refresh), and nothing else.
+    assert html.count("<script>") == 2 and page.ZONE_SCRIPT in html and "<script>setTimeout" in html
+
+
+# --- what a person reads -----------------------------------------------------------------------
+
+
+def _css_rule(selector: str) -> str:
+    """The declarations the page's style gives ``selector`` (alone or in a list of selectors)."""
+    rules = re.findall(r"([^{}]+)\{([^}]*)\}", page.STYLE)
+    [body] = [body for selectors, body in rules if selector in (s.strip() for s in selectors.split(","))]
+    return body.strip()
+
+
+def _page(instances, checks=(), zone=PARIS, source="message_timezone in Variable green_api_settings"):
+    return page.render({
+        "now": NOW, "instances": list(instances), "status": None, "instance": None, "incidents": [],
+        "stats": {"total_checks": 0}, "checks": {"page": 1, "pages": 1, "total": len(checks), "checks": list(checks)},
+        "schedule": {"error": "x"}, "instance_ids": [], "zone_source": source,
+        "links": {"airflow": "../", "check_now": "a", "force_reboot": "b", "schedule": "c", "scheduled_dag": "d"},
+    }, zone)
+
+
+def _instance(instance_id, status):
+    return {"instance_id": instance_id, "connection_id": f"conn_{instance_id}", "status": status,
+            "checked_at": NOW - timedelta(minutes=3), "state_instance": "authorized"}
+
+
+def test_a_rebooted_instance_does_not_look_healthy():
+    html = _page([_instance("1", "healthy"), _instance("2", "rebooted"), _instance("3", "unhealthy"),
+                  _instance("4", None)])
+    badges = dict(re.findall(r'<tr data-instance="(\d)">.*?<span class="badge (\w+)"', html, re.S))
+    assert badges == {"1": "healthy", "2": "rebooted", "3": "unhealthy", "4": "never"}
+    backgrounds = {name: _css_rule(f".{name}") for name in ("healthy", "rebooted", "unhealthy", "never")}
+    assert len(set(backgrounds.values())) == 4, backgrounds  # a colour of its own, not healthy's green
+    assert '<div class="tile" id="tile-up-now"><b>2 / 4</b><span class="muted">instances up now, 1 of them after a reboot'\
+        in html
+    legend = re.search(r'<p class="statuses muted" id="status-legend">(.*?)</p>', html).group(1)
+    assert ">rebooted</span> needed a reboot, back authorized after it" in legend
+    assert ">healthy</span> authorized" in legend
+
+
+@pytest.mark.parametrize(("zone", "source"), [(PARIS, "message_timezone in Variable green_api_settings"),
+                                               (ZoneInfo("Asia/Tokyo"), "the time zone of your Airflow UI")])
+def test_every_time_names_its_zone(zone, source):
+    check = {"id": 7, "checked_at": NOW, "instance_id": "1", "connection_id": "c", "status": "healthy",
+             "state_instance": "authorized", "response_time_ms": 90, "reboot_triggered": False,
+             "trigger_type": "automatic", "dag_id": "d", "run_id": "r", "incident_id": 3,
+             "incident": {"id": 3, "kind": "k", "severity": "s", "opened_at": NOW, "resolved_at": NOW, "reboots": 0,
+                          "levels_notified": 1},
+             "deliveries": [{"attempted_at": NOW, "message_kind": "opening", "recipient": "r", "channel": "whatsapp",
+                             "sender": "s", "attempt": 1, "ok": True}]}
+    html = _page([_instance("1", "healthy")], [check], zone, source)
+    local = NOW.astimezone(zone)
+    assert f'<html lang="en" data-zone="{zone.key}">' in html
+    assert f'times in <b id="display-zone">{zone.key}</b>\n(<span id="zone-source">{escape(source)}</span>)' in html
+    assert f'<th>Last check <span class="zone">({zone.key})</span></th>' in html
+    assert f'<span>Checked <span class="zone">({zone.key})</span></span>' in html
+    assert f'<summary class="cols"><span class="nowrap">{local:%Y-%m-%d %H:%M:%S}</span>' in html
+    # Times inside sentences carry the zone's abbreviation.
+    stamp = f"{local:%Y-%m-%d %H:%M:%S %Z}"
+    assert f"opened {stamp}, resolved {stamp}" in html and f"<li>{stamp}: opening to r" in html
+
+
+@pytest.mark.parametrize(("first", "minimum", "since"), [
+    (None, timedelta(hours=1), NOW - timedelta(hours=24)),  # nothing yet: the whole window
+    (NOW - timedelta(days=3), timedelta(hours=1), NOW - timedelta(hours=24)),  # data fills the window
+    (NOW - timedelta(hours=23, minutes=57), timedelta(hours=1), NOW - timedelta(hours=24)),  # nearly: all of it
+    (NOW - timedelta(hours=5), timedelta(hours=1), NOW - timedelta(hours=5)),  # a fresh install: the data's span
+    (NOW - timedelta(minutes=20), timedelta(hours=1), NOW - timedelta(hours=1)),  # at least the minimum
+])
+def test_a_chart_shows_its_window_or_the_span_of_the_data(first, minimum, since):
+    assert charts.Frame.fitted(timedelta(hours=24), NOW, first, minimum) == charts.Frame(since, NOW)
+
+
+def test_recent_data_of_a_fresh_install_is_spread_over_the_chart():
+    buckets = [{"at": NOW - timedelta(minutes=m), "mean_ms": 200 + m, "failing": int(m == 15)} for m in (35, 25, 15, 5)]
+    frame = charts.Frame.fitted(timedelta(hours=24), NOW, buckets[0]["at"], timedelta(hours=1))
+    svg = charts.timeline(title=charts.title(frame, timedelta(hours=24), timedelta(minutes=5), PARIS), frame=frame,
+                          buckets=buckets, bucket=timedelta(minutes=5), reboots=[], alerts=[],
+                          mark_bucket=timedelta(minutes=15), zone=PARIS)
+    assert "Last 1 hour (all the data so far; the full window is 24 hours), 5 min buckets, times in Europe/Paris" in svg
+    xs = [float(p.split(",")[0]) for p in re.search(r'<polyline points="([^"]+)"', svg).group(1).split()]
+    width = charts.WIDTH - charts.LEFT - charts.RIGHT
+    assert xs[-1] - xs[0] >= 0.49 * width  # 30 minutes of data over half the chart, not a few pixels
+    [bar] = re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    assert float(bar[1]) > 50  # a 5-minute bar is wide enough to see and hover
+    labels = re.findall(r'class="label mid">([0-9:]+)<', svg)
+    assert labels == ["13:00", "13:10", "13:20", "13:30", "13:40", "13:50", "14:00"]  # 12:00 UTC is 14:00 CEST
+
+
+def test_a_full_window_is_titled_as_such():
+    frame = charts.Frame.fitted(timedelta(days=30), NOW, NOW - timedelta(days=31), timedelta(days=1))
+    assert charts.title(frame, timedelta(days=30), timedelta(hours=1), PARIS, "1101000001") == (
+        "Last 30 days, hourly buckets, times in Europe/Paris — 1101000001")

@@ -2,28 +2,34 @@
 
 Airflow does not authenticate plugin apps: every route here depends on Airflow's own auth
 manager (the session cookie of the UI, or a bearer token) and on read access to the health-check
-DAG's runs. Anonymous callers get 401, callers without that permission 403, and neither any data.
+DAG's runs. Anonymous callers get 401, callers without that permission 403, and neither any data;
+a browser opening the page without a session is sent to Airflow's login page, and back after it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import escape
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from greenapi.dashboard import URL_PREFIX, charts, page
 from greenapi.dashboard.queries import (
     BUCKETS,
     MARK_BUCKETS,
+    MIN_SPANS,
     WINDOWS,
     BadFilter,
     CheckFilter,
@@ -32,12 +38,13 @@ from greenapi.dashboard.queries import (
     shared_store,
     window_of,
 )
-from greenapi.domain.config import ConfigError, parse_instances, parse_settings
+from greenapi.domain.config import ConfigError, check_timezone, parse_instances, parse_settings
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, next_run, parse_reboot_schedule
 
 log = logging.getLogger(__name__)
 
 LINKS = {  # relative to the page, opened in Airflow's own window (target=_top)
+    "airflow": "../",
     "check_now": f"../dags/{page.HEALTH_DAG}",
     "force_reboot": f"../dags/{page.REBOOT_DAG}",
     "scheduled_dag": f"../dags/{page.SCHEDULED_DAG}/runs",
@@ -45,6 +52,9 @@ LINKS = {  # relative to the page, opened in Airflow's own window (target=_top)
 }
 
 can_read = Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=page.HEALTH_DAG))
+PAGE = "dashboard"  # the route a person opens in a browser
+# Airflow's 403 for a session token it did not sign (401 is a missing or expired one).
+INVALID_TOKEN = "Invalid JWT token"
 
 
 def _variable(name: str) -> Any:
@@ -69,11 +79,25 @@ def store() -> DashboardStore:
         raise HTTPException(503, "The health database (connection green_api_db) is unreachable") from None
 
 
-def display_zone() -> tuple[ZoneInfo, str | None]:
+@dataclass(frozen=True)
+class DisplayZone:
+    zone: ZoneInfo
+    source: str  # why times are in this zone, as the page says it
+    error: str | None = None  # an invalid green_api_settings, said on the page
+
+
+def display_zone(request: Request) -> DisplayZone:
+    """The Airflow UI's time zone when the page's script has reported it, else the messages' zone."""
     try:
-        return ZoneInfo(parse_settings(_variable("green_api_settings")).message_timezone), None
+        settings_zone, error = parse_settings(_variable("green_api_settings")).message_timezone, None
     except ConfigError as exc:
-        return ZoneInfo("UTC"), str(exc)
+        settings_zone, error = "UTC", str(exc)
+    try:
+        ui_zone = check_timezone(page.ZONE_COOKIE, unquote(request.cookies.get(page.ZONE_COOKIE, "")))
+        return DisplayZone(ZoneInfo(ui_zone), "the time zone of your Airflow UI", error)
+    except ConfigError:
+        source = "message_timezone in Variable green_api_settings" if error is None else "green_api_settings is invalid"
+        return DisplayZone(ZoneInfo(settings_zone), source, error)
 
 
 def _paused(dag_id: str) -> bool | None:
@@ -130,10 +154,11 @@ def _window(name: str) -> str:
 
 def _chart(series: dict[str, Any], now: datetime, zone: ZoneInfo, instance: str | None) -> str:
     window = series["window"]
-    label = "last 24 hours, 5-minute buckets" if window == "24h" else "last 30 days, hourly buckets"
+    first = series["buckets"][0]["at"] if series["buckets"] else None  # reboots and alerts happen at checks
+    frame = charts.Frame.fitted(WINDOWS[window], now, first, MIN_SPANS[window])
     return charts.timeline(
-        title=f"{label}{f' — {instance}' if instance else ''}",
-        frame=charts.Frame(series["since"], now), buckets=series["buckets"], bucket=BUCKETS[window],
+        title=charts.title(frame, WINDOWS[window], BUCKETS[window], zone, instance),
+        frame=frame, buckets=series["buckets"], bucket=BUCKETS[window],
         reboots=series["reboots"], alerts=series["alerts"], mark_bucket=MARK_BUCKETS[window], zone=zone,
     )
 
@@ -156,22 +181,37 @@ def _json(data: Any) -> Response:
     return Response(json.dumps(data, default=_plain), media_type="application/json")
 
 
+async def login_or_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A browser opening the page without a valid session goes to Airflow's login page, which
+    brings it back here after the login; any other caller, or route, gets the JSON error."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    route = getattr(request.scope.get("route"), "name", None)
+    no_session = exc.status_code == 401 or (exc.status_code == 403 and exc.detail == INVALID_TOKEN)
+    if route == PAGE and no_session and "text/html" in request.headers.get("accept", ""):
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=back), status_code=303,
+                                headers={"Vary": "Accept"})
+    return await http_exception_handler(request, exc)
+
+
 def build_app() -> FastAPI:
     app = FastAPI(
         title="Green API health",
         description="The numbers behind the Green API dashboard. Authenticate as for Airflow's REST API "
         "(the UI session cookie, or `Authorization: Bearer <token>` from `POST /auth/token`).",
         docs_url=None, redoc_url=None, openapi_url=None, dependencies=[can_read],
-        exception_handlers={DatabaseUnavailable: unavailable},
+        exception_handlers={DatabaseUnavailable: unavailable, StarletteHTTPException: login_or_error},
     )
 
-    @app.get("/", response_class=HTMLResponse, summary="The dashboard page")
+    @app.get("/", response_class=HTMLResponse, summary="The dashboard page", name=PAGE)
     def dashboard(
-        status: str | None = None, instance: str | None = None, page_no: int = Query(1, alias="page")
+        request: Request, status: str | None = None, instance: str | None = None,
+        page_no: int = Query(1, alias="page"),
     ) -> Response:
         flt = _filter(status, instance, page_no)
         db, now = store(), datetime.now(UTC)
-        zone, zone_error = display_zone()
+        shown = display_zone(request)
         got = db.together(
             instances=db.instances, incidents=db.open_incidents, stats=db.stats_7d,
             checks=lambda: db.checks(flt), schedule=lambda: schedule_info(db, now),
@@ -180,10 +220,11 @@ def build_app() -> FastAPI:
         data = {
             **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
             "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
+            "zone_source": shown.source,
         }
-        html = page.render(data, zone)
-        if zone_error:
-            html = html.replace("<body>", f'<body><p class="incident">{escape(zone_error)}</p>', 1)
+        html = page.render(data, shown.zone)
+        if shown.error:
+            html = html.replace("<body>", f'<body><p class="incident">{escape(shown.error)}</p>', 1)
         return HTMLResponse(html)
 
     @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95")
@@ -208,10 +249,10 @@ def build_app() -> FastAPI:
         return _json(store().series(_window(window), datetime.now(UTC), instance or None))
 
     @app.get("/charts/{window}.svg", summary="The chart of a window as SVG", response_class=Response)
-    def chart(window: str, instance: str | None = None) -> Response:
+    def chart(request: Request, window: str, instance: str | None = None) -> Response:
         _filter(None, instance, 1)
         now = datetime.now(UTC)
-        svg = _chart(store().series(_window(window), now, instance or None), now, display_zone()[0], instance)
+        svg = _chart(store().series(_window(window), now, instance or None), now, display_zone(request).zone, instance)
         return Response(svg, media_type="image/svg+xml")
 
     @app.get("/api/checks", summary="The last checks, 50 a page, newest first, with their details")

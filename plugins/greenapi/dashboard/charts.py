@@ -11,29 +11,50 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from greenapi.domain.incidents import format_duration
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from zoneinfo import ZoneInfo
 
-WIDTH, HEIGHT = 960, 250
-LEFT, RIGHT, TOP = 56, 12, 22
-LINE_PANEL = (TOP, 130)  # y range of the response-time panel
-BAR_PANEL = (150, 214)  # y range of the failing-checks panel
-AXIS_Y = 232
+WIDTH, HEIGHT = 960, 262
+LEFT, RIGHT, TOP = 56, 12, 34  # the title's row above TOP, the alert marks just under it
+TITLE_Y = 14
+LINE_PANEL = (TOP, 142)  # y range of the response-time panel
+BAR_PANEL = (162, 226)  # y range of the failing-checks panel
+AXIS_Y = 244
 # The picture is its own document (an <object> on the page): it carries its own style.
 STYLE = (
     "svg { font: 11px system-ui, sans-serif; color-scheme: light dark; }"
     " .chart-title { font-weight: 600; font-size: 13px; fill: CanvasText; }"
     " .label { fill: #6e7781; } .end { text-anchor: end; } .mid { text-anchor: middle; }"
-    " .axis { stroke: #d0d7de; } .line { fill: none; stroke: #0969da; stroke-width: 1.5; }"
+    " .axis { stroke: #d0d7de; } .line { fill: none; stroke: #0969da; stroke-width: 1.5; } .dot { fill: #0969da; }"
     " .fail { fill: #cf222e; } .reboot { stroke: #bc4c00; stroke-dasharray: 3 3; } .alert { fill: #8250df; }"
 )
+
+
+# Data covering this share of a window fills it (its first bucket may start a little after the window).
+FULL = 0.95
 
 
 @dataclass(frozen=True)
 class Frame:
     since: datetime
     until: datetime
+
+    @classmethod
+    def fitted(cls, window: timedelta, until: datetime, first: datetime | None, minimum: timedelta) -> Frame:
+        """The time axis of a chart: the whole ``window`` once the data (nearly) fills it; on a fresh
+        install, from the ``first`` data (and at least ``minimum``), so recent points are spread
+        readably instead of squeezed against the right edge of an empty window."""
+        since = until - window
+        if first is None or until - first >= FULL * window:
+            return cls(since, until)
+        return cls(max(since, min(first, until - minimum)), until)
+
+    @property
+    def span(self) -> timedelta:
+        return self.until - self.since
 
     def x(self, at: datetime) -> float:
         span = (self.until - self.since).total_seconds() or 1.0
@@ -54,16 +75,21 @@ def _nice_max(value: float) -> float:
     return 10 * step
 
 
+# Steps of the time axis, each dividing the next unit (hour, day): the first giving at most MAX_TICKS.
+TICK_STEPS = [timedelta(minutes=m) for m in (5, 10, 15, 30)] + [timedelta(hours=h) for h in (1, 2, 3, 6, 12)] + [
+    timedelta(days=d) for d in (1, 2, 3, 7)]
+MAX_TICKS = 10
+
+
 def _ticks(frame: Frame, zone: ZoneInfo) -> list[tuple[float, str]]:
-    span = frame.until - frame.since
-    if span <= timedelta(days=2):
-        step, fmt = timedelta(hours=3), "%H:%M"
-    else:
-        step, fmt = timedelta(days=3), "%d/%m"
+    """Ticks at round local times (wall-clock steps, so 00:00, 03:00, ... across a DST change)."""
+    step = next((s for s in TICK_STEPS if frame.span / s <= MAX_TICKS), TICK_STEPS[-1])
+    fmt = "%H:%M" if step < timedelta(days=1) else "%d/%m"
     local = frame.since.astimezone(zone)
     if step < timedelta(days=1):
-        first = local.replace(minute=0, second=0, microsecond=0)
-        first += timedelta(hours=(-first.hour) % 3)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        minutes = int(step.total_seconds() // 60)
+        first = midnight + timedelta(minutes=(local.hour * 60 + local.minute) // minutes * minutes)
     else:
         first = local.replace(hour=0, minute=0, second=0, microsecond=0)
     ticks, at = [], first
@@ -72,6 +98,28 @@ def _ticks(frame: Frame, zone: ZoneInfo) -> list[tuple[float, str]]:
             ticks.append((frame.x(at), at.astimezone(zone).strftime(fmt)))
         at = (at.astimezone(zone) + step).astimezone(zone)
     return ticks
+
+
+def _duration(span: timedelta) -> str:
+    if span >= timedelta(days=2):
+        hours = span.seconds // 3600
+        return f"{span.days} days" + (f" {hours} h" if hours else "")
+    if not span % timedelta(hours=1):
+        hours = span // timedelta(hours=1)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return format_duration(span, "en")
+
+
+def _buckets(bucket: timedelta) -> str:
+    return "hourly buckets" if bucket == timedelta(hours=1) else f"{_duration(bucket)} buckets"
+
+
+def title(frame: Frame, window: timedelta, bucket: timedelta, zone: ZoneInfo, instance: str | None = None) -> str:
+    """What a chart shows: its span (and whether the data fills the window yet), buckets, time zone."""
+    span = f"Last {_duration(frame.span)}"
+    if frame.span < window:
+        span += f" (all the data so far; the full window is {_duration(window)})"
+    return f"{span}, {_buckets(bucket)}, times in {zone.key}" + (f" — {instance}" if instance else "")
 
 
 def timeline(
@@ -94,7 +142,7 @@ def timeline(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'class="chart" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title><style>{STYLE}</style>",
-        f'<text x="{LEFT}" y="14" class="chart-title">{escape(title)}</text>',
+        f'<text x="{LEFT}" y="{TITLE_Y}" class="chart-title">{escape(title)}</text>',
         f'<line x1="{LEFT}" y1="{l1}" x2="{WIDTH - RIGHT}" y2="{l1}" class="axis"/>',
         f'<line x1="{LEFT}" y1="{b1}" x2="{WIDTH - RIGHT}" y2="{b1}" class="axis"/>',
         f'<text x="{LEFT - 6}" y="{l0 + 8}" class="label end">{top_ms:g} ms</text>',
@@ -106,26 +154,28 @@ def timeline(
     ]
     for x, label in _ticks(frame, zone):
         parts.append(f'<line x1="{x:.1f}" y1="{b1}" x2="{x:.1f}" y2="{b1 + 4}" class="axis"/>')
-        parts.append(f'<text x="{x:.1f}" y="{AXIS_Y}" class="label mid">{label}</text>')
-    points = []
+        inside = min(max(x, LEFT), WIDTH - 16)  # a label at either end stays in the picture
+        parts.append(f'<text x="{inside:.1f}" y="{AXIS_Y}" class="label mid">{label}</text>')
+    segments: list[list[tuple[float, float]]] = [[]]  # the line breaks where a bucket has no response time
     for b in buckets:
         if b["mean_ms"] is None:
-            if len(points) > 1:
-                parts.append(f'<polyline points="{" ".join(points)}" class="line"/>')
-            points = []
-            continue
-        y = l1 - (l1 - l0) * float(b["mean_ms"]) / top_ms
-        points.append(f"{frame.x(b['at'] + bucket / 2):.1f},{y:.1f}")
-    if len(points) == 1:
-        points.append(points[0])
-    if points:
-        parts.append(f'<polyline points="{" ".join(points)}" class="line"/>')
+            segments.append([])
+        else:
+            y = l1 - (l1 - l0) * float(b["mean_ms"]) / top_ms
+            segments[-1].append((frame.x(b["at"] + bucket / 2), y))
+    for points in filter(None, segments):
+        if len(points) == 1:  # a lone bucket (a fresh install's first hour) is a dot, not an invisible line
+            parts.append(f'<circle cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="2.5" class="dot"/>')
+        else:
+            parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" class="line"/>')
     for b in buckets:
         if b["failing"]:
             h = (b1 - b0) * float(b["failing"]) / top_fail
             when = b["at"].astimezone(zone).strftime("%d/%m %H:%M")
+            x = frame.x(b["at"])
+            width = max(1.0, min(bar_width, WIDTH - RIGHT - x))  # the current bucket ends now, at the edge
             parts.append(
-                f'<rect x="{frame.x(b["at"]):.1f}" y="{b1 - h:.1f}" width="{bar_width:.1f}" height="{h:.1f}" '
+                f'<rect x="{x:.1f}" y="{b1 - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
                 f'class="fail"><title>{when}: {b["failing"]} failing</title></rect>'
             )
     def named(mark: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from greenapi.dashboard import charts
 from greenapi.dashboard.queries import PAGE_SIZE, STATUSES
 from greenapi.domain.incidents import format_duration
 
@@ -15,9 +16,22 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 HEALTH_DAG, REBOOT_DAG, SCHEDULED_DAG = "green_api_health_check", "green_api_reboot", "green_api_scheduled_reboot"
+# The Airflow UI's time zone, as the page's script reports it to the server (see ZONE_SCRIPT).
+ZONE_COOKIE = "green_api_tz"
+
+# What each status means to a person: the badges' tooltips and the legend under the instances.
+STATUS_MEANINGS = {
+    "healthy": "authorized",
+    "rebooted": "needed a reboot, back authorized after it",
+    "unhealthy": "answers, but not authorized or not usable",
+    "rate_limited": "the API refused: too many requests",
+    "critical_failure": "no answer, or the reboot failed",
+    None: "configured, never checked",
+}
 
 STYLE = """
-:root { color-scheme: light dark; --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --muted:#6e7781; --line:#d0d7de; }
+:root { color-scheme: light dark; --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --reboot:#bc4c00;
+        --muted:#6e7781; --line:#d0d7de; }
 body { font: 14px/1.45 system-ui, sans-serif; margin: 16px 20px; }
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 22px 0 8px; }
 a { color: #0969da; } .muted { color: var(--muted); } .nowrap { white-space: nowrap; }
@@ -28,16 +42,23 @@ a { color: #0969da; } .muted { color: var(--muted); } .nowrap { white-space: now
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); }
 th { font-weight: 600; font-size: 12px; color: var(--muted); } td.num, th.num { text-align: right; }
 .badge { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
-.healthy, .rebooted { background: var(--ok); } .unhealthy, .rate_limited { background: var(--warn); }
-.critical_failure { background: var(--bad); } .never { background: var(--muted); }
+.healthy { background: var(--ok); } .rebooted { background: var(--reboot); } .rebooted::before { content: "↻ "; }
+.unhealthy, .rate_limited { background: var(--warn); } .critical_failure { background: var(--bad); }
+.never { background: var(--muted); }
+.statuses { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 6px 0 0; font-size: 12px; }
 .incident { color: var(--bad); }
-object.chart { width: 100%; max-width: 960px; aspect-ratio: 960 / 250; display: block; margin-bottom: 8px; }
+object.chart { width: 100%; max-width: 960px; display: block; margin-bottom: 8px; }
 .legend span { margin-right: 14px; font-size: 12px; }
 form.filters { margin: 8px 0; } form.filters > * { margin-right: 8px; }
 details { border-bottom: 1px solid var(--line); padding: 3px 0; } summary { cursor: pointer; }
-summary span { display: inline-block; margin-right: 10px; } .detail { margin: 6px 0 8px 18px; }
+.cols > span { display: inline-block; margin-right: 12px; vertical-align: top; }
+.cols > span:nth-child(1) { width: 190px; } .cols > span:nth-child(2) { width: 110px; }
+.cols > span:nth-child(3) { width: 130px; } .cols > span:nth-child(4) { width: 120px; }
+.cols > span:nth-child(5) { width: 70px; text-align: right; }
+.check-head { font-weight: 600; font-size: 12px; color: var(--muted); padding: 3px 0 3px 16px;
+              border-bottom: 1px solid var(--line); } .detail { margin: 6px 0 8px 18px; }
 .pager a, .pager b { margin-right: 8px; }
-"""
+""" + f"object.chart {{ aspect-ratio: {charts.WIDTH} / {charts.HEIGHT}; }}\n"
 
 
 def _t(value: Any) -> str:
@@ -46,6 +67,16 @@ def _t(value: Any) -> str:
 
 def _local(at: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return "—" if at is None else at.astimezone(zone).strftime(fmt)
+
+
+def _stamp(at: datetime | None, zone: ZoneInfo) -> str:
+    """A time standing alone in a sentence: it names its zone (CEST, +04, ...)."""
+    return _local(at, zone, "%Y-%m-%d %H:%M:%S %Z")
+
+
+def _zoned(header: str, zone: ZoneInfo) -> str:
+    """A column header of times, naming their zone."""
+    return f'{header} <span class="zone">({escape(zone.key)})</span>'
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -63,7 +94,14 @@ def _ms(value: Any) -> str:
 def _badge(status: str | None) -> str:
     name = status or "never"
     label = "no check yet" if status is None else status
-    return f'<span class="badge {escape(name)}">{escape(label)}</span>'
+    meaning = STATUS_MEANINGS.get(status, "")
+    return f'<span class="badge {escape(name)}" title="{escape(meaning)}">{escape(label)}</span>'
+
+
+def status_legend() -> str:
+    return '<p class="statuses muted" id="status-legend">' + "".join(
+        f"<span>{_badge(status)} {escape(meaning)}</span>" for status, meaning in STATUS_MEANINGS.items()
+    ) + "</p>"
 
 
 def _query(**params: Any) -> str:
@@ -103,17 +141,18 @@ def instances_table(instances: list[dict[str, Any]], incidents: list[dict[str, A
         rows.append('<tr><td colspan="11" class="muted">No instance has been checked yet. The health check runs '
                     "every 5 minutes once <code>green_api_health_check</code> is unpaused.</td></tr>")
     return (
-        '<table id="instances"><thead><tr><th>Instance</th><th>Status</th><th>WhatsApp state</th><th>Last check</th>'
+        '<table id="instances"><thead><tr><th>Instance</th><th>Status</th><th>WhatsApp state</th>'
+        f'<th>{_zoned("Last check", zone)}</th>'
         '<th class="num">Response</th><th>Open incidents</th><th class="num">Uptime 24 h</th>'
         '<th class="num">7 d</th><th class="num">30 d</th><th class="num">Mean 24 h</th>'
-        '<th class="num">p95 24 h</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+        '<th class="num">p95 24 h</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + status_legend()
     )
 
 
 def _delivery(d: dict[str, Any], zone: ZoneInfo) -> str:
     outcome = "delivered" if d["ok"] else f"failed: {_t(d.get('error'))}"
     return (
-        f"<li>{_local(d['attempted_at'], zone)}: {_t(d['message_kind'])} to {_t(d['recipient'])} "
+        f"<li>{_stamp(d['attempted_at'], zone)}: {_t(d['message_kind'])} to {_t(d['recipient'])} "
         f"by {_t(d['channel'])} via {_t(d.get('sender'))} (attempt {_t(d['attempt'])}): {outcome}</li>"
     )
 
@@ -127,10 +166,10 @@ def check_details(c: dict[str, Any], zone: ZoneInfo) -> str:
         lines.append("<div>No reboot</div>")
     incident = c.get("incident")
     if incident:
-        ended = f"resolved {_local(incident['resolved_at'], zone)}" if incident["resolved_at"] else "still open"
+        ended = f"resolved {_stamp(incident['resolved_at'], zone)}" if incident["resolved_at"] else "still open"
         lines.append(
             f"<div>Incident #{_t(incident['id'])}: {_t(incident['kind'])} ({_t(incident['severity'])}), "
-            f"opened {_local(incident['opened_at'], zone)}, {ended}; {_t(incident['reboots'])} reboot(s), "
+            f"opened {_stamp(incident['opened_at'], zone)}, {ended}; {_t(incident['reboots'])} reboot(s), "
             f"{_t(incident['levels_notified'])} contact level(s) alerted</div>"
         )
     if c.get("in_maintenance_window"):
@@ -171,7 +210,7 @@ def checks_section(result: dict[str, Any], status: str | None, instance: str | N
             marks.append(f"incident #{c['incident_id']}")
         items.append(
             f'<details class="check" data-id="{_t(c["id"])}" data-status="{_t(c["status"])}">'
-            f'<summary><span class="nowrap">{_local(c["checked_at"], zone)}</span>'
+            f'<summary class="cols"><span class="nowrap">{_local(c["checked_at"], zone)}</span>'
             f'<span>{_t(c["instance_id"])}</span><span>{_badge(c["status"])}</span>'
             f'<span>{_t(c.get("state_instance")) or "—"}</span><span>{_ms(c.get("response_time_ms"))}</span>'
             f'<span class="muted">{escape(", ".join(marks))}</span></summary>'
@@ -185,9 +224,12 @@ def checks_section(result: dict[str, Any], status: str | None, instance: str | N
         if 1 <= target <= pages and target != page:
             pager.append(f'<a href="{_query(status=status, instance=instance, page=target)}#checks">{label}</a>')
     pager.append(f"<b>page {page} of {pages}</b>")
+    head = "".join(f"<span>{h}</span>" for h in (
+        _zoned("Checked", zone), "Instance", "Status", "WhatsApp state", "Response", "Reboot, alerts, incident"))
     return (
         f'<h2 id="checks">Last checks <span class="muted">({PAGE_SIZE} a page)</span></h2>{form}'
-        f'<div class="pager">{"".join(pager)}</div><div id="check-list">{"".join(items)}</div>'
+        f'<div class="pager">{"".join(pager)}</div><div class="cols check-head" id="checks-head">{head}</div>'
+        f'<div id="check-list">{"".join(items)}</div>'
         f'<div class="pager">{"".join(pager[1:])}</div>'
     )
 
@@ -218,12 +260,13 @@ def schedule_section(schedule: dict[str, Any], links: dict[str, str]) -> str:
 
 
 def tiles(instances: list[dict[str, Any]], incidents: list[dict[str, Any]], stats: dict[str, Any]) -> str:
-    checked = [i for i in instances if i.get("status") is not None]
-    healthy_now = sum(1 for i in checked if i["status"] in ("healthy", "rebooted"))
+    rebooted = sum(1 for i in instances if i.get("status") == "rebooted")
+    up_now = sum(1 for i in instances if i.get("status") == "healthy") + rebooted
     total = int(stats.get("total_checks") or 0)
     rate = f"{100 * int(stats['healthy_count']) / total:.2f} %" if total else "—"
     values = [
-        ("healthy-now", f"{healthy_now} / {len(instances)}", "instances healthy now"),
+        ("up-now", f"{up_now} / {len(instances)}",
+         "instances up now" + (f", {rebooted} of them after a reboot" if rebooted else "")),
         ("open-incidents", str(len(incidents)), "open incidents"),
         ("success-7d", rate, "success rate, 7 d"),
         ("mean-7d", _ms(stats.get("avg_response_ms")), "mean response, 7 d"),
@@ -244,16 +287,35 @@ def _chart_object(window: str, instance: str | None) -> str:
             f"chart of the last {window}</object>")
 
 
+# Times follow the Airflow UI's time zone: the UI keeps the user's choice in this origin's
+# localStorage ("timezone", JSON), else uses the browser's. The page is drawn on the server, so the
+# script tells it through a cookie and reloads, once per zone (sessionStorage stops a loop when the
+# server cannot use the zone); without script, times stay in the zone the page names.
+ZONE_SCRIPT = f"""<script>(function () {{
+  var ui = null;
+  try {{ ui = JSON.parse(localStorage.getItem("timezone")); }} catch (e) {{}}
+  ui = ui || Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!ui || ui === document.documentElement.dataset.zone || sessionStorage.getItem("{ZONE_COOKIE}") === ui) return;
+  sessionStorage.setItem("{ZONE_COOKIE}", ui);
+  document.cookie = "{ZONE_COOKIE}=" + encodeURIComponent(ui) + "; path=" + location.pathname.replace(/[^/]*$/, "")
+    + "; max-age=31536000; samesite=lax";
+  location.reload();
+}})();</script>"""
+
+
 def render(data: dict[str, Any], zone: ZoneInfo) -> str:
+    """The page; ``data["zone_source"]`` says why times are in ``zone``."""
     links = data["links"]
     charts_for = f" — instance {_t(data['instance'])}" if data.get("instance") else " — all instances"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Green API health</title><style>{STYLE}</style></head>
+<html lang="en" data-zone="{_t(zone.key)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Green API health</title><style>{STYLE}</style>{ZONE_SCRIPT}</head>
 <body>
 <h1>Green API health</h1>
-<div class="muted">As of {_local(data["now"], zone)} ({_t(zone.key)}) · refreshes every minute ·
-<a href="api/docs" target="_blank">JSON API</a></div>
+<div class="muted">As of {_local(data["now"], zone)} · times in <b id="display-zone">{_t(zone.key)}</b>
+(<span id="zone-source">{_t(data["zone_source"])}</span>) · refreshes every minute ·
+<a href="api/docs" target="_blank">JSON API</a> · <a href="{escape(links["airflow"])}">Airflow</a></div>
 <p class="actions">
 <a id="check-now" target="_top" href="{escape(links["check_now"])}">Check now (trigger {HEALTH_DAG})</a>
 <a id="force-reboot" target="_top" href="{escape(links["force_reboot"])}">Force reboot (trigger {REBOOT_DAG})</a>

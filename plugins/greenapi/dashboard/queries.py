@@ -124,6 +124,8 @@ WINDOWS = {"24h": timedelta(hours=24), "30d": timedelta(days=30)}
 BUCKETS = {"24h": timedelta(minutes=5), "30d": timedelta(hours=1)}
 # Reboots and alerts are marked per longer span: a few hundred marks at most on a picture.
 MARK_BUCKETS = {"24h": timedelta(minutes=15), "30d": timedelta(hours=6)}
+# While the data covers less than a window (a fresh install), a chart shows the data's span, at least this.
+MIN_SPANS = {"24h": timedelta(hours=1), "30d": timedelta(days=1)}
 
 
 class BadFilter(ValueError):
