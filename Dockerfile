@@ -13,7 +13,7 @@ COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 sql /opt/airflow/sql
 COPY --chown=airflow:0 scripts/connections.sh scripts/import_env.py docker/entrypoint.sh docker/init.sh /opt/airflow/docker/
-RUN pip install --no-cache-dir --no-deps -e /opt/airflow
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow && rm -rf /opt/airflow/plugins/*.egg-info
 
 ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/airflow/docker/entrypoint.sh"]
 CMD []

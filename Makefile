@@ -33,6 +33,9 @@ $(INSTALLED): requirements.txt pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@# The build leaves its metadata in plugins/, which Airflow puts on sys.path: the package would be
+	@# found twice and its plugin registered twice ("Plugin 'green_api' already registered").
+	@rm -rf plugins/*.egg-info
 	@touch $@
 
 install: $(INSTALLED)

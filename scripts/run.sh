@@ -101,7 +101,7 @@ cat <<EOM
  Airflow UI:      $UI_URL   (user: admin), listening $reach
  Admin password:  $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
                   (generated at the first start; cat it in another terminal)
- Dashboard:       $UI_URL/green-api/   (also "Green API" in Airflow's navigation)
+ Dashboard:       $UI_URL/green-api/   (also Browse > Green API in the Airflow UI)
  Health data:     PostgreSQL $(echo "$GREEN_API_DB_URL" | sed -E 's#^[a-z]+://([^@/]*@)?##') (connection green_api_db)
  Logs:            $AIRFLOW_HOME/logs (retention.log: Airflow's records kept 30 days)
  Stop:            Ctrl-C
