@@ -2,7 +2,7 @@
 # Finds (or starts) PostgreSQL, then exports Airflow's settings for this checkout.
 #
 #   run    the health database is the one AIRFLOW_CONN_GREEN_API_DB names, else green_api
-#   demo   green_api_demo (the demo never writes to your own database)
+#   demo   green_api_demo, or GREEN_API_DEMO_DB (the demo never writes to your own database)
 #   test   green_api_test (emptied by the tests), bench: green_api_bench
 #
 # Airflow's metadata lives in a database of its own, green_api_airflow (GREEN_API_AIRFLOW_DB),
@@ -15,7 +15,7 @@ _ignore=--ignore-configured
 case "$_mode" in
   test)  _db=green_api_test$_tag;  _meta=green_api_airflow_test$_tag;  _home=$_root/.airflow-test ;;
   bench) _db=green_api_bench$_tag; _meta=green_api_airflow_bench$_tag; _home=$_root/.airflow-bench ;;
-  demo)  _db=green_api_demo; _meta=${GREEN_API_AIRFLOW_DB:-green_api_airflow}; _home=${GREEN_API_AIRFLOW_HOME:-$_root/.airflow} ;;
+  demo)  _db=${GREEN_API_DEMO_DB:-green_api_demo}; _meta=${GREEN_API_AIRFLOW_DB:-green_api_airflow}; _home=${GREEN_API_AIRFLOW_HOME:-$_root/.airflow} ;;
   run)   _db=green_api;      _meta=${GREEN_API_AIRFLOW_DB:-green_api_airflow}; _home=${GREEN_API_AIRFLOW_HOME:-$_root/.airflow}; _ignore= ;;
   *) echo "usage: . scripts/env.sh run|test|demo|bench" >&2; return 2 ;;
 esac
