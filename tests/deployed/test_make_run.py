@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -256,3 +257,22 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     # No token in what make run printed.
     for secret in tokens.values():
         assert secret not in log
+
+    # A failure under the real scheduler (a broken Variable, set in the UI) reaches support as a
+    # notice naming the job and the task, with the link to the task's log in the UI.
+    made = requests.post(f"{deployment.url}/api/v2/variables", headers=headers, timeout=10,
+                         json={"key": "green_api_instances", "value": "[green_api_default"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    broken_run = trigger(deployment, token, "green_api_scheduled_reboot")
+    assert wait_for(lambda: run_state(deployment, "green_api_scheduled_reboot", broken_run), 120,
+                    "the broken daily reboot") == "failed"  # fmt: skip
+    [notice] = wait_for(lambda: [m for m in sim.messages() if "green_api_scheduled_reboot" in m["message"]], 60,
+                        "the failure notice")  # a scheduled health check may fail meanwhile, too  # fmt: skip
+    assert notice["chatId"] == "33600000001@c.us"
+    text = notice["message"]
+    assert text.startswith("⚠️ *MONITORING GREEN API EN ÉCHEC*\n\nLe reboot quotidien des instances a échoué le ")
+    assert "(DAG green_api_scheduled_reboot, tâche pick_instances, essai 1) : Variable green_api_instances is not " \
+           "valid JSON" in text  # fmt: skip
+    assert text.endswith(f"🔎 Log de la tâche : http://localhost:{port}/dags/green_api_scheduled_reboot/runs/"
+                         f"{quote(broken_run)}/tasks/pick_instances?try_number=1")  # fmt: skip
+    assert "Traceback" not in text and not any(secret in text for secret in tokens.values())
