@@ -239,6 +239,12 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     variables = dict(deployment.rows("SELECT key, val IS NOT NULL FROM variable"))
     assert set(variables) == {"green_api_settings", "green_api_reboot_schedule"}
 
+    # Nothing red in any task log of the four runs (the UI colours error lines).
+    task_logs = [f for run in runs for f in (deployment.home / "logs").glob(f"dag_id=*/run_id={run}/**/*.log")]
+    assert len(task_logs) >= 9 + 3 + 4 + 4, task_logs
+    errors = [line for f in task_logs for line in f.read_text().splitlines()
+              if '"level":"error"' in line or '"level":"critical"' in line]  # fmt: skip
+    assert errors == []
     # The check's task log reads as a summary, not as a dump of its return value.
     [shard_log] = (deployment.home / "logs" / "dag_id=green_api_health_check").glob(
         f"run_id={health[0]}/task_id=check_shard/**/attempt=1.log")  # fmt: skip
@@ -254,6 +260,8 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     port = deployment.url.rsplit(":", 1)[1]
     assert addresses == {f"127.0.0.1:{port}"}, addresses
     assert "listening only from this machine" in log
+    # Nor in what make run printed (what a newcomer watches).
+    assert [line for line in log.splitlines() if "[error" in line or "[critical" in line] == []
     # No token in what make run printed.
     for secret in tokens.values():
         assert secret not in log

@@ -27,7 +27,7 @@ from greenapi.tasks import common
 from greenapi.tasks.common import UnusableConnection, in_parallel, now_iso, open_hook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +263,16 @@ def shard_step(conn_ids: list[str]) -> dict[str, Any]:
     return checked
 
 
-def check_step(shards: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     from greenapi.store import IncidentStore, StoreUnavailable
 
     try:
         settings = parse_settings(common.settings_raw())
     except ConfigError as exc:
         _fail_with(exc)
-    checked = merge_shards(shards)
+    # One slice fetches every shard at once; iterating Airflow's lazy sequence of mapped results
+    # asks for one item past the end, which its client logs as an error in this task's log.
+    checked = merge_shards(shards[:])
     now = logical_now()
     checked["logical_now"] = now.isoformat()
     try:
