@@ -13,7 +13,7 @@ SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test test-scale lint audit browser bench bench-alert bench-check bench-dashboard simulator lock clean
+.PHONY: help install migrate run test test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-alert      run start -> alert latency, against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
+	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
 
 $(INSTALLED): requirements.txt pyproject.toml
@@ -108,6 +109,10 @@ simulator: install
 
 run: install
 	@bash scripts/run.sh
+
+# The demo beside any running `make run` (own ports and databases), photographed by Chromium.
+screenshots: install browser
+	@$(PY) scripts/screenshots.py
 
 lock:
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION); }
