@@ -111,7 +111,15 @@ run: install
 	@bash scripts/run.sh
 
 # The demo beside any running `make run` (own ports and databases), photographed by Chromium.
+# The alert's picture needs an emoji font: Debian's fonts-noto-color-emoji, installed here when
+# missing (root, apt-get); elsewhere the script says so and leaves that picture as it is.
 screenshots: install browser
+	@fc-list 2>/dev/null | grep -qi "emoji" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's fonts-noto-color-emoji for the alert's picture"; \
+	    apt-get install -y -q fonts-noto-color-emoji >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null && apt-get install -y -q fonts-noto-color-emoji >/dev/null; } || true; \
+	  fi; }
 	@$(PY) scripts/screenshots.py
 
 lock:
