@@ -39,7 +39,7 @@ def settings(monkeypatch):
 
 
 @pytest.fixture
-def setup(add_contact, make_instance, settings):
+def setup(add_contact, make_instance, settings, alert_link):
     add_contact("Niveau 1", L1, 1)
     add_contact("Niveau 2", L2, 2)
     return make_instance("green_api_alerts")
@@ -78,7 +78,7 @@ def test_escalation_at_15_minutes(health_dag, make_instance, sim, db, setup, t0)
     assert len(inbox(sim, L1)) == 1  # level 1 is not told again
 
 
-def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim, db, setup, t0):
+def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim, db, setup, t0, alert_link):
     inst = make_instance(state="notAuthorized")
     for minute in (0, 15, 59):
         run_at(health_dag, t0, minute)
@@ -91,7 +91,7 @@ def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim,
         f"📱 Instance: {inst.instance_id}\n\n🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: instance non autorisée\n"
         f"Depuis: 1 h 00 min (ouvert le {opened})\nDernier état: notAuthorized\n"
         'Dernière erreur: Instance state is "notAuthorized" instead of "authorized"\nReboots: 0\n\n'
-        f"🔗 Dashboard: {sim.url}"
+        f"🔗 Dashboard: {alert_link}"
     )
     assert inbox(sim, L2)[-1] == reminder  # the escalated level is reminded too
     assert len(inbox(sim, L2)) == 2  # the escalation at 15, then the reminder at 60

@@ -53,7 +53,7 @@ def check_instances(conn_ids: list[str], settings_raw: Any) -> dict[str, Any]:
         return {
             "conn_id": hook.green_api_conn_id,
             "instance_id": hook.config.instance_id,
-            "dashboard_url": hook.config.dashboard_url,
+            "dashboard_url": common.dashboard_url(hook),
             "checked_at": checked_at,
             "result": result.to_dict(),
         }
