@@ -83,7 +83,7 @@ def plan_reboots(
     for check in checks:
         verdict = _verdict(check)
         status = statuses.get(check["instance_id"])
-        # (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots)
+        # (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots, streak_started_at)
         since = status[5] if status and status[4] == verdict.state and status[5] else now
         reason = reboot_reason(
             verdict, since, now,
