@@ -157,7 +157,7 @@ class HealthStore:
 _INCIDENT_COLUMNS = (
     "id", "instance_id", "connection_id", "kind", "severity", "opened_at", "resolved_at", "last_state",
     "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
-    "last_reminder_at", "resolution_notified_at",
+    "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at",
 )  # fmt: skip
 
 SELECT_LIVE_INCIDENTS = (
@@ -167,7 +167,7 @@ SELECT_LIVE_INCIDENTS = (
 )
 SELECT_COUNTERS = (
     "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"
-    " auto_reboots FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+    " auto_reboots, streak_started_at FROM green_api_instance_status WHERE instance_id = ANY(%s)"
 )
 # Appends under the row lock: two runs rebooting at once still see each other's reboot.
 RECORD_AUTO_REBOOT = (
@@ -178,10 +178,12 @@ RECORD_AUTO_REBOOT = (
 )
 UPSERT_COUNTERS = (
     "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"
-    " consecutive_successes, last_state, state_since, last_checked_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " consecutive_successes, last_state, state_since, last_checked_at, streak_started_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (instance_id) DO UPDATE SET failing_kind = EXCLUDED.failing_kind,"
     " consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,"
-    " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at"
+    " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at,"
+    " streak_started_at = EXCLUDED.streak_started_at"
 )
 _MUTABLE = _INCIDENT_COLUMNS[4:]
 INSERT_INCIDENT = (

@@ -275,6 +275,37 @@ def test_check_details_give_error_reboot_incident_and_deliveries(get, db):
     assert get("/green-api/api/checks/999999").status_code == 404
 
 
+def test_incidents_show_the_real_times_of_their_checks(get, db):
+    # Runs of 12:00 and 12:10 (logical); the first failing check was made at 12:03:02, the first
+    # healthy one at 12:10:05: the outage lasted 7 min, from 12:03:02 to 12:10:05.
+    def utc(minute, second=0):
+        return datetime(2026, 1, 15, 12, minute, second, tzinfo=UTC)
+
+    resolved = db.execute(
+        "INSERT INTO green_api_incidents (instance_id, kind, opened_at, resolved_at, first_failed_at, recovered_at,"
+        " checks) VALUES ('1101000001', 'instance_not_authorized', %s, %s, %s, %s, 1) RETURNING id",
+        (utc(0), utc(10), utc(3, 2), utc(10, 5)),
+    ).fetchone()[0]
+    check = log_check(db, "1101000001", 5, "unhealthy", state="notAuthorized", incident_id=resolved)
+    # Still open: its first failing check 98 minutes ago, the run that opened it 95 minutes ago.
+    db.execute(
+        "INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at, first_failed_at, checks)"
+        " VALUES ('1101000002', 'complete_failure', 'critical', now() - interval '95 minutes',"
+        " now() - interval '98 minutes', 2)"
+    )
+    log_check(db, "1101000002", 1, "unhealthy", state=None)
+    incident = get(f"/green-api/api/checks/{check}").json()["incident"]
+    assert (incident["opened_at"], incident["resolved_at"], incident["down_seconds"]) == (
+        "2026-01-15T12:03:02+00:00", "2026-01-15T12:10:05+00:00", 423)
+    page = get("/green-api/").text
+    assert "opened 2026-01-15 13:03:02, resolved 2026-01-15 13:10:05 (down 7 min)" in page  # Paris time
+    [open_incident] = {i["instance_id"]: i for i in get("/green-api/api/instances").json()["instances"]}[
+        "1101000002"]["open_incidents"]
+    assert 98 * 60 <= open_incident["open_seconds"] < 99 * 60
+    row = re.search(r'<tr data-instance="1101000002">.*?</tr>', page, re.S).group(0)
+    assert "open for <span data-field=\"open_for\">1 h 38 min</span>" in row
+
+
 # --- schedule -----------------------------------------------------------------------------------
 
 

@@ -66,7 +66,28 @@ def test_instance_config_reads_prefixed_extras_and_defaults():
     assert (cfg.api_url, cfg.instance_id, cfg.state_timeout, cfg.reboot_timeout) == (
         "https://7105.api.greenapi.com", "1101", 3.0, 30.0,
     )
-    assert cfg.dashboard_url == "https://7105.api.greenapi.com"
+    assert cfg.dashboard_url is None  # the tasks link to the dashboard in the Airflow UI
+
+
+@pytest.mark.parametrize(
+    ("extra", "link"),
+    [
+        ({"dashboard_url": "https://ops.example.org/green"}, "https://ops.example.org/green"),
+        ({"extra__green_api__dashboard_url": " http://h:8080/x "}, "http://h:8080/x"),
+        ({"dashboard_url": ""}, None),
+        ({}, None),
+    ],
+)
+def test_dashboard_url_comes_from_the_extra_when_set(extra, link):
+    assert instance_config("c", "https://7105.api.greenapi.com", "1101", "tok", extra).dashboard_url == link
+
+
+@pytest.mark.parametrize("bad", ["ops.example.org", "javascript:alert(1)", 42])
+def test_bad_dashboard_url_is_named(bad):
+    with pytest.raises(ConfigError) as err:
+        instance_config("c", "https://7105.api.greenapi.com", "1101", "tok", {"dashboard_url": bad})
+    assert str(err.value).startswith("Connection c: extra dashboard_url must be an http(s) address")
+    assert str(err.value).endswith(f"got {bad!r}")
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from greenapi.domain.messages import AlertFacts, render_alert
+from greenapi.domain.incidents import Incident
+from greenapi.domain.messages import AlertFacts, render_alert, render_follow_up
 from greenapi.domain.rules import AlertKind
 
 AT = datetime(2025, 1, 15, 13, 30, 0, tzinfo=UTC)  # 14:30:00 in Paris (winter)
@@ -68,3 +71,66 @@ def test_every_alert_kind_has_a_message():
         text = render_alert(AlertFacts(kind, "1", AT, "https://x", fix="fix it", error="e"), "UTC")
         assert text.startswith("🚨 *ALERTE GREEN API* 🚨") and text.endswith("🔗 Dashboard: https://x")
         assert "{" not in text
+
+
+# --- follow-ups: every time shown is a real check time -------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+LINK = "https://airflow.example.org/green-api/"
+
+
+def paris(hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2026, 1, 15, hour, minute, second, tzinfo=PARIS)
+
+
+# The runs of 17:00 (checked at 17:03:02: the run started late) and 17:10 (checked at 17:10:05).
+OUTAGE = Incident(
+    "8101819298", AlertKind.INSTANCE_NOT_AUTHORIZED, opened_at=paris(17, 0), first_failed_at=paris(17, 3, 2),
+    last_state="notAuthorized", last_error="e",
+)  # fmt: skip
+RESOLVED = replace(OUTAGE, resolved_at=paris(17, 10), recovered_at=paris(17, 10, 5))
+
+
+@pytest.mark.parametrize(
+    ("kind", "incident", "checked_at", "language", "text"),
+    [
+        ("resolution", RESOLVED, paris(17, 10, 5), "fr",
+         "✅ *GREEN API* ✅\n\n⏰ 15/01/2026 17:10:05\n📱 Instance: 8101819298\n\n✅ *INCIDENT RÉSOLU*\n\n"
+         "Problème: instance non autorisée\n"
+         "Durée totale: 7 min (du 15/01/2026 17:03:02 au 15/01/2026 17:10:05)\n"
+         f"Actions: aucun reboot\n\n🔗 Dashboard: {LINK}"),
+        ("resolution", RESOLVED, paris(17, 10, 5), "en",
+         "✅ *GREEN API* ✅\n\n⏰ 15/01/2026 17:10:05\n📱 Instance: 8101819298\n\n✅ *INCIDENT RESOLVED*\n\n"
+         "Problem: instance not authorized\n"
+         "Total downtime: 7 min (from 15/01/2026 17:03:02 to 15/01/2026 17:10:05)\n"
+         f"Actions: no reboot\n\n🔗 Dashboard: {LINK}"),
+        # The run of 18:00, checked at 18:01:30: 58 min 28 s after the first failing check.
+        ("reminder", OUTAGE, paris(18, 1, 30), "fr",
+         "🚨 *ALERTE GREEN API* 🚨\n\n⏰ 15/01/2026 18:01:30\n📱 Instance: 8101819298\n\n"
+         "🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: instance non autorisée\n"
+         "Depuis: 58 min (ouvert le 15/01/2026 17:03:02)\nDernier état: notAuthorized\nDernière erreur: e\n"
+         f"Reboots: 0\n\n🔗 Dashboard: {LINK}"),
+        ("reminder", OUTAGE, paris(18, 1, 30), "en",
+         "🚨 *GREEN API ALERT* 🚨\n\n⏰ 15/01/2026 18:01:30\n📱 Instance: 8101819298\n\n"
+         "🔁 *REMINDER: INCIDENT ONGOING*\n\nProblem: instance not authorized\n"
+         "For: 58 min (opened 15/01/2026 17:03:02)\nLast state: notAuthorized\nLast error: e\n"
+         f"Reboots: 0\n\n🔗 Dashboard: {LINK}"),
+    ],
+)  # fmt: skip
+def test_follow_ups_give_the_real_times_of_the_checks(kind, incident, checked_at, language, text):
+    assert render_follow_up(kind, incident, checked_at=checked_at, dashboard_url=LINK, timezone="Europe/Paris",
+                            language=language) == text  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("language", "first_line"),
+    [("fr", "⬆️ *ESCALADE (niveau 2)*\nIncident toujours en cours depuis 15 min.\n\n"),
+     ("en", "⬆️ *ESCALATION (level 2)*\nIncident still ongoing after 15 min.\n\n")],
+)
+def test_escalation_says_how_long_as_checked(language, first_line):
+    opening = render_alert(AlertFacts(AlertKind.INSTANCE_NOT_AUTHORIZED, "8101819298", paris(17, 18, 10), LINK),
+                           "Europe/Paris", language)  # fmt: skip
+    text = render_follow_up("escalation", OUTAGE, checked_at=paris(17, 18, 10), dashboard_url=LINK,
+                            timezone="Europe/Paris", language=language, level=2, opening_text=opening)  # fmt: skip
+    assert text == first_line + opening
+    assert "⏰ 15/01/2026 17:18:10\n" in text

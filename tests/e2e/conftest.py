@@ -48,6 +48,16 @@ def _text(state: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
+AIRFLOW_BASE_URL = "https://airflow.example.org:8443"
+
+
+@pytest.fixture
+def alert_link(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Airflow's ``[api] base_url``, as a deployment sets it; alerts link to the dashboard under it."""
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", AIRFLOW_BASE_URL)
+    return f"{AIRFLOW_BASE_URL}/green-api/"
+
+
 @pytest.fixture(scope="session")
 def health_dag() -> Any:
     return load_dag("green_api_health_check")

@@ -89,8 +89,8 @@ def contacts(add_contact):
 
 
 @pytest.fixture(autouse=True)
-def sender(make_instance, monkeypatch):
-    """The alert-sending instance (connection green_api_alerts); short retry backoff."""
+def sender(make_instance, monkeypatch, alert_link):
+    """The alert-sending instance (connection green_api_alerts); short retry backoff; Airflow's base_url."""
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(FAST))
     return make_instance("green_api_alerts")
 
@@ -143,8 +143,8 @@ def test_healthy_instance_logs_one_row_and_alerts_nobody(health_dag, make_instan
     ],
 )
 def test_not_authorized_states_alert_every_contact_without_reboot(
-    health_dag, make_instance, sim, db, contacts, state, shown, error
-, sender):
+    health_dag, make_instance, sim, db, contacts, state, shown, error, sender, alert_link
+):
     inst = make_instance(state=state)
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
@@ -157,7 +157,7 @@ def test_not_authorized_states_alert_every_contact_without_reboot(
     assert row["support_notified"] is True
     assert row["support_notification_sent_at"] is not None
     text = NOT_AUTHORIZED_TEXT.format(
-        time=paris(row), instance=inst.instance_id, state=shown, error=error, dashboard=sim.url
+        time=paris(row), instance=inst.instance_id, state=shown, error=error, dashboard=alert_link
     )
     if state == "blocked":  # the vendor's "account banned": the alert is marked critical
         text = text.replace("\n\n⚠️ *INSTANCE NON AUTORISÉE*", "\n\n🔴 *CRITIQUE*\n\n⚠️ *INSTANCE NON AUTORISÉE*", 1)
@@ -165,6 +165,20 @@ def test_not_authorized_states_alert_every_contact_without_reboot(
     assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
     assert sent(sim, inst.instance_id) == []
     assert sim.reboots() == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "link"),
+    [({}, None),  # None: the dashboard under Airflow's [api] base_url (alert_link)
+     ({"dashboard_url": "https://ops.example.org/green"}, "https://ops.example.org/green")],
+)
+def test_the_alerts_dashboard_link_opens_the_airflow_dashboard_unless_the_connection_sets_one(
+    health_dag, make_instance, sim, db, contacts, sender, alert_link, extra, link
+):
+    make_instance(state="notAuthorized", extra=extra)
+    assert run_dag(health_dag).state == "success"
+    texts = [text for _, text in sent(sim, sender.instance_id)]
+    assert len(texts) == 2 and all(text.endswith(f"\n\n🔗 Dashboard: {link or alert_link}") for text in texts)
 
 
 def test_starting_reported_as_http_400_counts_as_starting(health_dag, make_instance, sim, db, contacts, sender):
@@ -195,7 +209,9 @@ def test_hang_then_reboot_ok_is_rebooted_without_alert(health_dag, make_instance
     assert outcome.tasks["wait_for_recovery"] == "success"
 
 
-def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, make_instance, sim, db, contacts, sender):
+def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(
+    health_dag, make_instance, sim, db, contacts, sender, alert_link
+):
     inst = make_instance(faults={"getStateInstance": HANG}, reboot_result=False)
     outcome = run_dag(health_dag)
     assert outcome.state == "success", outcome.tasks
@@ -206,7 +222,7 @@ def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, m
     assert row["error_message"] == "Connection timeout | Reboot refused (isReboot=False)"
     text = REBOOT_FAILED_TEXT.format(
         time=paris(row), instance=inst.instance_id, error=row["error_message"], ms=row["response_time_ms"],
-        dashboard=sim.url,
+        dashboard=alert_link,
     )
     assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
     assert len(sim.reboots(inst.instance_id)) == 1
@@ -221,8 +237,8 @@ def test_hang_then_reboot_refused_alerts_timeout_and_reboot_failed(health_dag, m
     ],
 )
 def test_hang_then_reboot_error_alerts_complete_failure(
-    health_dag, make_instance, sim, db, contacts, reboot_fault, reboot_error
-, sender):
+    health_dag, make_instance, sim, db, contacts, reboot_fault, reboot_error, sender, alert_link
+):
     inst = make_instance(faults={"getStateInstance": HANG, "reboot": reboot_fault})
     run_dag(health_dag)
     row = only_row(db)
@@ -231,7 +247,7 @@ def test_hang_then_reboot_error_alerts_complete_failure(
     assert row["alert_type"] == "complete_failure"
     assert row["error_message"].startswith(f"Primary: Connection timeout | Reboot: {reboot_error}")
     text = COMPLETE_FAILURE_TEXT.format(
-        time=paris(row), instance=inst.instance_id, error=row["error_message"], dashboard=sim.url
+        time=paris(row), instance=inst.instance_id, error=row["error_message"], dashboard=alert_link
     )
     assert sent(sim, sender.instance_id) == [(SUPPORT_1, text), (SUPPORT_2, text)]
     assert sim.reboots(inst.instance_id) == []  # the reboot request never got a 200

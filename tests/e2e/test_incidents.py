@@ -11,10 +11,13 @@ import socket
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as email_policy
+from zoneinfo import ZoneInfo
 
 import pendulum
+import psycopg
 import pytest
 
+from greenapi.domain.incidents import format_duration
 from tests.e2e.conftest import log_rows, run_dag
 from tests.e2e.test_health_check_dag import FAST
 
@@ -39,7 +42,7 @@ def settings(monkeypatch):
 
 
 @pytest.fixture
-def setup(add_contact, make_instance, settings):
+def setup(add_contact, make_instance, settings, alert_link):
     add_contact("Niveau 1", L1, 1)
     add_contact("Niveau 2", L2, 2)
     return make_instance("green_api_alerts")
@@ -52,6 +55,16 @@ def run_at(dag, t0, minutes):
 
 def inbox(sim, chat_id):
     return [m["message"] for m in sim.messages() if m["chatId"] == chat_id]
+
+
+def shown(moment, zone="Europe/Paris"):
+    """A time as the messages show it."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def lasted(first, last, language="fr"):
+    """The duration the messages give between two checks (real times)."""
+    return format_duration(last["checked_at"] - first["checked_at"], language)
 
 
 def test_one_alert_then_silence(health_dag, make_instance, sim, db, setup, t0):
@@ -71,27 +84,29 @@ def test_escalation_at_15_minutes(health_dag, make_instance, sim, db, setup, t0)
     for minute in (0, 10):
         run_at(health_dag, t0, minute)
     assert inbox(sim, L2) == []
-    run_at(health_dag, t0, 15)
+    run_at(health_dag, t0, 15)  # 15 minutes of logical time; how long it lasted is the checks' real times
     [escalation] = inbox(sim, L2)
-    assert escalation.startswith("⬆️ *ESCALADE (niveau 2)*\nIncident toujours en cours depuis 15 min.\n\n🚨 *ALERTE GREEN API* 🚨")
+    first, _, last = log_rows(db)
+    assert escalation.startswith(f"⬆️ *ESCALADE (niveau 2)*\nIncident toujours en cours depuis {lasted(first, last)}."
+                                 f"\n\n🚨 *ALERTE GREEN API* 🚨\n\n⏰ {shown(last['checked_at'])}\n")
     assert "⚠️ *INSTANCE NON AUTORISÉE*" in escalation
     assert len(inbox(sim, L1)) == 1  # level 1 is not told again
 
 
-def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim, db, setup, t0):
+def test_reminder_every_60_minutes_says_how_long(health_dag, make_instance, sim, db, setup, t0, alert_link):
     inst = make_instance(state="notAuthorized")
     for minute in (0, 15, 59):
         run_at(health_dag, t0, minute)
     assert len(inbox(sim, L1)) == 1
     run_at(health_dag, t0, 60)
     reminder = inbox(sim, L1)[-1]
-    opened = t0.in_timezone("Europe/Paris").strftime("%d/%m/%Y %H:%M:%S")
+    first, *_, last = log_rows(db)
     assert reminder == (
-        f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {t0.add(minutes=60).in_timezone('Europe/Paris').strftime('%d/%m/%Y %H:%M:%S')}\n"
+        f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {shown(last['checked_at'])}\n"
         f"📱 Instance: {inst.instance_id}\n\n🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: instance non autorisée\n"
-        f"Depuis: 1 h 00 min (ouvert le {opened})\nDernier état: notAuthorized\n"
+        f"Depuis: {lasted(first, last)} (ouvert le {shown(first['checked_at'])})\nDernier état: notAuthorized\n"
         'Dernière erreur: Instance state is "notAuthorized" instead of "authorized"\nReboots: 0\n\n'
-        f"🔗 Dashboard: {sim.url}"
+        f"🔗 Dashboard: {alert_link}"
     )
     assert inbox(sim, L2)[-1] == reminder  # the escalated level is reminded too
     assert len(inbox(sim, L2)) == 2  # the escalation at 15, then the reminder at 60
@@ -103,14 +118,16 @@ def test_resolution_tells_everyone_alerted_the_total_downtime(health_dag, make_i
         run_at(health_dag, t0, minute)
     sim.configure(inst.instance_id, state="authorized")
     run_at(health_dag, t0, 65)
+    first, _, healthy = log_rows(db)
     for chat in (L1, L2):
         resolution = inbox(sim, chat)[-1]
         assert "✅ *INCIDENT RÉSOLU*" in resolution
-        assert "Durée totale: 1 h 05 min" in resolution
+        assert (f"Durée totale: {lasted(first, healthy)} (du {shown(first['checked_at'])}"
+                f" au {shown(healthy['checked_at'])})") in resolution
         assert "Actions: aucun reboot" in resolution
     incidents = db.execute("SELECT opened_at, resolved_at, resolution_notified_at FROM green_api_incidents").fetchall()
     [(opened, resolved, told)] = incidents
-    assert (resolved - opened) == timedelta(minutes=65) and told is not None
+    assert (resolved - opened) == timedelta(minutes=65) and told is not None  # logical times: the timing
 
 
 def test_failure_threshold_needs_consecutive_failures(health_dag, make_instance, sim, db, setup, settings, t0):
@@ -244,3 +261,76 @@ def test_messages_in_english(health_dag, make_instance, sim, db, setup, settings
     [opening] = inbox(sim, L1)
     assert opening.startswith("🚨 *GREEN API ALERT* 🚨\n\n⏰ ")
     assert f"📱 Instance: {inst.instance_id}\n\n⚠️ *INSTANCE NOT AUTHORIZED*\n\nState: notAuthorized" in opening
+
+
+def incident_rows(db):
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return list(cur.execute("SELECT * FROM green_api_incidents ORDER BY id").fetchall())
+
+
+def streak_start(db, instance_id):
+    row = db.execute("SELECT streak_started_at FROM green_api_instance_status WHERE instance_id = %s",
+                     (instance_id,)).fetchone()  # fmt: skip
+    return row[0]
+
+
+def test_messages_and_incidents_give_the_real_times_of_the_checks(
+    health_dag, make_instance, sim, db, setup, settings, t0, alert_link
+):
+    """Runs of 12:00 ... 13:10 (logical); what support reads are the times the checks were made."""
+    settings(failure_threshold=2)
+    inst = make_instance(state="notAuthorized")
+    run_at(health_dag, t0, 0)  # the first failing check: no incident yet, its time is kept
+    [first] = log_rows(db)
+    assert incident_rows(db) == [] and streak_start(db, inst.instance_id) == first["checked_at"]
+    for minute in (5, 20, 65):  # opens at the second failure, escalates at 20, reminds at 65
+        run_at(health_dag, t0, minute)
+    sim.configure(inst.instance_id, state="authorized")
+    run_at(health_dag, t0, 70)
+    first, opened, escalated, reminded, healthy = log_rows(db)
+    opening, reminder, resolution = inbox(sim, L1)
+    escalation, reminder_2, resolution_2 = inbox(sim, L2)
+    assert (reminder_2, resolution_2) == (reminder, resolution)
+
+    # Each header is the time of the check it reports on, never the run's logical time.
+    assert opening.startswith(f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {shown(opened['checked_at'])}\n")
+    assert shown(t0.add(minutes=5)) not in opening
+    assert escalation.startswith(
+        f"⬆️ *ESCALADE (niveau 2)*\nIncident toujours en cours depuis {lasted(first, escalated)}.\n\n"
+        f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {shown(escalated['checked_at'])}\n"
+    )
+    error = 'Instance state is "notAuthorized" instead of "authorized"'
+    assert reminder == (
+        f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {shown(reminded['checked_at'])}\n📱 Instance: {inst.instance_id}\n\n"
+        "🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: instance non autorisée\n"
+        f"Depuis: {lasted(first, reminded)} (ouvert le {shown(first['checked_at'])})\nDernier état: notAuthorized\n"
+        f"Dernière erreur: {error}\nReboots: 0\n\n🔗 Dashboard: {alert_link}"
+    )
+    assert resolution == (
+        f"✅ *GREEN API* ✅\n\n⏰ {shown(healthy['checked_at'])}\n📱 Instance: {inst.instance_id}\n\n"
+        "✅ *INCIDENT RÉSOLU*\n\nProblème: instance non autorisée\n"
+        f"Durée totale: {lasted(first, healthy)} (du {shown(first['checked_at'])} au {shown(healthy['checked_at'])})\n"
+        f"Actions: aucun reboot\n\n🔗 Dashboard: {alert_link}"
+    )
+    # Stored: the real times next to the logical ones, which drove the escalation and the reminder.
+    [incident] = incident_rows(db)
+    assert (incident["first_failed_at"], incident["recovered_at"]) == (first["checked_at"], healthy["checked_at"])
+    assert (incident["opened_at"], incident["resolved_at"]) == (t0.add(minutes=5), t0.add(minutes=70))
+    assert {r["incident_id"] for r in (opened, escalated, reminded)} == {incident["id"]}
+    assert streak_start(db, inst.instance_id) == healthy["checked_at"]
+
+
+def test_resolution_in_english_gives_the_real_times(health_dag, make_instance, sim, db, setup, settings, t0, alert_link):
+    settings(language="en", message_timezone="UTC")
+    inst = make_instance(state="notAuthorized")
+    run_at(health_dag, t0, 0)
+    sim.configure(inst.instance_id, state="authorized")
+    run_at(health_dag, t0, 10)
+    first, healthy = log_rows(db)
+    _, resolution = inbox(sim, L1)
+    assert resolution == (
+        f"✅ *GREEN API* ✅\n\n⏰ {shown(healthy['checked_at'], 'UTC')}\n📱 Instance: {inst.instance_id}\n\n"
+        "✅ *INCIDENT RESOLVED*\n\nProblem: instance not authorized\n"
+        f"Total downtime: {lasted(first, healthy, 'en')} (from {shown(first['checked_at'], 'UTC')}"
+        f" to {shown(healthy['checked_at'], 'UTC')})\nActions: no reboot\n\n🔗 Dashboard: {alert_link}"
+    )

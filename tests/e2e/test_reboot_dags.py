@@ -59,7 +59,7 @@ def test_scheduled_reboot_back_authorized_is_rebooted(scheduled_reboot_dag, make
     assert reschedules(outcome.run_id) >= 1
 
 
-def test_scheduled_reboot_refused_alerts(scheduled_reboot_dag, make_instance, sim, db):
+def test_scheduled_reboot_refused_alerts(scheduled_reboot_dag, make_instance, sim, db, alert_link):
     inst = make_instance(reboot_result=False)
     outcome = run_dag(scheduled_reboot_dag)
     assert outcome.state == "success", outcome.tasks
@@ -71,7 +71,7 @@ def test_scheduled_reboot_refused_alerts(scheduled_reboot_dag, make_instance, si
         f"🚨 *ALERTE GREEN API* 🚨\n\n⏰ {paris(row)}\n📱 Instance: {inst.instance_id}\n\n"
         "🔄 *REBOOT PLANIFIÉ REFUSÉ*\n\nErreur: Reboot refused (isReboot=False)\n\n"
         "⚠️ *ACTION REQUISE:*\n1. Vérifier le dashboard Green API\n2. Relancer le reboot si nécessaire\n\n"
-        f"🔗 Dashboard: {sim.url}"
+        f"🔗 Dashboard: {alert_link}"
     )
     assert [(m["chatId"], m["message"]) for m in sim.messages()] == [(SUPPORT, text)]
 

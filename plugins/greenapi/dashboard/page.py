@@ -166,7 +166,10 @@ def check_details(c: dict[str, Any], zone: ZoneInfo) -> str:
         lines.append("<div>No reboot</div>")
     incident = c.get("incident")
     if incident:
-        ended = f"resolved {_stamp(incident['resolved_at'], zone)}" if incident["resolved_at"] else "still open"
+        ended = "still open"
+        if incident["resolved_at"]:
+            down = format_duration(timedelta(seconds=int(incident["down_seconds"])), "en")
+            ended = f"resolved {_stamp(incident['resolved_at'], zone)} (down {down})"
         lines.append(
             f"<div>Incident #{_t(incident['id'])}: {_t(incident['kind'])} ({_t(incident['severity'])}), "
             f"opened {_stamp(incident['opened_at'], zone)}, {ended}; {_t(incident['reboots'])} reboot(s), "

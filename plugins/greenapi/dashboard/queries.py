@@ -100,8 +100,14 @@ WHERE (%(status)s::varchar IS NULL OR status = %(status)s)
 
 ONE_CHECK = f"SELECT {CHECK_COLUMNS} FROM green_api_health_logs l WHERE l.id = %(id)s"  # noqa: S608
 
+# An incident's times are its checks' real times: its first failing and first healthy checks
+# (the runs' logical times for incidents stored before those were kept).
 INCIDENTS_BY_ID = """
-SELECT id, kind, severity, opened_at, resolved_at, checks, reboots, reboots_ok, levels_notified
+SELECT id, kind, severity, COALESCE(first_failed_at, opened_at) AS opened_at,
+       COALESCE(recovered_at, resolved_at) AS resolved_at,
+       extract(epoch FROM COALESCE(recovered_at, resolved_at) - COALESCE(first_failed_at, opened_at))::bigint
+         AS down_seconds,
+       checks, reboots, reboots_ok, levels_notified
 FROM green_api_incidents WHERE id = ANY(%(ids)s)
 """
 

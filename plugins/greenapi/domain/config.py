@@ -142,12 +142,16 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
 
 @dataclass(frozen=True)
 class InstanceConfig:
-    """One Green API instance as read from an Airflow connection (token kept out of repr)."""
+    """One Green API instance as read from an Airflow connection (token kept out of repr).
+
+    ``dashboard_url``: the link put in alerts, from the connection's extra; None when unset, and
+    the tasks then link to the dashboard in the Airflow UI.
+    """
 
     conn_id: str
     api_url: str
     instance_id: str
-    dashboard_url: str
+    dashboard_url: str | None
     state_timeout: float = 10.0
     reboot_timeout: float = 30.0
     send_timeout: float = 20.0
@@ -225,6 +229,19 @@ def _timeout(conn_id: str, extra: dict[str, Any], key: str, default: float) -> f
     return float(value)
 
 
+def _dashboard_url(conn_id: str, extra: dict[str, Any]) -> str | None:
+    value = _extra(extra, "dashboard_url")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"Connection {conn_id}: extra dashboard_url must be an http(s) address such as "
+            f"'https://airflow.example.org/green-api/', got {value!r}"
+        )
+    return str(value).strip()
+
+
 def instance_config(
     conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any]
 ) -> InstanceConfig:
@@ -243,12 +260,11 @@ def instance_config(
         raise ConfigError(f"Connection {conn_id}: password (apiTokenInstance) is empty")
     if any(c in password for c in "/?#% \t\r\n"):
         raise ConfigError(f"Connection {conn_id}: password (apiTokenInstance) contains characters a token never has")
-    dashboard = _extra(extra, "dashboard_url") or url
     return InstanceConfig(
         conn_id=conn_id,
         api_url=url,
         instance_id=instance_id,
-        dashboard_url=str(dashboard),
+        dashboard_url=_dashboard_url(conn_id, extra),
         state_timeout=_timeout(conn_id, extra, "state_timeout", 10.0),
         reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
         send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),

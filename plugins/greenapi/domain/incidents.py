@@ -1,8 +1,12 @@
 """Incidents: when a failing instance opens one, who is told when, and when it resolves.
 
-Pure functions over plain data. Time is the run's logical time, so a sequence of runs can be
-driven through simulated hours. A notice is "due" from the stored state, and the state records
-a step only once a delivery was accepted (as Gatus does): a failed send is due again next run.
+Pure functions over plain data. Two clocks: the run's logical time (``at``) drives the timing
+(escalations, reminders), so a sequence of runs can be driven through simulated hours; the real
+time each check was made (``checked_at``, as in ``green_api_health_logs``) is what messages and
+the dashboard show: when the outage started (the first failing check of the streak that opened
+the incident) and ended (the first healthy check of the streak that resolved it). A notice is
+"due" from the stored state, and the state records a step only once a delivery was accepted (as
+Gatus does): a failed send is due again next run.
 """
 
 from __future__ import annotations
@@ -50,11 +54,12 @@ class Policy:
     escalation_minutes: float = 15
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Observation:
     """One check of one instance, as the incident engine sees it."""
 
-    at: datetime
+    at: datetime  # the run's logical time
+    checked_at: datetime  # when the check was really made
     problem: AlertKind | None  # None: healthy
     severity: Severity = Severity.WARNING
     state: str | None = None
@@ -68,6 +73,7 @@ class Counters:
     failing_kind: str | None = None
     consecutive_failures: int = 0
     consecutive_successes: int = 0
+    streak_started_at: datetime | None = None  # real time of the current streak's first check
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,22 @@ class Incident:
     opening_notified_at: datetime | None = None
     last_reminder_at: datetime | None = None
     resolution_notified_at: datetime | None = None
+    first_failed_at: datetime | None = None  # real time of the first failing check
+    recovered_at: datetime | None = None  # real time of the first healthy check
 
     @property
     def open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def started(self) -> datetime:
+        """When the outage started, as checked (incidents stored before the real times: when it opened)."""
+        return self.first_failed_at or self.opened_at
+
+    @property
+    def ended(self) -> datetime | None:
+        """When the instance was first seen healthy again; None while open."""
+        return None if self.open else self.recovered_at or self.resolved_at
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,8 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
     reboots_ok = 1 if obs.reboot_ok else 0
     if obs.problem is None:  # healthy, possibly thanks to this run's reboot
         successes = counters.consecutive_successes + 1
-        step = Step(Counters(None, 0, successes))
+        since = _streak_start(counters, counters.consecutive_successes > 0, obs)
+        step = Step(Counters(None, 0, successes, since))
         resolves = successes >= policy.success_threshold
         if resolves or reboots:
             step.incidents = [
@@ -126,13 +145,16 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
                     reboots=i.reboots + reboots,
                     reboots_ok=i.reboots_ok + reboots_ok,
                     resolved_at=obs.at if resolves else None,
+                    recovered_at=since if resolves else None,
                 )
                 for i in open_incidents
             ]
         return step
     kind = family(obs.problem)
-    failures = counters.consecutive_failures + 1 if counters.failing_kind == kind else 1
-    step = Step(Counters(kind, failures, 0))
+    same = counters.failing_kind == kind
+    failures = counters.consecutive_failures + 1 if same else 1
+    since = _streak_start(counters, same, obs)
+    step = Step(Counters(kind, failures, 0, since))
     current = next((i for i in open_incidents if family(i.kind) == kind), None)
     if current is not None:
         step.incidents = [
@@ -153,6 +175,7 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
                 connection_id=connection_id,
                 kind=obs.problem,
                 opened_at=obs.at,
+                first_failed_at=since,
                 severity=obs.severity,
                 last_state=obs.state,
                 last_error=obs.error,
@@ -162,6 +185,11 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
             )
         ]
     return step
+
+
+def _streak_start(counters: Counters, continued: bool, obs: Observation) -> datetime:
+    """The real time of the first check of the streak ``obs`` belongs to."""
+    return (counters.streak_started_at if continued else None) or obs.checked_at
 
 
 def due(incident: Incident, now: datetime, levels: list[int], policy: Policy) -> list[Notice]:

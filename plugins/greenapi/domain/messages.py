@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from greenapi.domain.incidents import Incident, format_duration
 from greenapi.domain.rules import AlertKind
 
 HEADER = "🚨 *ALERTE GREEN API* 🚨\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n"
@@ -267,38 +268,37 @@ def _actions(reboots: int, reboots_ok: int, words: dict[str, str]) -> str:
 
 def render_follow_up(
     kind: str,
+    incident: Incident,
     *,
-    incident_kind: AlertKind,
-    instance_id: str,
+    checked_at: datetime,
     dashboard_url: str,
-    now: datetime,
-    opened_at: datetime,
-    resolved_at: datetime | None,
-    state: str | None,
-    error: str | None,
-    reboots: int,
-    reboots_ok: int,
-    duration: str,
     timezone: str,
     language: str = "fr",
     level: int = 1,
     opening_text: str = "",
 ) -> str:
-    """A reminder, an escalation (wrapping the opening text) or a resolution message."""
+    """A reminder, an escalation (wrapping the opening text) or a resolution message.
+
+    Every time shown is a real check time: ``checked_at`` (the header) is when the check this
+    message reports on was made; the outage runs from the incident's first failing check to its
+    first healthy one (or to ``checked_at`` while it lasts), and its duration is computed from them.
+    """
     words = _FOLLOW_UP[language]
+    ended = incident.ended
+    duration = format_duration((ended or checked_at) - incident.started, language)
     if kind == "escalation":
         return words["escalation"].format(level=level, duration=duration) + opening_text
     header = words["resolved_header" if kind == "resolution" else "header"]
     body = words[kind].format(
-        label=KIND_LABELS[language][incident_kind],
+        label=KIND_LABELS[language][incident.kind],
         duration=duration,
-        opened=format_time(opened_at, timezone),
-        resolved=format_time(resolved_at or now, timezone),
-        state="null" if state is None else state,
-        error=error or "-",
-        reboots=reboots,
-        actions=_actions(reboots, reboots_ok, words),
+        opened=format_time(incident.started, timezone),
+        resolved=format_time(ended or checked_at, timezone),
+        state="null" if incident.last_state is None else incident.last_state,
+        error=incident.last_error or "-",
+        reboots=incident.reboots,
+        actions=_actions(incident.reboots, incident.reboots_ok, words),
     )
     return (header + body + words["footer"]).format(
-        time=format_time(now, timezone), instance_id=instance_id, dashboard_url=dashboard_url
+        time=format_time(checked_at, timezone), instance_id=incident.instance_id, dashboard_url=dashboard_url
     )

@@ -23,7 +23,6 @@ from greenapi.domain.incidents import (
     Severity,
     delivered,
     due,
-    format_duration,
     observe,
 )  # fmt: skip
 from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
@@ -45,6 +44,7 @@ def observation(finding: Finding, at: datetime, in_window: bool) -> Observation:
     critical = finding.state == "blocked" or finding.alert in CRITICAL_KINDS
     return Observation(
         at=at,
+        checked_at=datetime.fromisoformat(finding.checked_at),
         problem=None if healthy else finding.alert,
         severity=Severity.CRITICAL if critical else Severity.WARNING,
         state=finding.state,
@@ -65,12 +65,13 @@ def policy_of(settings: Settings) -> Policy:
 
 def _incident(row: tuple[Any, ...]) -> Incident:
     (id_, instance_id, connection_id, kind, severity, opened_at, resolved_at, last_state, last_error, checks,
-     reboots, reboots_ok, levels, opening_at, reminder_at, resolution_at) = row  # fmt: skip
+     reboots, reboots_ok, levels, opening_at, reminder_at, resolution_at, first_failed_at, recovered_at) = row  # fmt: skip
     return Incident(
         instance_id=instance_id, kind=AlertKind(kind), opened_at=opened_at, severity=Severity(severity), id=id_,
         connection_id=connection_id, resolved_at=resolved_at, last_state=last_state, last_error=last_error,
         checks=checks, reboots=reboots, reboots_ok=reboots_ok, levels_notified=levels,
         opening_notified_at=opening_at, last_reminder_at=reminder_at, resolution_notified_at=resolution_at,
+        first_failed_at=first_failed_at, recovered_at=recovered_at,
     )  # fmt: skip
 
 
@@ -107,31 +108,27 @@ class AlertRun:
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
 
-    def _texts(self, notice: Notice, finding: Finding | None) -> str:
+    def _texts(self, notice: Notice, finding: Finding) -> str:
+        """The notice's text, about this run's check of the instance (its real time is the header's)."""
         incident, lang, tz = notice.incident, self.settings.language, self.settings.message_timezone
-        if finding is not None and finding.alert is not None:
+        if finding.alert is not None:
             facts = replace(finding.alert_facts(), kind=incident.kind)
-        else:  # the instance is healthy now (a resolution) or was not checked this run
+        else:  # the instance is healthy now: a resolution
             facts = AlertFacts(
                 kind=incident.kind,
                 instance_id=incident.instance_id,
-                checked_at=datetime.fromisoformat(finding.checked_at) if finding else self.now,
-                dashboard_url=finding.dashboard_url if finding else "-",
+                checked_at=datetime.fromisoformat(finding.checked_at),
+                dashboard_url=finding.dashboard_url,
                 state=incident.last_state,
                 error=incident.last_error,
             )
         opening = render_alert(facts, tz, lang, critical=incident.severity is Severity.CRITICAL)
         if notice.kind is NoticeKind.OPENING:
             return opening
-        end = incident.resolved_at or self.now
         return render_follow_up(
-            notice.kind.value, incident_kind=incident.kind, instance_id=incident.instance_id,
-            dashboard_url=facts.dashboard_url, now=self.now, opened_at=incident.opened_at,
-            resolved_at=incident.resolved_at, state=incident.last_state, error=incident.last_error,
-            reboots=incident.reboots, reboots_ok=incident.reboots_ok,
-            duration=format_duration(end - incident.opened_at, lang), timezone=tz, language=lang,
-            level=notice.level_number, opening_text=opening,
-        )  # fmt: skip
+            notice.kind.value, incident, checked_at=facts.checked_at, dashboard_url=facts.dashboard_url,
+            timezone=tz, language=lang, level=notice.level_number, opening_text=opening,
+        )
 
     def _record(self, attempt: Attempt, notice_kind: str, incident_id: int | None, instance_id: str,
                 contact_id: int, conn_id: str | None) -> None:
@@ -178,13 +175,14 @@ class AlertRun:
         counter_rows, changed = [], []
         for instance_id, finding in by_instance.items():
             old = counters.get(instance_id)
-            current = Counters(*old[1:4]) if old else Counters()
+            current = Counters(*old[1:4], streak_started_at=old[7]) if old else Counters()
             obs = observation(finding, self.now, in_window.get(instance_id, False))
             step = observe(current, [i for i in live.get(instance_id, []) if i.open], obs, policy,
                            instance_id, finding.conn_id)  # fmt: skip
             state_since = old[5] if old and old[4] == finding.state else self.now
             counter_rows.append((instance_id, step.counters.failing_kind, step.counters.consecutive_failures,
-                                 step.counters.consecutive_successes, finding.state, state_since, self.now))
+                                 step.counters.consecutive_successes, finding.state, state_since, self.now,
+                                 step.counters.streak_started_at))
             changed.extend(step.incidents)
         by_id = {i.id: i for group in live.values() for i in group}
         by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
@@ -192,9 +190,9 @@ class AlertRun:
         if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
         updated = []
-        for incident in incidents:
-            finding = by_instance.get(incident.instance_id)
-            healthy = finding is not None and finding.alert is None and finding.status is not Status.RATE_LIMITED
+        for incident in incidents:  # each of an instance checked this run (live_incidents(ids))
+            finding = by_instance[incident.instance_id]
+            healthy = finding.alert is None and finding.status is not Status.RATE_LIMITED
             senders = senders_for(incident.connection_id, healthy, self.settings)
             for notice in due(incident, self.now, self.levels, policy):
                 notice = replace(notice, incident=incident)

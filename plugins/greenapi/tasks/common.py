@@ -57,6 +57,14 @@ def open_hook(conn_id: str) -> GreenApiHook:
     return hook
 
 
+def dashboard_url(hook: GreenApiHook) -> str:
+    """The link put in alerts about the hook's instance: its connection's extra ``dashboard_url``,
+    else the dashboard in the Airflow UI."""
+    from greenapi.dashboard import dashboard_link
+
+    return hook.config.dashboard_url or dashboard_link()
+
+
 def open_hooks(conn_ids: Iterable[str], listed_in: str) -> tuple[list[GreenApiHook], list[str]]:
     """Hooks for the usable connections, and one problem per unusable one."""
     hooks, problems = [], []

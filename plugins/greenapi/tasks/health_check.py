@@ -57,7 +57,7 @@ def check_instances(conn_ids: list[str], settings_raw: Any) -> dict[str, Any]:
         return {
             "conn_id": hook.green_api_conn_id,
             "instance_id": hook.config.instance_id,
-            "dashboard_url": hook.config.dashboard_url,
+            "dashboard_url": common.dashboard_url(hook),
             "checked_at": checked_at,
             "result": result.to_dict(),
         }
@@ -87,7 +87,7 @@ def plan_reboots(
     for check in checks:
         verdict = _verdict(check)
         status = statuses.get(check["instance_id"])
-        # (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots)
+        # (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots, streak_started_at)
         since = status[5] if status and status[4] == verdict.state and status[5] else now
         reason = reboot_reason(
             verdict, since, now,

@@ -51,7 +51,7 @@ def reboot_all(conn_ids: list[str], settings_raw: Any) -> dict[str, Any]:
         return {
             "conn_id": hook.green_api_conn_id,
             "instance_id": hook.config.instance_id,
-            "dashboard_url": hook.config.dashboard_url,
+            "dashboard_url": common.dashboard_url(hook),
             "requested_at": requested_at,
             "result": hook.reboot().to_dict(),
         }
