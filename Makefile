@@ -43,7 +43,7 @@ install: $(INSTALLED)
 
 # pip-audit in a virtualenv of its own (requirements-audit.txt): its pins never mix with Airflow's.
 $(AUDIT_VENV)/.installed: requirements-audit.txt $(INSTALLED)
-	@$(VENV)/bin/uv venv -q --python $(PY) $(AUDIT_VENV)
+	@$(VENV)/bin/uv venv -q --allow-existing --python $(PY) $(AUDIT_VENV)
 	@$(VENV)/bin/uv pip install -q --python $(AUDIT_VENV)/bin/python -r requirements-audit.txt
 	@touch $@
 
