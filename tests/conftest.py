@@ -67,13 +67,21 @@ def sim(sim_server: GreenApiSimulator, request: pytest.FixtureRequest) -> Iterat
 
 
 @pytest.fixture(autouse=True)
-def reboot_schedule_away_from_now(monkeypatch: pytest.MonkeyPatch) -> str:
-    """The daily reboot's settle window (10 minutes after it) opens no incident for failing checks.
+def no_daily_reboot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No daily reboot, hence no settle window (``settle_window_start``) silencing failing checks.
 
-    With the default schedule (03:00 in Paris), a run made between 02:00 and 02:10 UTC would alert
-    nobody; tests run at any hour, so by default the reboot is set 12 hours away. Tests of the
-    schedule set their own.
+    The window follows a run's logical time: with the default schedule (03:00 in Paris) a check
+    run between 02:00 and 02:10 UTC alerts nobody, and any other fixed time would meet the logical
+    times of some test (``dag.test()`` runs at the current time unless given one). A disabled
+    schedule has no window, so no test depends on the hour it runs at. Tests of the schedule and
+    of the window set their own.
     """
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", json.dumps({"enabled": False}))
+
+
+@pytest.fixture
+def reboot_schedule_away_from_now(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A daily reboot 12 hours from now, for a real scheduler: its runs happen at the current time."""
     at = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE", json.dumps({"time": at, "timezone": "UTC"}))
     return at

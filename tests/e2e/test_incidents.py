@@ -28,7 +28,7 @@ _days = itertools.count()
 
 @pytest.fixture
 def t0():
-    """A distinct, past noon (UTC) per test: far from the 03:00 Paris maintenance window."""
+    """A distinct, past noon (UTC) per test."""
     return pendulum.datetime(2026, 2, 1, 12, 0, tz="UTC").add(days=next(_days))
 
 

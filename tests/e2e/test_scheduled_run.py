@@ -28,7 +28,7 @@ SCHED_DB = "airflow_sched_test"
 
 
 @pytest.fixture
-def airflow_services(tmp_path, make_instance, add_contact, sim):
+def airflow_services(tmp_path, make_instance, add_contact, sim, reboot_schedule_away_from_now):
     add_contact("Support", "33600000001@c.us", 1)
     healthy = make_instance("green_api_default", state="authorized")
     failing = make_instance("green_api_second", state="notAuthorized")

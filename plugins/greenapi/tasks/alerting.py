@@ -113,7 +113,7 @@ class AlertRun:
         incident, lang, tz = notice.incident, self.settings.language, self.settings.message_timezone
         if finding.alert is not None:
             facts = replace(finding.alert_facts(), kind=incident.kind)
-        else:  # the instance is healthy now: a resolution
+        else:  # no alert this run (healthy: a resolution; or rate limited)
             facts = AlertFacts(
                 kind=incident.kind,
                 instance_id=incident.instance_id,
