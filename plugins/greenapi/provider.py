@@ -46,7 +46,7 @@ def get_provider_info() -> dict[str, Any]:
                     "send_timeout": _seconds("Send timeout (s)", 20, "sendMessage timeout"),
                     "dashboard_url": {
                         "label": "Dashboard link",
-                        "description": "Link put in alerts (default: the API URL)",
+                        "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

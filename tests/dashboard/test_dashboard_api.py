@@ -298,7 +298,7 @@ def test_incidents_show_the_real_times_of_their_checks(get, db):
     assert (incident["opened_at"], incident["resolved_at"], incident["down_seconds"]) == (
         "2026-01-15T12:03:02+00:00", "2026-01-15T12:10:05+00:00", 423)
     page = get("/green-api/").text
-    assert "opened 2026-01-15 13:03:02, resolved 2026-01-15 13:10:05 (down 7 min)" in page  # Paris time
+    assert "opened 2026-01-15 13:03:02 CET, resolved 2026-01-15 13:10:05 CET (down 7 min)" in page  # Paris time
     [open_incident] = {i["instance_id"]: i for i in get("/green-api/api/instances").json()["instances"]}[
         "1101000002"]["open_incidents"]
     assert 98 * 60 <= open_incident["open_seconds"] < 99 * 60

@@ -143,7 +143,7 @@ def test_every_time_names_its_zone(zone, source):
              "state_instance": "authorized", "response_time_ms": 90, "reboot_triggered": False,
              "trigger_type": "automatic", "dag_id": "d", "run_id": "r", "incident_id": 3,
              "incident": {"id": 3, "kind": "k", "severity": "s", "opened_at": NOW, "resolved_at": NOW, "reboots": 0,
-                          "levels_notified": 1},
+                          "levels_notified": 1, "down_seconds": 0},
              "deliveries": [{"attempted_at": NOW, "message_kind": "opening", "recipient": "r", "channel": "whatsapp",
                              "sender": "s", "attempt": 1, "ok": True}]}
     html = _page([_instance("1", "healthy")], [check], zone, source)

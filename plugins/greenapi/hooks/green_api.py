@@ -108,7 +108,8 @@ class GreenApiHook(BaseHook):
 
     Connection fields: host = apiUrl (e.g. ``https://7105.api.greenapi.com``), login = idInstance,
     password = apiTokenInstance; extras ``state_timeout`` (s, default 10), ``reboot_timeout`` (30),
-    ``send_timeout`` (20) and ``dashboard_url`` (the link put in alerts; default the host).
+    ``send_timeout`` (20) and ``dashboard_url`` (the link put in alerts; default the dashboard in the
+    Airflow UI).
 
     Every method returns an :class:`ApiResult` and never raises for an API or network failure.
     """
