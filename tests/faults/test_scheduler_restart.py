@@ -64,7 +64,11 @@ def test_a_run_survives_a_scheduler_restart_in_the_middle_of_its_check(tmp_path,
                              and run_state(metadata_url, run_id), 240, "the run to finish")  # fmt: skip
         finally:
             os.killpg(scheduler.pid, signal.SIGTERM)
-            scheduler.wait(timeout=90)
+            try:
+                scheduler.wait(timeout=90)
+            except subprocess.TimeoutExpired:  # never leave a scheduler behind, whatever failed
+                os.killpg(scheduler.pid, signal.SIGKILL)
+                raise
     log = (tmp_path / "scheduler.log").read_text()
     assert stopped is not None and log.count("Starting the scheduler") == 2, log[-4000:]
     assert state == "success", log[-4000:]
