@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The suite's databases: the test metadata and health databases, and those of the real-service tests.
 DATABASES = ("green_api_airflow_test", "green_api_test", "airflow_sched_test", "airflow_restart_test",
              "airflow_scale_test", "green_api_airflow_smoke", "green_api_smoke", "airflow_init_test",
-             "green_api_init_test")
+             "green_api_init_test", "green_api_demo_test", "green_api_airflow_demo_test")
 
 
 def files_with_a_token(root: Path) -> tuple[list[str], int]:

@@ -12,55 +12,33 @@ nothing listens beyond 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
 import requests
 
-from tests.airflow_services import free_port, wait_for
+from tests.airflow_services import wait_for
 from tests.conftest import require_env, tagged
+from tests.deployed.conftest import (
+    Deployment,
+    descendants,
+    finished,
+    listening,
+    make_run,
+    recreate,
+    run_state,
+    trigger,
+)
 
 pytestmark = pytest.mark.deployed
-ROOT = Path(__file__).resolve().parents[2]
 DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot")
-
-
-@dataclass
-class Deployment:
-    url: str
-    home: Path
-    metadata_url: str
-    health_url: str
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    def token(self) -> str:
-        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-        reply = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": password}, timeout=10)
-        reply.raise_for_status()
-        return str(reply.json()["access_token"])
-
-    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.metadata_url) as conn:
-            return conn.execute(query, params).fetchall()
-
-
-def recreate(server: str, name: str) -> str:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return f"{server}/{name}"
 
 
 @pytest.fixture
@@ -68,7 +46,7 @@ def deployment(tmp_path: Path, sim) -> Iterator[tuple[Deployment, dict[str, str]
     server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
     health_url = recreate(server, tagged("green_api_smoke"))  # "your own database": run.sh creates it
     metadata_db = tagged("green_api_airflow_smoke")
-    metadata_url = recreate(server, metadata_db)
+    recreate(server, metadata_db)
     tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
     sim.add_instance("1101777001", tokens["monitored"])
     sim.add_instance("1101777009", tokens["alerts"])
@@ -88,102 +66,11 @@ def deployment(tmp_path: Path, sim) -> Iterator[tuple[Deployment, dict[str, str]
         "AIRFLOW_VAR_GREEN_API_SETTINGS='{\"reboot_poll_seconds\": 2, \"reboot_verify_minutes\": 1}'",
         f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
     ]) + "\n")  # fmt: skip
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GREEN_API_"))}
-    env |= {
-        "UI_PORT": str(port),
-        "GREEN_API_ENV_FILE": str(env_file),
-        "GREEN_API_AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "GREEN_API_AIRFLOW_DB": metadata_db,
-        # Airflow's fast-test knobs only: how often the scheduler and the dag-processor look.
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-    }
-    log = tmp_path / "make-run.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    deployment = Deployment(f"http://127.0.0.1:{port}", tmp_path / "airflow", metadata_url, health_url, log, proc)
     try:
-        yield deployment, tokens
+        with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:
+            yield deployment, tokens
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-        finally:
-            shutil.rmtree(secrets_dir, ignore_errors=True)
-
-
-def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -> tuple[str, str] | None:
-    if deployment.proc.poll() is not None:
-        raise AssertionError("make run stopped: " + deployment.log.read_text(errors="replace")[-5000:])
-    try:
-        rows = deployment.rows(
-        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND (%s::text IS NULL OR run_type = %s)"
-            " ORDER BY queued_at", dag_id, run_type, run_type,
-        )  # fmt: skip
-    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):  # make run has not migrated it yet
-        return None
-    done = [r for r in rows if r[1] in ("success", "failed")]
-    return done[0] if done else None
-
-
-def trigger(deployment: Deployment, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    reply = requests.post(f"{deployment.url}/api/v2/dags/{dag_id}/dagRuns", headers={"Authorization": f"Bearer {token}"},
-                          json={"logical_date": None, "conf": conf or {}}, timeout=30)  # fmt: skip
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["dag_run_id"])
-
-
-def run_state(deployment: Deployment, dag_id: str, run_id: str) -> str | None:
-    rows = deployment.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
-    state = rows[0][0] if rows else None
-    return state if state in ("success", "failed") else None
-
-
-def listening(pids: set[int]) -> set[str]:
-    """The TCP addresses these processes listen on (from /proc: no tool needed)."""
-    inodes: set[str] = set()
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
-                address, port = fields[1].split(":")
-                if len(address) == 8:
-                    ip = ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
-                else:
-                    ip = "::" if set(address) == {"0"} else address
-                found.add(f"{ip}:{int(port, 16)}")
-    return found
-
-
-def descendants(root: int) -> set[int]:
-    children: dict[int, set[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, set()).add(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(children.get(pid, set()) - found)
-    return found
+        shutil.rmtree(secrets_dir, ignore_errors=True)
 
 
 def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing(deployment, sim):

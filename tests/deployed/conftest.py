@@ -1,0 +1,147 @@
+"""`make run` started as a user starts it (scripts/run.sh), for the deployed tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+from tests.airflow_services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Deployment:
+    url: str
+    home: Path
+    metadata_url: str
+    health_url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def token(self) -> str:
+        password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        reply = requests.post(f"{self.url}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+        reply.raise_for_status()
+        return str(reply.json()["access_token"])
+
+    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.metadata_url) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+def recreate(server: str, name: str) -> str:
+    """Drop database ``name`` (make run creates it again); returns its URL."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return f"{server}/{name}"
+
+
+@contextmanager
+def make_run(home: Path, metadata_db: str, health_url: str, **settings: str) -> Iterator[Deployment]:
+    """`bash scripts/run.sh` (what `make run` runs) with ``settings`` as its environment, in a
+    session of its own, on a free UI port; stopped with Ctrl-C (SIGINT) at the end."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GREEN_API_"))}
+    env |= {
+        "UI_PORT": str(port),
+        "GREEN_API_AIRFLOW_HOME": str(home / "airflow"),
+        "GREEN_API_AIRFLOW_DB": metadata_db,
+        # Airflow's fast-test knobs only: how often the scheduler and the dag-processor look.
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        **settings,
+    }
+    log = home / "make-run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    metadata_url = health_url.rsplit("/", 1)[0] + "/" + metadata_db
+    try:
+        yield Deployment(f"http://127.0.0.1:{port}", home / "airflow", metadata_url, health_url, log, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+
+
+def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -> tuple[str, str] | None:
+    if deployment.proc.poll() is not None:
+        raise AssertionError("make run stopped: " + deployment.log.read_text(errors="replace")[-5000:])
+    try:
+        rows = deployment.rows(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND (%s::text IS NULL OR run_type = %s)"
+            " ORDER BY queued_at", dag_id, run_type, run_type,
+        )  # fmt: skip
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):  # make run has not migrated it yet
+        return None
+    done = [r for r in rows if r[1] in ("success", "failed")]
+    return done[0] if done else None
+
+
+def trigger(deployment: Deployment, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    reply = requests.post(f"{deployment.url}/api/v2/dags/{dag_id}/dagRuns", headers={"Authorization": f"Bearer {token}"},
+                          json={"logical_date": None, "conf": conf or {}}, timeout=30)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["dag_run_id"])
+
+
+def run_state(deployment: Deployment, dag_id: str, run_id: str) -> str | None:
+    rows = deployment.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+    state = rows[0][0] if rows else None
+    return state if state in ("success", "failed") else None
+
+
+def listening(pids: set[int]) -> set[str]:
+    """The TCP addresses these processes listen on (from /proc: no tool needed)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                address, port = fields[1].split(":")
+                if len(address) == 8:
+                    ip = ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                else:
+                    ip = "::" if set(address) == {"0"} else address
+                found.add(f"{ip}:{int(port, 16)}")
+    return found
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, set[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, set()).add(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, set()) - found)
+    return found
