@@ -29,14 +29,14 @@ help:
 	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
 
-$(INSTALLED): requirements.txt pyproject.toml
+$(INSTALLED): requirements.txt pyproject.toml simulator/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt
-	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e . -e simulator
 	@# The build leaves its metadata in plugins/, which Airflow puts on sys.path: the package would be
 	@# found twice and its plugin registered twice ("Plugin 'green_api' already registered").
-	@rm -rf plugins/*.egg-info
+	@rm -rf plugins/*.egg-info simulator/*.egg-info
 	@touch $@
 
 install: $(INSTALLED)
@@ -105,7 +105,7 @@ test-scale: install
 	  $(PY) -m pytest -m scale tests/scale $(PYTEST_ARGS)
 
 simulator: install
-	@$(PY) -m greenapi.simulator --host $(SIM_HOST) --port $(SIM_PORT) --demo
+	@$(PY) -m greenapi_simulator --host $(SIM_HOST) --port $(SIM_PORT) --demo
 
 run: install
 	@bash scripts/run.sh

@@ -8,7 +8,8 @@ import pendulum
 from airflow.sdk import TriggerRule, dag, task
 
 from greenapi.notifications import GreenApiNotifier
-from greenapi.sensors import RecoverySensor
+from greenapi.operators.green_api import GreenApiHealthCheckOperator
+from greenapi.tasks.reboot_flow import recovery_wait
 
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
 
@@ -28,12 +29,14 @@ Every 5 minutes, checks each Green API instance listed in Variable `green_api_in
 | HTTP 401 / 403 / 404 / 466 / other 400 | `unhealthy` | alert saying what to fix, no reboot |
 | HTTP 429 | `rate_limited` | recorded only |
 
-Tasks: **plan_checks** -> **check_shard** (mapped) -> **check_instances** -> **route** (branch:
-reboot needed?) -> **reboot_instances** (after a confirming re-check, within the cooldown and
-daily cap) -> **wait_for_recovery** (reschedule mode) -> **send_alerts** (incidents: first alert to the lowest `notification_priority`,
-escalation, reminders, resolution; through `green_api_alerts`, never only the failing instance)
--> **log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`)
--> **report** (fails the run, naming the problem, and tells support through GreenApiNotifier).
+Tasks: **plan_checks** -> **check_shard** (`GreenApiHealthCheckOperator`, mapped) ->
+**check_instances** -> **route** (branch: reboot needed?) -> **reboot_instances** (after a
+confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery**
+(`GreenApiStateSensor`, mapped, reschedule mode) -> **conclude** (one finding per check) ->
+**send_alerts** (incidents: first alert to the lowest `notification_priority`, escalation,
+reminders, resolution; through `green_api_alerts`, never only the failing instance) ->
+**log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`) ->
+**report** (fails the run, naming the problem, and tells support through GreenApiNotifier).
 
 *Check now*: trigger this DAG by hand; its rows get `trigger_type = 'manual'`.
 """
@@ -52,19 +55,12 @@ escalation, reminders, resolution; through `green_api_alerts`, never only the fa
 )
 def green_api_health_check() -> None:
     @task
-    def plan_checks() -> list[list[str]]:
+    def plan_checks() -> list[dict]:
         from greenapi.tasks import health_check
 
         return health_check.plan_step()
 
-    # Their results are read by the next task, not by people: the log says what matters instead.
-    @task(multiple_outputs=False, show_return_value_in_logs=False)
-    def check_shard(conn_ids: list[str]) -> dict:
-        from greenapi.tasks import health_check
-
-        return health_check.shard_step(conn_ids)
-
-    @task(multiple_outputs=False, show_return_value_in_logs=False)
+    @task(show_return_value_in_logs=False)
     def check_instances(shards: list[dict]) -> dict:
         from greenapi.tasks import health_check
 
@@ -76,40 +72,45 @@ def green_api_health_check() -> None:
 
         return health_check.route(checked)
 
-    @task(multiple_outputs=False, show_return_value_in_logs=False)
+    @task(multiple_outputs=True, show_return_value_in_logs=False)
     def reboot_instances(checked: dict) -> dict:
         from greenapi.tasks import health_check
 
         return health_check.reboot_step(checked)
 
-    # After an automatic reboot: wait for "authorized" without holding a worker slot.
-    wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
-
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, show_return_value_in_logs=False)
-    def send_alerts() -> dict:
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, show_return_value_in_logs=False)
+    def conclude(checked: dict, rebooted: dict | None, looks: list[dict] | None) -> list[dict]:
         from greenapi.tasks import health_check
 
-        return health_check.alert_step()
+        return health_check.conclude_step(checked, rebooted, looks)
+
+    @task(show_return_value_in_logs=False)
+    def send_alerts(findings: list[dict]) -> dict:
+        from greenapi.tasks import health_check
+
+        return health_check.alert_step(findings)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
-    def log_results() -> int:
+    def log_results(findings: list[dict] | None, alerting: dict | None) -> int:
         from greenapi.tasks import health_check
 
-        return health_check.log_step()
+        return health_check.log_step(findings, alerting)
 
     # The run's last word: when it fails (configuration, database down, a crash, an alert that
     # reached nobody), support is told through GreenApiNotifier, even without the database.
-    @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier())
-    def report() -> dict:
+    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier())
+    def report(checked: dict | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
         from greenapi.tasks import health_check
 
-        return health_check.report_step()
+        return health_check.report_step(checked, findings, alerting, logged)
 
-    checked = check_instances(check_shard.expand(conn_ids=plan_checks()))
+    shards = GreenApiHealthCheckOperator.partial(task_id="check_shard").expand_kwargs(plan_checks())
+    checked = check_instances(shards.output)
     rebooted = reboot_instances(checked)
-    alerted = send_alerts()
-    route(checked) >> [rebooted, alerted]
-    rebooted >> wait >> alerted >> log_results() >> report()
+    found = conclude(checked, rebooted["round"], recovery_wait(rebooted["waits"]))
+    route(checked) >> [rebooted, found]
+    alerted = send_alerts(found)
+    report(checked, found, alerted, log_results(found, alerted))
 
 
 green_api_health_check()

@@ -45,7 +45,7 @@ def rss_mb() -> float:
 
 def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "greenapi.simulator", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "greenapi_simulator", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

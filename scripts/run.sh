@@ -40,7 +40,7 @@ if [ "$mode" = run ]; then
 else
   sim="http://$SIM_HOST:$SIM_PORT"
   if ! curl -fsS "$sim/_sim/health" >/dev/null 2>&1; then
-    "$PY" -m greenapi.simulator --host "$SIM_HOST" --port "$SIM_PORT" --demo > "$AIRFLOW_HOME/logs/simulator.log" 2>&1 &
+    "$PY" -m greenapi_simulator --host "$SIM_HOST" --port "$SIM_PORT" --demo > "$AIRFLOW_HOME/logs/simulator.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do curl -fsS "$sim/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
   fi

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from greenapi.simulator import GreenApiSimulator
+from greenapi_simulator import GreenApiSimulator
 
 _ids = itertools.count(1)
 

@@ -15,11 +15,24 @@ def test_health_check_dag_shape():
     assert dag.doc_md and "Green API health check" in dag.doc_md
     assert set(dag.task_ids) == {
         "plan_checks", "check_shard", "check_instances", "route", "reboot_instances", "wait_for_recovery",
-        "send_alerts", "log_results", "report",
+        "conclude", "send_alerts", "log_results", "report",
     }
-    assert dag.get_task("plan_checks").downstream_task_ids == {"check_shard"}
-    assert dag.get_task("check_shard").downstream_task_ids == {"check_instances"}
-    assert dag.get_task("route").downstream_task_ids == {"reboot_instances", "send_alerts"}
+    # The data flow is the graph: each task gets its inputs as arguments from the tasks before it.
+    edges = {t: dag.get_task(t).downstream_task_ids for t in dag.task_ids}
+    assert edges == {
+        "plan_checks": {"check_shard"},
+        "check_shard": {"check_instances"},
+        "check_instances": {"route", "reboot_instances", "conclude", "report"},
+        "route": {"reboot_instances", "conclude"},
+        "reboot_instances": {"wait_for_recovery", "conclude"},
+        "wait_for_recovery": {"conclude"},
+        "conclude": {"send_alerts", "log_results", "report"},
+        "send_alerts": {"log_results", "report"},
+        "log_results": {"report"},
+        "report": set(),
+    }
+    assert type(dag.get_task("check_shard")).__name__ == "GreenApiHealthCheckOperator"
+    assert type(dag.get_task("wait_for_recovery")).__name__ == "GreenApiStateSensor"
     assert dag.get_task("log_results").trigger_rule == "all_done"
 
 

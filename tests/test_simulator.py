@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from greenapi.simulator import GreenApiSimulator
+from greenapi_simulator import GreenApiSimulator
 
 INSTANCE = "1101000001"
 TOKEN = "tok-3f9a7c1e5b2d4a6c8e0f"
@@ -509,7 +509,7 @@ def test_cycle_phases_repeat(sim: GreenApiSimulator, client: requests.Session) -
 def test_records_and_logs_never_contain_the_token(
     sim: GreenApiSimulator, client: requests.Session, instance: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="greenapi.simulator")
+    caplog.set_level(logging.DEBUG, logger="greenapi_simulator")
     client.get(api(sim, "getStateInstance"), timeout=5)
     client.get(api(sim, "getStateInstance", token="wrong-" + TOKEN), timeout=5)
     client.get(api(sim, "reboot"), timeout=5)
@@ -669,7 +669,7 @@ def test_cli_serves_until_terminated() -> None:
         [
             sys.executable,
             "-m",
-            "greenapi.simulator",
+            "greenapi_simulator",
             "--port",
             "0",
             "--instance",

@@ -5,13 +5,19 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+from greenapi.domain.health import InstanceHistory
+from greenapi.domain.incidents import Incident, Severity
+from greenapi.domain.rules import AlertKind
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from greenapi.domain.records import Delivery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,6 +73,7 @@ class Contact:
     full_name: str
     phone_number: str
     notification_priority: int
+    email: str | None = None
 
 
 class StoreUnavailable(Exception):
@@ -167,7 +174,7 @@ SELECT_LIVE_INCIDENTS = (
 )
 SELECT_COUNTERS = (
     "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"
-    " auto_reboots, streak_started_at FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+    " auto_reboots, streak_started_at, last_checked_at FROM green_api_instance_status WHERE instance_id = ANY(%s)"
 )
 # Appends under the row lock: two runs rebooting at once still see each other's reboot.
 RECORD_AUTO_REBOOT = (
@@ -208,25 +215,41 @@ SELECT_ACTIVE_CONTACTS_WITH_EMAIL = (
 )
 
 
-def _incident_params(incident: Any, columns: tuple[str, ...]) -> list[Any]:
+def _incident_params(incident: Incident, columns: tuple[str, ...]) -> list[Any]:
     values = [getattr(incident, column) for column in columns]
     return [value.value if hasattr(value, "value") else value for value in values]  # enums as text
+
+
+def _incident(row: Sequence[Any]) -> Incident:
+    fields = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
+    return Incident(**{**fields, "kind": AlertKind(fields["kind"]), "severity": Severity(fields["severity"])})
+
+
+def _history(row: Sequence[Any]) -> InstanceHistory:
+    (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots, streak_started_at,
+     last_checked_at) = row  # fmt: skip
+    return InstanceHistory(instance_id, failing_kind, failures, successes, last_state, state_since,
+                           tuple(auto_reboots or ()), streak_started_at, last_checked_at)  # fmt: skip
 
 
 class IncidentStore(HealthStore):
     """Incident state, counters and delivery attempts, written in one transaction per call."""
 
     @_reachable
-    def live_incidents(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
-        return list(self._hook().get_records(SELECT_LIVE_INCIDENTS, parameters=(instance_ids,)))
+    def live_incidents(self, instance_ids: list[str]) -> list[Incident]:
+        """Open incidents of these instances, and resolved ones whose resolution is still to send."""
+        return [_incident(r) for r in self._hook().get_records(SELECT_LIVE_INCIDENTS, parameters=(instance_ids,))]
 
     @_reachable
-    def counters(self, instance_ids: list[str]) -> list[tuple[Any, ...]]:
-        return list(self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,)))
+    def counters(self, instance_ids: list[str]) -> dict[str, InstanceHistory]:
+        """What earlier runs saw of these instances (those never seen are missing)."""
+        rows = self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,))
+        return {h.instance_id: h for h in map(_history, rows)}
 
     @_reachable
-    def contacts_with_email(self) -> list[tuple[Any, ...]]:
-        return list(self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL))
+    def contacts_with_email(self) -> list[Contact]:
+        rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL)
+        return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
 
     @_reachable
     def scheduled_reboot_failures(self, since: Any, instance_ids: list[str]) -> set[str]:
@@ -244,19 +267,21 @@ class IncidentStore(HealthStore):
             conn.close()
 
     @_reachable
-    def save(self, counters: list[tuple[Any, ...]], incidents: list[Any]) -> list[Any]:
+    def save(self, counters: list[InstanceHistory], incidents: list[Incident]) -> list[Incident]:
         """Upsert counters and incidents; returns the incidents with their ids."""
         saved = []
         conn = self._hook().get_conn()
         try:
             with conn.cursor() as cur:
-                for row in counters:
-                    cur.execute(UPSERT_COUNTERS, row)
+                for h in counters:
+                    cur.execute(UPSERT_COUNTERS, (h.instance_id, h.failing_kind, h.consecutive_failures,
+                                                  h.consecutive_successes, h.last_state, h.state_since,
+                                                  h.last_checked_at, h.streak_started_at))  # fmt: skip
                 for incident in incidents:
                     if incident.id is None:
                         cur.execute(INSERT_INCIDENT, _incident_params(incident, _INCIDENT_COLUMNS[1:]))
                         new_id = cur.fetchone()[0]
-                        saved.append(_with_id(incident, int(new_id)))
+                        saved.append(replace(incident, id=int(new_id)))
                     else:
                         cur.execute(UPDATE_INCIDENT, [*_incident_params(incident, _MUTABLE), incident.id])
                         saved.append(incident)
@@ -266,9 +291,12 @@ class IncidentStore(HealthStore):
         return saved
 
     @_reachable
-    def record_deliveries(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
+    def record_deliveries(self, deliveries: Sequence[Delivery], dag_id: str, run_id: str) -> None:
+        """Store every delivery attempt of a run."""
+        if not deliveries:
             return
+        rows = [(d.incident_id, d.instance_id, dag_id, run_id, d.message_kind, d.contact_id, d.recipient, d.channel,
+                 d.sender, d.attempt, d.ok, d.id_message, d.error, d.at) for d in deliveries]  # fmt: skip
         conn = self._hook().get_conn()
         try:
             with conn.cursor() as cur:
@@ -276,9 +304,3 @@ class IncidentStore(HealthStore):
             conn.commit()
         finally:
             conn.close()
-
-
-def _with_id(incident: Any, new_id: int) -> Any:
-    from dataclasses import replace
-
-    return replace(incident, id=new_id)

@@ -363,6 +363,15 @@ def test_times_follow_the_airflow_ui_zone_the_page_reports(get, db):
     assert "times in Asia/Tokyo" in get("/green-api/charts/30d.svg", cookies=reported).text
 
 
+def test_an_invalid_settings_variable_is_said_on_the_page_as_text(get, db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", '{"message_timezone": "<script>alert(1)</script>"}')
+    page = get("/green-api/").text
+    assert "<script>alert(1)</script>" not in page
+    assert ('<body>\n<p class="incident">green_api_settings.message_timezone is not a known IANA timezone: '
+            "&#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;</p>") in page
+    assert 'times in <b id="display-zone">UTC</b>\n(<span id="zone-source">green_api_settings is invalid</span>)' in page
+
+
 @pytest.mark.parametrize("cookie", ["Mars/Olympus", "..%2F..%2Fetc%2Fpasswd", ""])
 def test_a_zone_python_does_not_know_falls_back_to_the_messages_zone(get, db, cookie):
     page = get("/green-api/", cookies={"green_api_tz": cookie}).text

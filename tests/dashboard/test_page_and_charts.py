@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
-from html import escape
+from html import escape, unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -98,6 +98,27 @@ def test_page_escapes_everything_that_comes_from_the_database():
     assert html.count("<script>") == 2 and page.ZONE_SCRIPT in html and "<script>setTimeout" in html
 
 
+@pytest.mark.parametrize("hostile", [HOSTILE, "it's <b>bold</b> & \"quoted\"", "&lt;already escaped&gt;"])
+def test_templates_escape_text_once(hostile):
+    """The page and the charts are autoescaped templates: text from the database or a Variable shows as
+    the same text (escaped once, not as markup and not twice)."""
+    html = _page([_instance(hostile, "unhealthy")], settings_error=f"green_api_settings: {hostile}")
+    [shown] = re.findall(r'<body>\s*<p class="incident">(.*?)</p>', html)
+    assert "<" not in shown and unescape(shown) == f"green_api_settings: {hostile}"
+    [cell] = re.findall(r"<td><b>(.*?)</b>", html)
+    assert unescape(cell) == hostile
+
+    frame = charts.Frame(NOW - timedelta(hours=24), NOW)
+    title = charts.title(frame, timedelta(hours=24), timedelta(minutes=5), PARIS, hostile)
+    svg = charts.timeline(title=title, frame=frame, buckets=[], bucket=timedelta(minutes=5), reboots=[],
+                          alerts=[{"at": NOW, "count": 1, "kinds": [hostile], "instances": [hostile]}],
+                          mark_bucket=timedelta(minutes=15), zone=PARIS)
+    root = ET.fromstring(svg)  # well-formed XML whatever the text
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("aria-label") == root.findtext(f"{svg_ns}title") == title and title.endswith(f"— {hostile}")
+    assert root.find(f"{svg_ns}path/{svg_ns}title").text.endswith(f"1 alert(s) delivered, {hostile} ({hostile})")
+
+
 # --- what a person reads -----------------------------------------------------------------------
 
 
@@ -108,12 +129,13 @@ def _css_rule(selector: str) -> str:
     return body.strip()
 
 
-def _page(instances, checks=(), zone=PARIS, source="message_timezone in Variable green_api_settings"):
+def _page(instances, checks=(), zone=PARIS, source="message_timezone in Variable green_api_settings", **extra):
     return page.render({
         "now": NOW, "instances": list(instances), "status": None, "instance": None, "incidents": [],
         "stats": {"total_checks": 0}, "checks": {"page": 1, "pages": 1, "total": len(checks), "checks": list(checks)},
         "schedule": {"error": "x"}, "instance_ids": [], "zone_source": source,
         "links": {"airflow": "../", "check_now": "a", "force_reboot": "b", "schedule": "c", "scheduled_dag": "d"},
+        **extra,
     }, zone)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from greenapi.domain.config import (
@@ -13,7 +16,11 @@ from greenapi.domain.config import (
     parse_instances,
     parse_settings,
     plan_shards,
+    settings_schema,
+    settings_table,
 )
+
+DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 
 
 def test_instances_default_to_green_api_default():
@@ -53,6 +60,17 @@ def test_settings_defaults():
         ('{"message_timezone": "Mars/Olympus"}', "message_timezone is not a known IANA timezone: 'Mars/Olympus'"),
         ('{"max_concurrency": 0}', "max_concurrency must be an integer from 1 to 1000, got 0"),
         ("[1]", "must be a JSON object"),
+        # a bool is not a number, nor a number a bool; an integer is not 8.0; a string is not a number
+        ('{"reboot_on_yellow_card": 1}', "green_api_settings.reboot_on_yellow_card must be true or false, got 1"),
+        ('{"max_concurrency": true}', "green_api_settings.max_concurrency must be an integer from 1 to 1000, got True"),
+        ('{"max_concurrency": 8.0}', "green_api_settings.max_concurrency must be an integer from 1 to 1000, got 8.0"),
+        ('{"max_concurrency": "8"}', "green_api_settings.max_concurrency must be an integer from 1 to 1000, got '8'"),
+        ('{"reminder_minutes": true}', "green_api_settings.reminder_minutes must be a number above 0 to 10080, got True"),
+        ('{"reminder_minutes": NaN}', "green_api_settings.reminder_minutes must be a number above 0 to 10080, got nan"),
+        ('{"settle_minutes": 241}', "green_api_settings.settle_minutes must be a number from 0 to 240, got 241"),
+        ('{"smtp_conn_id": null}', "green_api_settings.smtp_conn_id must be a connection id, got None"),
+        ('{"alert_senders": "green_api_b"}', "green_api_settings.alert_senders must be a list of connection ids, got 'green_api_b'"),
+        ('{"message_timezone": 1}', "green_api_settings.message_timezone must be an IANA timezone name such as 'Europe/Paris', got 1"),
     ],
 )
 def test_bad_settings_are_named(raw, named):
@@ -132,3 +150,50 @@ def test_instances_are_split_into_balanced_check_tasks_in_order(count, per_task,
 def test_split_refuses_a_bad_task_size_by_name():
     with pytest.raises(ConfigError, match="instances_per_check_task must be an integer from 1 to 10000, got 0"):
         plan_shards('["green_api_default"]', '{"instances_per_check_task": 0}')
+
+
+def test_unknown_keys_are_all_named_before_any_bad_value_with_the_known_ones():
+    with pytest.raises(ConfigError) as err:
+        parse_settings('{"zeta": 1, "colour": 2, "max_concurrency": 0}')
+    assert str(err.value).startswith("Variable green_api_settings has unknown key(s) ['colour', 'zeta']; known keys: [")
+    assert "'max_concurrency'" in str(err.value) and "'reboot_on_yellow_card'" in str(err.value)
+
+
+def test_settings_are_frozen_and_keep_lists_as_tuples():
+    settings = parse_settings({"alert_senders": ["green_api_b"], "fallback_chat_ids": ["33612345678@c.us"]})
+    assert (settings.alert_senders, settings.fallback_chat_ids) == (("green_api_b",), ("33612345678@c.us",))
+    with pytest.raises(ValueError, match="frozen"):
+        settings.max_concurrency = 1
+    assert hash(settings) == hash(parse_settings(settings.model_dump()))
+
+
+def test_defaults_are_within_their_own_bounds():
+    assert Settings.model_validate(Settings().model_dump()) == Settings()
+    jsonschema.validate(json.loads(json.dumps(Settings().model_dump())), Settings.model_json_schema())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"colour": 1}, {"reboot_on_yellow_card": 1}, {"max_concurrency": 0}, {"reboot_daily_cap": 2.5},
+     {"reminder_minutes": 0}, {"language": "de"}, {"alert_senders": ["no way"]}, {"fallback_chat_ids": ["+336"]}],
+)
+def test_the_json_schema_refuses_what_parse_settings_refuses(bad):
+    schema = Settings.model_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    with pytest.raises(ConfigError):
+        parse_settings(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_docs_show_the_settings_table_as_generated():
+    # Regenerate with: python -m greenapi.domain.config --table
+    table = re.search(r"^## Settings\n.*?\n(\| Key \|.*?)\n\n", DOCS.read_text(), re.S | re.M)
+    assert table and table.group(1) == settings_table()
+
+
+def test_docs_show_the_json_schema_as_generated():
+    # Regenerate with: python -m greenapi.domain.config --schema
+    block = re.search(r"^### JSON Schema of green_api_settings\n.*?```json\n(.*?)```", DOCS.read_text(), re.S | re.M)
+    assert block and block.group(1) == settings_schema() + "\n"
+    assert json.loads(block.group(1)) == Settings.model_json_schema()

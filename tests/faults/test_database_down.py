@@ -138,29 +138,33 @@ def test_without_the_database_one_alert_per_reminder_interval_across_runs(make_i
     for minutes in (0, 5, 10, 55, 61, 65):  # runs every few minutes, the database down throughout
         now = t0 + timedelta(minutes=minutes)
         outcome = untracked_alerts([finding(now)], settings, now, told, "health database unreachable", [])
-        told = outcome["untracked"]
-        if outcome["alerts"]:
+        told = outcome.untracked
+        if outcome.sent:
             sent_at.append(minutes)
     assert sent_at == [0, 61]
     assert [m["chatId"] for m in sim.messages(sender.instance_id)] == [FALLBACK, FALLBACK]
 
 
 def test_without_the_database_the_cooldown_comes_from_earlier_runs(make_instance, sim, unreachable_store):
+    from greenapi.domain.config import parse_settings
+    from greenapi.domain.health import CheckedRun
+    from greenapi.domain.records import CheckBatch, InstanceCheck
+    from greenapi.domain.results import ApiResult, ResultKind
+    from greenapi.domain.rules import SkipReason
     from greenapi.tasks.health_check import reboot_instances
 
     inst = make_instance("green_api_hung", faults={"getStateInstance": {"mode": "hang", "seconds": 3}})
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    checked = {
-        "logical_now": now.isoformat(), "reboot_reasons": {inst.conn_id: "no answer"},
-        "checks": [{"conn_id": inst.conn_id, "instance_id": inst.instance_id, "dashboard_url": sim.url}],
-    }  # fmt: skip
-    settings = json.dumps({**FAST, "reboot_cooldown_minutes": 30})
+    timeout = ApiResult("getStateInstance", ResultKind.TIMEOUT, 1000, error="Connection timeout")
+    check = InstanceCheck(inst.conn_id, inst.instance_id, now.isoformat(), timeout, sim.url)
+    checked = CheckedRun(CheckBatch([check]), now, {inst.conn_id: "no answer"})
+    settings = parse_settings({**FAST, "reboot_cooldown_minutes": 30})
     ten_minutes_ago = {inst.instance_id: [now - timedelta(minutes=10)]}
     held = reboot_instances(checked, settings, unreachable_store, lambda: ten_minutes_ago)
-    assert held["reboots"] == [] and "cooldown" in held["skipped"][inst.conn_id]["skipped"]
+    assert held.made == [] and [a.skipped for a in held.attempts] == [SkipReason.COOLDOWN]
     assert sim.reboots(inst.instance_id) == []
     an_hour_ago = {inst.instance_id: [now - timedelta(minutes=60)]}
     done = reboot_instances(checked, settings, unreachable_store, lambda: an_hour_ago)
-    assert [e["instance_id"] for e in done["reboots"]] == [inst.instance_id]
-    assert done["store_error"].startswith("health database unreachable")
+    assert [a.instance_id for a in done.made] == [inst.instance_id]
+    assert done.store_error is not None and done.store_error.startswith("health database unreachable")
     assert len(sim.reboots(inst.instance_id)) == 1

@@ -73,7 +73,7 @@ def test_a_network_fault_ends_in_the_right_status_in_time(
 def doomed_simulator():
     """A simulator in a process of its own, for the test to kill."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "greenapi.simulator", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "greenapi_simulator", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

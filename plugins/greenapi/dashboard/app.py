@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from html import escape
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -38,6 +37,7 @@ from greenapi.dashboard.queries import (
     shared_store,
     window_of,
 )
+from greenapi.dashboard.templating import ENV
 from greenapi.domain.config import ConfigError, check_timezone, parse_instances, parse_settings
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, next_run, parse_reboot_schedule
 
@@ -220,12 +220,9 @@ def build_app() -> FastAPI:
         data = {
             **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
             "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
-            "zone_source": shown.source,
+            "zone_source": shown.source, "settings_error": shown.error,
         }
-        html = page.render(data, shown.zone)
-        if shown.error:
-            html = html.replace("<body>", f'<body><p class="incident">{escape(shown.error)}</p>', 1)
-        return HTMLResponse(html)
+        return HTMLResponse(page.render(data, shown.zone))
 
     @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95")
     def instances() -> Response:
@@ -276,16 +273,12 @@ def build_app() -> FastAPI:
 
     @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:
-        rows = "".join(
-            f"<tr><td><code>GET {escape(URL_PREFIX + path)}</code></td><td>{escape(op.get('summary', ''))}</td>"
-            f"<td>{escape(', '.join(p['name'] for p in op.get('parameters', [])))}</td></tr>"
+        endpoints = [
+            {"path": URL_PREFIX + path, "summary": op.get("summary", ""),
+             "parameters": [p["name"] for p in op.get("parameters", [])]}
             for path, item in app.openapi()["paths"].items() for op in item.values()
-        )
-        return HTMLResponse(
-            "<!doctype html><title>Green API health: JSON API</title><h1>Green API health: JSON API</h1>"
-            f"<p>{escape(app.description)}</p><p>Windows: {', '.join(WINDOWS)}. "
-            "<a href='openapi.json'>OpenAPI schema</a></p><table border=1 cellpadding=4>"
-            f"<tr><th>Endpoint</th><th>What</th><th>Parameters</th></tr>{rows}</table>"
-        )
+        ]
+        return HTMLResponse(ENV.get_template("api_docs.html").render(
+            description=app.description, windows=list(WINDOWS), endpoints=endpoints))
 
     return app

@@ -1,16 +1,17 @@
 """Charts drawn as SVG on the server: no script, no asset from the internet.
 
 One picture per time window: the mean response time as a line (top panel), the failing checks as
-bars (bottom panel), reboots as dashed vertical lines and delivered alerts as triangles.
+bars (bottom panel), reboots as dashed vertical lines and delivered alerts as triangles. The geometry
+is computed here, the markup is ``templates/chart.svg``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from html import escape
 from typing import TYPE_CHECKING, Any
 
+from greenapi.dashboard.templating import ENV
 from greenapi.domain.incidents import format_duration
 
 if TYPE_CHECKING:
@@ -23,14 +24,6 @@ TITLE_Y = 14
 LINE_PANEL = (TOP, 142)  # y range of the response-time panel
 BAR_PANEL = (162, 226)  # y range of the failing-checks panel
 AXIS_Y = 244
-# The picture is its own document (an <object> on the page): it carries its own style.
-STYLE = (
-    "svg { font: 11px system-ui, sans-serif; color-scheme: light dark; }"
-    " .chart-title { font-weight: 600; font-size: 13px; fill: CanvasText; }"
-    " .label { fill: #6e7781; } .end { text-anchor: end; } .mid { text-anchor: middle; }"
-    " .axis { stroke: #d0d7de; } .line { fill: none; stroke: #0969da; stroke-width: 1.5; } .dot { fill: #0969da; }"
-    " .fail { fill: #cf222e; } .reboot { stroke: #bc4c00; stroke-dasharray: 3 3; } .alert { fill: #8250df; }"
-)
 
 
 # Data covering this share of a window fills it (its first bucket may start a little after the window).
@@ -133,67 +126,39 @@ def timeline(
     mark_bucket: timedelta,
     zone: ZoneInfo,
 ) -> str:
-    """The SVG of one window. ``buckets`` have ``at``, ``mean_ms``, ``failing``."""
+    """The SVG of one window (``templates/chart.svg``). ``buckets`` have ``at``, ``mean_ms``, ``failing``."""
     top_ms = _nice_max(max((float(b["mean_ms"]) for b in buckets if b["mean_ms"] is not None), default=0.0))
     top_fail = _nice_max(max((float(b["failing"]) for b in buckets), default=0.0))
     (l0, l1), (b0, b1) = LINE_PANEL, BAR_PANEL
     bar_width = max(1.0, frame.x(frame.since + bucket) - frame.x(frame.since) - 0.5)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'class="chart" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title><style>{STYLE}</style>",
-        f'<text x="{LEFT}" y="{TITLE_Y}" class="chart-title">{escape(title)}</text>',
-        f'<line x1="{LEFT}" y1="{l1}" x2="{WIDTH - RIGHT}" y2="{l1}" class="axis"/>',
-        f'<line x1="{LEFT}" y1="{b1}" x2="{WIDTH - RIGHT}" y2="{b1}" class="axis"/>',
-        f'<text x="{LEFT - 6}" y="{l0 + 8}" class="label end">{top_ms:g} ms</text>',
-        f'<text x="{LEFT - 6}" y="{l1}" class="label end">0</text>',
-        f'<text x="{LEFT - 6}" y="{b0 + 8}" class="label end">{top_fail:g}</text>',
-        f'<text x="{LEFT - 6}" y="{b1}" class="label end">0</text>',
-        f'<text x="{WIDTH - RIGHT}" y="{l0 - 4}" class="label end">mean response time</text>',
-        f'<text x="{WIDTH - RIGHT}" y="{b0 - 4}" class="label end">failing checks</text>',
-    ]
-    for x, label in _ticks(frame, zone):
-        parts.append(f'<line x1="{x:.1f}" y1="{b1}" x2="{x:.1f}" y2="{b1 + 4}" class="axis"/>')
-        inside = min(max(x, LEFT), WIDTH - 16)  # a label at either end stays in the picture
-        parts.append(f'<text x="{inside:.1f}" y="{AXIS_Y}" class="label mid">{label}</text>')
-    segments: list[list[tuple[float, float]]] = [[]]  # the line breaks where a bucket has no response time
+
+    def when(at: datetime) -> str:
+        return at.astimezone(zone).strftime("%d/%m %H:%M")
+
+    def named(mark: dict[str, Any]) -> str:
+        return ", ".join(map(str, mark["instances"])) + (" …" if mark["count"] > len(mark["instances"]) else "")
+
+    # A label at either end stays in the picture.
+    ticks = [{"x": x, "label_x": min(max(x, LEFT), WIDTH - 16), "label": label} for x, label in _ticks(frame, zone)]
+    lines: list[list[tuple[float, float]]] = [[]]  # the line breaks where a bucket has no response time
     for b in buckets:
         if b["mean_ms"] is None:
-            segments.append([])
+            lines.append([])
         else:
-            y = l1 - (l1 - l0) * float(b["mean_ms"]) / top_ms
-            segments[-1].append((frame.x(b["at"] + bucket / 2), y))
-    for points in filter(None, segments):
-        if len(points) == 1:  # a lone bucket (a fresh install's first hour) is a dot, not an invisible line
-            parts.append(f'<circle cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="2.5" class="dot"/>')
-        else:
-            parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" class="line"/>')
+            lines[-1].append((frame.x(b["at"] + bucket / 2), l1 - (l1 - l0) * float(b["mean_ms"]) / top_ms))
+    bars = []
     for b in buckets:
         if b["failing"]:
-            h = (b1 - b0) * float(b["failing"]) / top_fail
-            when = b["at"].astimezone(zone).strftime("%d/%m %H:%M")
-            x = frame.x(b["at"])
-            width = max(1.0, min(bar_width, WIDTH - RIGHT - x))  # the current bucket ends now, at the edge
-            parts.append(
-                f'<rect x="{x:.1f}" y="{b1 - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
-                f'class="fail"><title>{when}: {b["failing"]} failing</title></rect>'
-            )
-    def named(mark: dict[str, Any]) -> str:
-        more = " …" if mark["count"] > len(mark["instances"]) else ""
-        return escape(", ".join(map(str, mark["instances"])) + more)
-
-    for r in reboots:
-        x, when = frame.x(r["at"] + mark_bucket / 2), r["at"].astimezone(zone).strftime("%d/%m %H:%M")
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{l0}" x2="{x:.1f}" y2="{b1}" class="reboot">'
-            f"<title>{when}: {r['count']} reboot(s), {r['ok']} succeeded ({named(r)})</title></line>"
-        )
-    for a in alerts:
-        x, when = frame.x(a["at"] + mark_bucket / 2), a["at"].astimezone(zone).strftime("%d/%m %H:%M")
-        parts.append(
-            f'<path d="M{x - 4:.1f},{l0 - 8} L{x + 4:.1f},{l0 - 8} L{x:.1f},{l0 - 1} Z" class="alert">'
-            f"<title>{when}: {a['count']} alert(s) delivered, {escape(', '.join(map(str, a['kinds'])))} "
-            f"({named(a)})</title></path>"
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+            height, x = (b1 - b0) * float(b["failing"]) / top_fail, frame.x(b["at"])
+            bars.append({"x": x, "y": b1 - height, "height": height, "when": when(b["at"]), "failing": b["failing"],
+                         # the current bucket ends now, at the right edge
+                         "width": max(1.0, min(bar_width, WIDTH - RIGHT - x))})
+    return ENV.get_template("chart.svg").render(
+        title=title, width=WIDTH, height=HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y, axis_y=AXIS_Y,
+        line_top=l0, line_bottom=l1, bar_top=b0, bar_bottom=b1, top_ms=top_ms, top_fail=top_fail, ticks=ticks,
+        lines=[points for points in lines if points], bars=bars,
+        reboots=[{**r, "x": frame.x(r["at"] + mark_bucket / 2), "when": when(r["at"]), "names": named(r)}
+                 for r in reboots],
+        alerts=[{**a, "x": frame.x(a["at"] + mark_bucket / 2), "when": when(a["at"]), "names": named(a)}
+                for a in alerts],
+    )

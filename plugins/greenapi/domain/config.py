@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from annotated_types import Ge, Gt, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 INSTANCES_VARIABLE = "green_api_instances"
 SETTINGS_VARIABLE = "green_api_settings"
@@ -18,6 +21,7 @@ PACKAGE_DAG_IDS = ("green_api_health_check", "green_api_scheduled_reboot", "gree
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 _INSTANCE_ID = re.compile(r"^[0-9]{1,20}$")
 _CHAT_ID = re.compile(r"^([0-9]{7,15}@c\.us|[0-9]{6,}(-[0-9]+)?@g\.us)$")
+_TIMEZONE = "an IANA timezone name such as 'Europe/Paris'"
 
 
 class ConfigError(ValueError):
@@ -25,79 +29,156 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Variable ``green_api_settings``: every key optional, each with its default."""
+class _Expected:
+    """What a key's value must be, as its error message says it (numbers say it with their bounds)."""
 
-    message_timezone: str = "Europe/Paris"  # time shown in messages
-    language: str = "fr"  # messages in French (the seed's) or English ("en")
-    max_concurrency: int = 256  # instances called at once in one task (see make bench)
-    instances_per_check_task: int = 250  # the check is split into mapped tasks of at most this many
+    text: str
+
+
+def _timezone(value: Any) -> Any:
+    return check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", value)
+
+
+_ConnId = Annotated[str, StringConstraints(strict=True, pattern=_CONN_ID.pattern)]
+_ConnIds = Annotated[tuple[_ConnId, ...], _Expected("a list of connection ids")]
+_ChatIds = Annotated[
+    tuple[Annotated[str, StringConstraints(strict=True, pattern=_CHAT_ID.pattern)], ...],
+    _Expected("a list of chat ids like '33612345678@c.us'"),
+]
+
+
+class Settings(BaseModel):
+    """The Variable green_api_settings: a JSON object, every key optional, each with its default.
+
+    An unknown key or a bad value is refused, and the error names it.
+    """
+
+    # Strict: a bool is not a number, nor a number a bool, nor a string either (JSON has them all).
+    # The lists are the exception (strict=False): JSON gives lists, the settings keep tuples.
+    model_config = ConfigDict(
+        title=SETTINGS_VARIABLE,
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    message_timezone: Annotated[
+        str, BeforeValidator(_timezone), _Expected(_TIMEZONE)
+    ] = Field("Europe/Paris", description=(
+        "IANA time zone of the times in messages (`dd/mm/yyyy HH:MM:SS`). The dashboard uses it only until "
+        "the browser has told it the Airflow UI's zone."
+    ))
+    language: Annotated[Literal["fr", "en"], _Expected("'fr' or 'en'")] = Field("fr", description=(
+        'Messages in French (`"fr"`, the seed system\'s) or English (`"en"`).'
+    ))
+    max_concurrency: int = Field(256, ge=1, le=1000, description=(
+        "Instances called at once in one task (threads). With `make bench`, 1,000 instances take 29.9 s "
+        "at 32 and 12.5 s at 256."
+    ))
+    instances_per_check_task: int = Field(250, ge=1, le=10000, description=(
+        "The check is split into mapped tasks of at most this many instances: Airflow masks each token a "
+        "task loads, at a cost that grows with the square of the tokens in one task (docs/deployment.md, "
+        "Many instances)."
+    ))
     # incidents
-    failure_threshold: int = 1  # consecutive failing checks that open an incident
-    success_threshold: int = 1  # consecutive healthy checks that resolve it
-    reminder_minutes: float = 60  # while open, a reminder this often
-    escalation_minutes: float = 15  # the next priority level is alerted after this long, and so on
-    settle_minutes: float = 10  # after the scheduled reboot, failing checks open no incident for this long
+    failure_threshold: int = Field(1, ge=1, le=100, description=(
+        "Consecutive failing checks that open an incident."
+    ))
+    success_threshold: int = Field(1, ge=1, le=100, description=(
+        "Consecutive healthy checks that resolve it."
+    ))
+    reminder_minutes: float = Field(60, gt=0, le=10080, description=(
+        "While an incident is open, a reminder this often."
+    ))
+    escalation_minutes: float = Field(15, gt=0, le=10080, description=(
+        "After this long, the next priority level is alerted too, and so on."
+    ))
+    settle_minutes: float = Field(10, ge=0, le=240, description=(
+        "After the daily reboot, failing checks are logged but open nothing for this long."
+    ))
     # delivery
-    alert_senders: tuple[str, ...] = ()  # Green API connections tried after green_api_alerts
-    send_retries: int = 3  # attempts per sender and contact (429, 5xx, timeouts, connection errors)
-    send_backoff_seconds: float = 1.0  # first wait between attempts, doubled each time
-    smtp_conn_id: str = "smtp_default"  # e-mail fallback when this connection exists
-    fallback_chat_ids: tuple[str, ...] = ()  # who is told when the contacts cannot be used (database down)
-    max_contacts: int = 50  # more active contacts than this is a mistake (an imported customer list?)
+    alert_senders: _ConnIds = Field((), strict=False, description=(
+        "Green API connection ids tried after `green_api_alerts`."
+    ))
+    send_retries: int = Field(3, ge=1, le=10, description=(
+        "Attempts per sender and contact on 429, 5xx, timeouts and connection errors."
+    ))
+    send_backoff_seconds: float = Field(1.0, ge=0, le=60, description=(
+        "First wait between attempts, doubled each time."
+    ))
+    smtp_conn_id: Annotated[_ConnId, _Expected("a connection id")] = Field("smtp_default", description=(
+        "The Airflow connection of the e-mail fallback, used when it exists."
+    ))
+    fallback_chat_ids: _ChatIds = Field((), strict=False, description=(
+        "Who is told when the contacts table cannot be used: the failure notices, and the alerts while the "
+        "health database is down. **Set it**: without it, a database outage silences the alerts."
+    ))
+    max_contacts: int = Field(50, ge=1, le=1000, description=(
+        "More active contacts than this is a mistake (an imported customer list?) and is refused: nobody "
+        "from the table is messaged, and the fallback chats are told."
+    ))
     # automatic reboots
-    recheck_timeout_seconds: float = 5  # the quick re-check that confirms a failure before rebooting
-    reboot_cooldown_minutes: float = 30  # between automatic reboots of one instance
-    reboot_daily_cap: int = 3  # automatic reboots per instance per 24 h; past it, a reboot_loop alert
-    starting_reboot_minutes: float = 5  # "starting" for longer than this -> reboot (vendor advice)
-    reboot_on_yellow_card: bool = False  # yellowCard: alert only, unless this is true
-    reboot_verify_minutes: float = 5.0  # after a reboot: how long to wait for "authorized"
-    reboot_poll_seconds: int = 15  # how often to look while waiting (the API allows 1 request/s)
+    recheck_timeout_seconds: float = Field(5, gt=0, le=60, description=(
+        "The quick re-check that confirms a failure before an automatic reboot."
+    ))
+    reboot_cooldown_minutes: float = Field(30, ge=0, le=1440, description=(
+        "Minimum time between automatic reboots of one instance."
+    ))
+    reboot_daily_cap: int = Field(3, ge=0, le=100, description=(
+        "Automatic reboots per instance per 24 h. Past it: no more reboots, and a `reboot_loop` alert."
+    ))
+    starting_reboot_minutes: float = Field(5, gt=0, le=1440, description=(
+        "An instance `starting` for longer than this is rebooted (the vendor's advice)."
+    ))
+    reboot_on_yellow_card: Annotated[bool, _Expected("true or false")] = Field(False, description=(
+        "`yellowCard` only alerts, unless this is true."
+    ))
+    reboot_verify_minutes: float = Field(5.0, gt=0, le=120, description=(
+        "After any reboot, how long to wait for `authorized`."
+    ))
+    reboot_poll_seconds: int = Field(15, ge=1, le=600, description=(
+        "How often to look meanwhile (within the API's limit of 1 request per second)."
+    ))
     # retention
-    health_log_retention_days: int = 30  # green_api_health_logs rows older than this are deleted
-    airflow_retention_days: int = 30  # runs, task instances, XComs and logs of these DAGs, likewise
-    cleanup_batch_size: int = 5000  # rows deleted per transaction
+    health_log_retention_days: int = Field(30, ge=1, le=3650, description=(
+        "Rows of `green_api_health_logs` older than this are deleted."
+    ))
+    airflow_retention_days: int = Field(30, ge=1, le=3650, description=(
+        "Runs, task instances, XComs and task logs of these DAGs older than this are deleted."
+    ))
+    cleanup_batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
+        "Rows deleted per transaction."
+    ))
 
 
-def _number(key: str, value: Any, low: float, high: float, *, integer: bool = False, strict_low: bool = False) -> None:
-    kinds = int if integer else int | float
-    bad = isinstance(value, bool) or not isinstance(value, kinds)
-    if not bad:
-        bad = value <= low if strict_low else value < low
-        bad = bad or value > high
-    if bad:
-        what = "an integer" if integer else "a number"
-        lower = f"above {low:g}" if strict_low else f"from {low:g}"
-        raise ConfigError(f"{key} must be {what} {lower} to {high:g}, got {value!r}")
+def _expected(key: str) -> str:
+    """What ``key`` must be: its ``_Expected`` text, or its type and bounds."""
+    field = Settings.model_fields[key]
+    said = [item.text for item in field.metadata if isinstance(item, _Expected)]
+    if said:
+        return said[0]
+    low = next(item for item in field.metadata if isinstance(item, Ge | Gt))
+    high = next(item for item in field.metadata if isinstance(item, Le))
+    what = "an integer" if field.annotation is int else "a number"
+    lower = f"above {low.gt:g}" if isinstance(low, Gt) else f"from {low.ge:g}"
+    return f"{what} {lower} to {high.le:g}"
 
 
-_LIMITS: dict[str, tuple[float, float, bool, bool]] = {  # key: (low, high, integer, strict low)
-    "max_concurrency": (1, 1000, True, False),
-    "instances_per_check_task": (1, 10000, True, False),
-    "max_contacts": (1, 1000, True, False),
-    "failure_threshold": (1, 100, True, False),
-    "success_threshold": (1, 100, True, False),
-    "reminder_minutes": (0, 10080, False, True),
-    "escalation_minutes": (0, 10080, False, True),
-    "settle_minutes": (0, 240, False, False),
-    "send_retries": (1, 10, True, False),
-    "send_backoff_seconds": (0, 60, False, False),
-    "recheck_timeout_seconds": (0, 60, False, True),
-    "reboot_cooldown_minutes": (0, 1440, False, False),
-    "reboot_daily_cap": (0, 100, True, False),
-    "starting_reboot_minutes": (0, 1440, False, True),
-    "reboot_verify_minutes": (0, 120, False, True),
-    "reboot_poll_seconds": (1, 600, True, False),
-    "health_log_retention_days": (1, 3650, True, False),
-    "airflow_retention_days": (1, 3650, True, False),
-    "cleanup_batch_size": (1, 1_000_000, True, False),
-}
-
-
-def _conn_ids(key: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and _CONN_ID.match(v) for v in value):
-        raise ConfigError(f"{key} must be a list of connection ids, got {value!r}")
-    return tuple(value)
+def _config_error(error: ValidationError, value: dict[str, Any]) -> ConfigError:
+    """pydantic's errors in the words of this package: unknown keys all at once, else the first bad key."""
+    errors = error.errors()
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        known = sorted(Settings.model_fields)
+        return ConfigError(f"Variable {SETTINGS_VARIABLE} has unknown key(s) {unknown}; known keys: {known}")
+    first = errors[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):  # raised by a validator (the time zone), already in words
+        return cause
+    key = str(first["loc"][0])
+    return ConfigError(f"{SETTINGS_VARIABLE}.{key} must be {_expected(key)}, got {value[key]!r}")
 
 
 def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
@@ -107,37 +188,23 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
     value = _load_json(SETTINGS_VARIABLE, raw)
     if not isinstance(value, dict):
         raise ConfigError(f"Variable {SETTINGS_VARIABLE} must be a JSON object, got {value!r}")
-    known = set(Settings.__dataclass_fields__)
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ConfigError(
-            f"Variable {SETTINGS_VARIABLE} has unknown key(s) {unknown}; known keys: {sorted(known)}"
-        )
-    for key, (low, high, integer, strict) in _LIMITS.items():
-        if key in value:
-            _number(f"{SETTINGS_VARIABLE}.{key}", value[key], low, high, integer=integer, strict_low=strict)
-    fields = dict(value)
-    for key in ("alert_senders", "fallback_chat_ids"):
-        if key in fields:
-            if key == "alert_senders":
-                fields[key] = _conn_ids(f"{SETTINGS_VARIABLE}.{key}", fields[key])
-            elif not isinstance(fields[key], list) or not all(isinstance(v, str) and _CHAT_ID.match(v) for v in fields[key]):
-                raise ConfigError(
-                    f"{SETTINGS_VARIABLE}.{key} must be a list of chat ids like '33612345678@c.us', got {fields[key]!r}"
-                )
-            else:
-                fields[key] = tuple(fields[key])
-    settings = Settings(**fields)
-    check_timezone(f"{SETTINGS_VARIABLE}.message_timezone", settings.message_timezone)
-    if settings.language not in ("fr", "en"):
-        raise ConfigError(f"{SETTINGS_VARIABLE}.language must be 'fr' or 'en', got {settings.language!r}")
-    if not isinstance(settings.reboot_on_yellow_card, bool):
-        raise ConfigError(
-            f"{SETTINGS_VARIABLE}.reboot_on_yellow_card must be true or false, got {settings.reboot_on_yellow_card!r}"
-        )
-    if not isinstance(settings.smtp_conn_id, str) or not _CONN_ID.match(settings.smtp_conn_id):
-        raise ConfigError(f"{SETTINGS_VARIABLE}.smtp_conn_id must be a connection id, got {settings.smtp_conn_id!r}")
-    return settings
+    try:
+        return Settings.model_validate(value)
+    except ValidationError as error:
+        raise _config_error(error, value) from None
+
+
+def settings_schema() -> str:
+    """The JSON Schema of ``green_api_settings``, as docs/configuration.md shows it."""
+    return json.dumps(Settings.model_json_schema(), indent=2, ensure_ascii=False)
+
+
+def settings_table() -> str:
+    """The Markdown table of the settings in docs/configuration.md: key, default, values, meaning."""
+    rows = ["| Key | Default | Must be | Meaning |", "|---|---|---|---|"]
+    for key, field in Settings.model_fields.items():
+        rows.append(f"| `{key}` | `{json.dumps(field.default)}` | {_expected(key)} | {field.description} |")
+    return "\n".join(rows)
 
 
 @dataclass(frozen=True)
@@ -201,7 +268,7 @@ def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
 
 def check_timezone(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be an IANA timezone name such as 'Europe/Paris', got {value!r}")
+        raise ConfigError(f"{key} must be {_TIMEZONE}, got {value!r}")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -279,3 +346,13 @@ def too_many_contacts(count: int, settings: Settings) -> str | None:
         f"system_support_contacts has {count} active contacts, more than {SETTINGS_VARIABLE}.max_contacts "
         f"({settings.max_contacts}): nobody was messaged from it; deactivate contacts or raise max_contacts"
     )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"Variable {SETTINGS_VARIABLE} as docs/configuration.md shows it.")
+    shown = parser.add_mutually_exclusive_group(required=True)
+    shown.add_argument("--schema", action="store_true", help="its JSON Schema")
+    shown.add_argument("--table", action="store_true", help="the Markdown table of its keys")
+    print(settings_schema() if parser.parse_args().schema else settings_table())

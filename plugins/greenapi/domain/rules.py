@@ -218,13 +218,23 @@ def reboot_reason(
     return None
 
 
-def reboot_allowed(previous: list[datetime], now: datetime, *, cooldown_minutes: float, daily_cap: int) -> str | None:
-    """None when an automatic reboot may happen now; else "cooldown" or "cap"."""
+class SkipReason(StrEnum):
+    """Why an automatic reboot that a check called for was not made."""
+
+    RECOVERED = "recovered"  # the quick re-check found the instance healthy
+    COOLDOWN = "cooldown"  # rebooted automatically too recently
+    CAP = "cap"  # the daily cap of automatic reboots is reached
+
+
+def reboot_allowed(
+    previous: list[datetime], now: datetime, *, cooldown_minutes: float, daily_cap: int
+) -> SkipReason | None:
+    """None when an automatic reboot may happen now; else COOLDOWN or CAP."""
     recent = [t for t in previous if now - timedelta(hours=24) < t <= now]
     if len(recent) >= daily_cap:
-        return "cap"
+        return SkipReason.CAP
     if recent and now - max(recent) < timedelta(minutes=cooldown_minutes):
-        return "cooldown"
+        return SkipReason.COOLDOWN
     return None
 
 

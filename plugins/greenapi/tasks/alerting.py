@@ -9,70 +9,31 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from greenapi.domain.alerts import observation, policy_of
 from greenapi.domain.config import ALERTS_CONN_ID, Settings, too_many_contacts
 from greenapi.domain.findings import Finding
+from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import (
     Counters,
     Incident,
     Notice,
     NoticeKind,
-    Observation,
-    Policy,
     Severity,
     delivered,
     due,
     observe,
-)  # fmt: skip
+)
 from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
-from greenapi.domain.rules import AlertKind, Status
+from greenapi.domain.records import AlertOutcome, Delivery
+from greenapi.domain.rules import Status
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
 from greenapi.tasks.common import UnusableConnection, open_hook
 
 if TYPE_CHECKING:
     from greenapi.hooks.green_api import GreenApiHook
     from greenapi.store import IncidentStore
-
-CRITICAL_KINDS = {AlertKind.REBOOT_LOOP}  # and the state "blocked" (vendor: account banned)
-
-
-def observation(finding: Finding, at: datetime, in_window: bool) -> Observation:
-    """How the incident engine sees one finding."""
-    healthy = finding.status in (Status.HEALTHY, Status.REBOOTED) and finding.alert is None
-    counts = finding.status is not Status.RATE_LIMITED and not (in_window and not healthy)
-    critical = finding.state == "blocked" or finding.alert in CRITICAL_KINDS
-    return Observation(
-        at=at,
-        checked_at=datetime.fromisoformat(finding.checked_at),
-        problem=None if healthy else finding.alert,
-        severity=Severity.CRITICAL if critical else Severity.WARNING,
-        state=finding.state,
-        error=finding.error,
-        reboot_ok=finding.reboot_success if finding.reboot_triggered else None,
-        counts=counts and (healthy or finding.alert is not None),
-    )
-
-
-def policy_of(settings: Settings) -> Policy:
-    return Policy(
-        failure_threshold=settings.failure_threshold,
-        success_threshold=settings.success_threshold,
-        reminder_minutes=settings.reminder_minutes,
-        escalation_minutes=settings.escalation_minutes,
-    )
-
-
-def _incident(row: tuple[Any, ...]) -> Incident:
-    (id_, instance_id, connection_id, kind, severity, opened_at, resolved_at, last_state, last_error, checks,
-     reboots, reboots_ok, levels, opening_at, reminder_at, resolution_at, first_failed_at, recovered_at) = row  # fmt: skip
-    return Incident(
-        instance_id=instance_id, kind=AlertKind(kind), opened_at=opened_at, severity=Severity(severity), id=id_,
-        connection_id=connection_id, resolved_at=resolved_at, last_state=last_state, last_error=last_error,
-        checks=checks, reboots=reboots, reboots_ok=reboots_ok, levels_notified=levels,
-        opening_notified_at=opening_at, last_reminder_at=reminder_at, resolution_notified_at=resolution_at,
-        first_failed_at=first_failed_at, recovered_at=recovered_at,
-    )  # fmt: skip
 
 
 def senders_for(instance_conn_id: str | None, healthy: bool, settings: Settings) -> list[GreenApiHook]:
@@ -89,14 +50,22 @@ def senders_for(instance_conn_id: str | None, healthy: bool, settings: Settings)
     return hooks
 
 
+def _delivery(attempt: Attempt, kind: str, instance_id: str, *, incident_id: int | None = None,
+              contact_id: int | None = None, conn_id: str | None = None) -> Delivery:
+    return Delivery(message_kind=kind, instance_id=instance_id, recipient=attempt.recipient, channel=attempt.channel,
+                    sender=attempt.sender, attempt=attempt.attempt, ok=attempt.ok, at=attempt.at,
+                    id_message=attempt.id_message, error=attempt.error, incident_id=incident_id,
+                    contact_id=contact_id, conn_id=conn_id)  # fmt: skip
+
+
 class AlertRun:
     """One run's alert step: state in, notices out, deliveries recorded."""
 
     def __init__(self, store: IncidentStore, settings: Settings, now: datetime, dag_id: str, run_id: str) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.dag_id, self.run_id = dag_id, run_id
-        self.contacts = store.contacts_with_email()  # (id, name, phone, priority, email)
-        self.deliveries: list[dict[str, Any]] = []
+        self.contacts = store.contacts_with_email()
+        self.deliveries: list[Delivery] = []
         self.problems: list[str] = []
         refused = too_many_contacts(len(self.contacts), settings)
         if refused:
@@ -104,7 +73,7 @@ class AlertRun:
             self.problems.append(refused)
         elif not self.contacts:
             self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
-        self.levels = sorted({c[3] for c in self.contacts})
+        self.levels = sorted({c.notification_priority for c in self.contacts})
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
 
@@ -130,59 +99,66 @@ class AlertRun:
             timezone=tz, language=lang, level=notice.level_number, opening_text=opening,
         )
 
-    def _record(self, attempt: Attempt, notice_kind: str, incident_id: int | None, instance_id: str,
-                contact_id: int, conn_id: str | None) -> None:
-        self.deliveries.append({
-            **attempt.to_dict(), "message_kind": notice_kind, "incident_id": incident_id,
-            "instance_id": instance_id, "contact_id": contact_id, "conn_id": conn_id,
-        })  # fmt: skip
-
     def deliver(self, text: str, levels: tuple[int, ...] | None, senders: list[GreenApiHook], *, kind: str,
                 incident_id: int | None, instance_id: str, conn_id: str | None) -> int:
         """Send ``text`` to every contact of ``levels`` (None: all); returns how many accepted."""
         accepted = 0
-        for contact_id, _name, phone, priority, email in self.contacts:
-            if levels is not None and priority not in levels:
+        for contact in self.contacts:
+            if levels is not None and contact.notification_priority not in levels:
                 continue
             attempts = send_whatsapp(
-                senders, phone, text, retries=self.settings.send_retries,
+                senders, contact.phone_number, text, retries=self.settings.send_retries,
                 backoff_seconds=self.settings.send_backoff_seconds,
             ) if senders else []  # fmt: skip
-            if not (attempts and attempts[-1].ok) and email and self.email_ok:
-                attempts.append(send_email(self.settings.smtp_conn_id, email, f"Green API {instance_id}", text))
-            for attempt in attempts:
-                self._record(attempt, kind, incident_id, instance_id, contact_id, conn_id)
+            if not (attempts and attempts[-1].ok) and contact.email and self.email_ok:
+                attempts.append(send_email(self.settings.smtp_conn_id, contact.email, f"Green API {instance_id}", text))
+            self.deliveries.extend(_delivery(a, kind, instance_id, incident_id=incident_id, contact_id=contact.id,
+                                             conn_id=conn_id) for a in attempts)  # fmt: skip
             accepted += bool(attempts and attempts[-1].ok)
         return accepted
 
-    def delivery_rows(self) -> list[tuple[Any, ...]]:
-        return [
-            (d["incident_id"], d["instance_id"], self.dag_id, self.run_id, d["message_kind"], d["contact_id"],
-             d["recipient"], d["channel"], d["sender"], d["attempt"], d["ok"], d["id_message"], d["error"], d["at"])
-            for d in self.deliveries
-        ]  # fmt: skip
+    def outcome(self, incident_ids: dict[str, int] | None = None) -> AlertOutcome:
+        """Store every delivery attempt; what the step did."""
+        self.store.record_deliveries(self.deliveries, self.dag_id, self.run_id)
+        return AlertOutcome(self.deliveries, self.problems, self.undelivered, incident_ids or {})
 
-    def run(self, findings: list[Finding], in_window: dict[str, bool]) -> dict[str, Any]:
-        """Incidents for the health check's findings; returns deliveries and incident ids."""
+    def one_shot(self, findings: list[Finding], origin: str) -> AlertOutcome:
+        """The reboot DAGs' alerts: each finding's alert to every active contact, no incident."""
+        for finding in findings:
+            if finding.alert is None:
+                continue
+            text = render_alert(finding.alert_facts(origin), self.settings.message_timezone, self.settings.language)
+            senders = senders_for(finding.conn_id, finding.status is Status.HEALTHY, self.settings)
+            if not self.deliver(text, None, senders, kind="alert", incident_id=None, instance_id=finding.instance_id,
+                                conn_id=finding.conn_id):  # fmt: skip
+                self.undelivered += 1
+                self.problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
+        return self.outcome()
+
+    def run(self, findings: list[Finding], in_window: dict[str, bool]) -> AlertOutcome:
+        """Incidents for the health check's findings: counted, saved, and their notices sent."""
         by_instance = {f.instance_id: f for f in findings}
         ids = list(by_instance)
         live: dict[str, list[Incident]] = {}
-        for row in self.store.live_incidents(ids):
-            incident = _incident(row)
+        for incident in self.store.live_incidents(ids):
             live.setdefault(incident.instance_id, []).append(incident)
-        counters = {r[0]: r for r in self.store.counters(ids)}
+        history = self.store.counters(ids)
         policy = policy_of(self.settings)
-        counter_rows, changed = [], []
+        counter_rows: list[InstanceHistory] = []
+        changed: list[Incident] = []
         for instance_id, finding in by_instance.items():
-            old = counters.get(instance_id)
-            current = Counters(*old[1:4], streak_started_at=old[7]) if old else Counters()
+            old = history.get(instance_id)
+            current = Counters(old.failing_kind, old.consecutive_failures, old.consecutive_successes,
+                               old.streak_started_at) if old else Counters()  # fmt: skip
             obs = observation(finding, self.now, in_window.get(instance_id, False))
             step = observe(current, [i for i in live.get(instance_id, []) if i.open], obs, policy,
                            instance_id, finding.conn_id)  # fmt: skip
-            state_since = old[5] if old and old[4] == finding.state else self.now
-            counter_rows.append((instance_id, step.counters.failing_kind, step.counters.consecutive_failures,
-                                 step.counters.consecutive_successes, finding.state, state_since, self.now,
-                                 step.counters.streak_started_at))
+            state_since = old.state_since if old and old.last_state == finding.state else self.now
+            counter_rows.append(InstanceHistory(
+                instance_id, step.counters.failing_kind, step.counters.consecutive_failures,
+                step.counters.consecutive_successes, finding.state, state_since,
+                streak_started_at=step.counters.streak_started_at, last_checked_at=self.now,
+            ))  # fmt: skip
             changed.extend(step.incidents)
         by_id = {i.id: i for group in live.values() for i in group}
         by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
@@ -210,21 +186,13 @@ class AlertRun:
                     )
             updated.append(incident)
         self.store.save([], updated)
-        self.store.record_deliveries(self.delivery_rows())
-        open_ids = {i.instance_id: i.id for i in updated if i.open}
-        return {
-            "deliveries": self.deliveries,
-            "problems": self.problems,
-            "undelivered": self.undelivered,
-            "incident_ids": open_ids,
-            "alerts": sum(1 for d in self.deliveries if d["ok"]),
-        }
+        return self.outcome({i.instance_id: i.id for i in updated if i.open and i.id is not None})
 
 
 def untracked_alerts(
     findings: list[Finding], settings: Settings, now: datetime, told: dict[str, str], reason: str,
-    sent_already: list[dict[str, Any]],
-) -> dict[str, Any]:  # fmt: skip
+    sent_already: list[Delivery],
+) -> AlertOutcome:  # fmt: skip
     """The alert step without the health database (no contacts, no incidents).
 
     Each failing instance's alert goes to ``fallback_chat_ids``, at most once per
@@ -233,7 +201,7 @@ def untracked_alerts(
     failed; an instance told then is not told again.
     """
     deliveries = list(sent_already)
-    reached = {d["instance_id"] for d in deliveries if d["ok"]}
+    reached = {d.instance_id for d in deliveries if d.ok}
     problems = [f"{reason}: alerts went to fallback_chat_ids without incident tracking"]
     memo: dict[str, str] = {}
     undelivered = 0
@@ -259,16 +227,11 @@ def untracked_alerts(
         for chat_id in settings.fallback_chat_ids:
             attempts = send_whatsapp(senders, chat_id, text, retries=settings.send_retries,
                                      backoff_seconds=settings.send_backoff_seconds) if senders else []  # fmt: skip
-            deliveries.extend({**a.to_dict(), "message_kind": "opening", "incident_id": None,
-                               "instance_id": finding.instance_id, "contact_id": None, "conn_id": finding.conn_id}
-                              for a in attempts)  # fmt: skip
+            deliveries.extend(_delivery(a, "opening", finding.instance_id, conn_id=finding.conn_id) for a in attempts)
             accepted = accepted or bool(attempts and attempts[-1].ok)
         if accepted:
             memo[key] = now.isoformat()
         else:
             undelivered += 1
             problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no fallback chat")
-    return {
-        "deliveries": deliveries, "problems": problems, "undelivered": undelivered, "incident_ids": {},
-        "alerts": sum(1 for d in deliveries if d["ok"]), "untracked": memo,
-    }  # fmt: skip
+    return AlertOutcome(deliveries, problems, undelivered, untracked=memo)

@@ -1,7 +1,7 @@
-"""Glue shared by the DAGs: hooks, alert delivery, health-log rows and the run's verdict.
+"""Glue shared by the DAGs: hooks, the alert step's end, health-log rows and the run's verdict.
 
-Functions take and return plain JSON-able data (XComs). XComs hold instance ids, states and
-redacted errors, never a token.
+Task bodies take and return plain JSON (XComs: the records of ``greenapi.domain``). XComs hold
+instance ids, states and redacted errors, never a token.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from greenapi.domain.config import ConfigError, Settings, parse_settings
 from greenapi.domain.findings import Finding
-from greenapi.domain.messages import render_alert
-from greenapi.domain.rules import Status, trigger_type_for
+from greenapi.domain.health import RebootRound
+from greenapi.domain.records import AlertOutcome, InstanceCheck
+from greenapi.domain.rules import trigger_type_for
+from greenapi.domain.runs import log_rows, summarize
 from greenapi.hooks.green_api import GreenApiHook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    from greenapi.store import IncidentStore
+    from collections.abc import Callable, Iterable, Sequence
 
 
 log = logging.getLogger(__name__)
+
+FAILED_OUTCOME_KEY = "failed_outcome"  # XCom of a failed alert step: what it did before failing
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -85,121 +87,36 @@ def in_parallel(settings: Settings, items: list[T], work: Callable[[T], R]) -> l
         return list(pool.map(work, items))
 
 
-def send_alerts(findings: list[Finding], settings_raw: Any, store: IncidentStore, origin: str) -> dict[str, Any]:
-    """One-shot alerts (the reboot DAGs): each finding's alert to every active contact.
-
-    Returns ``{"deliveries", "problems", "alerts", "undelivered"}``; every attempt is recorded.
-    """
-    from greenapi.tasks.alerting import AlertRun, senders_for
-
-    settings = parse_settings(settings_raw)
-    context_ids = _run_ids()
-    run = AlertRun(store, settings, datetime.now(UTC), *context_ids)
-    alerts = 0
-    for finding in findings:
-        if finding.alert is None:
-            continue
-        alerts += 1
-        text = render_alert(finding.alert_facts(origin), settings.message_timezone, settings.language)
-        senders = senders_for(finding.conn_id, finding.status is Status.HEALTHY, settings)
-        accepted = run.deliver(text, None, senders, kind="alert", incident_id=None,
-                               instance_id=finding.instance_id, conn_id=finding.conn_id)  # fmt: skip
-        if not accepted:
-            run.undelivered += 1
-            run.problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
-    store.record_deliveries(run.delivery_rows())
-    return {"deliveries": run.deliveries, "problems": run.problems, "alerts": alerts, "undelivered": run.undelivered}
+def recovery_looks(round_: RebootRound | None, looks: Sequence[dict[str, Any]] | None) -> dict[str, InstanceCheck]:
+    """The state each accepted reboot came back to (by connection id): what the recovery wait saw
+    last, else, when the wait ended without the instance settling, what the instance says now."""
+    # One slice: a mapped task's results in one request (iterating asks one past the end, an error).
+    seen = {c.conn_id: c for c in (InstanceCheck.from_dict(look) for look in (looks[:] if looks else []) if look)}
+    for attempt in round_.accepted if round_ else []:
+        if attempt.conn_id not in seen:
+            checked_at = now_iso()
+            result = GreenApiHook(attempt.conn_id).get_state_instance()
+            seen[attempt.conn_id] = InstanceCheck(attempt.conn_id, attempt.instance_id, checked_at, result,
+                                                  attempt.dashboard_url)  # fmt: skip
+    return seen
 
 
-def log_deliveries(outcome: dict[str, Any]) -> None:
+def log_deliveries(outcome: AlertOutcome) -> None:
     """One log line per message attempt (who, what, through which sender), then a summary."""
-    for d in outcome.get("deliveries", []):
-        what = f"{d['message_kind']} about instance {d['instance_id']}" + (
-            f" (incident {d['incident_id']})" if d.get("incident_id") else "")  # fmt: skip
-        if d["ok"]:
-            log.info("%s sent to %s via %s", what, d["recipient"], d["sender"])
+    for d in outcome.deliveries:
+        what = f"{d.message_kind} about instance {d.instance_id}" + (f" (incident {d.incident_id})" if d.incident_id else "")
+        if d.ok:
+            log.info("%s sent to %s via %s", what, d.recipient, d.sender)
         else:
-            log.warning("%s not sent to %s via %s: %s", what, d["recipient"], d["sender"], d["error"])
-    for problem in outcome.get("problems", []):
+            log.warning("%s not sent to %s via %s: %s", what, d.recipient, d.sender, d.error)
+    for problem in outcome.problems:
         log.error(problem)
-    sent = sum(1 for d in outcome.get("deliveries", []) if d["ok"])
-    log.info("%d message(s) sent, %d notice(s) reached nobody", sent, outcome.get("undelivered", 0))
-
-
-def _run_ids() -> tuple[str, str]:
-    try:
-        from airflow.sdk import get_current_context
-
-        dag_run = get_current_context()["dag_run"]
-        return dag_run.dag_id, dag_run.run_id
-    except Exception:  # noqa: BLE001 - outside a task (tests of the glue)
-        return "", ""
-
-
-def log_rows(
-    findings: list[Finding],
-    alerting: dict[str, Any] | None,
-    *,
-    dag_id: str,
-    run_id: str,
-    trigger_type: str,
-) -> list[dict[str, Any]]:
-    """Exactly one health-log row per finding, saying what really happened."""
-    deliveries = (alerting or {}).get("deliveries", [])
-    incident_ids = (alerting or {}).get("incident_ids", {})
-    windows = (alerting or {}).get("in_window", {})
-    rows = []
-    for f in findings:
-        sent = sorted(d["at"] for d in deliveries if d["instance_id"] == f.instance_id and d["ok"])
-        rows.append(
-            {
-                "checked_at": f.checked_at,
-                "status": f.status.value,
-                "state_instance": f.state,
-                "error_message": f.error,
-                "reboot_triggered": f.reboot_triggered,
-                "reboot_success": f.reboot_success,
-                "response_time_ms": f.response_time_ms,
-                "support_notified": bool(sent),
-                "support_notification_sent_at": sent[0] if sent else None,
-                "trigger_type": trigger_type,
-                "instance_id": f.instance_id,
-                "connection_id": f.conn_id,
-                "alert_type": f.alert.value if f.alert else None,
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "incident_id": incident_ids.get(f.instance_id),
-                "in_maintenance_window": bool(windows.get(f.instance_id, False)),
-            }
-        )
-    return rows
+    log.info("%d message(s) sent, %d notice(s) reached nobody", outcome.sent, outcome.undelivered)
 
 
 def run_trigger_type(run_type: Any) -> str:
     """``manual`` for a run triggered by hand, else ``automatic``."""
     return trigger_type_for(str(getattr(run_type, "value", run_type)))
-
-
-def summarize(
-    findings: list[Finding] | None,
-    problems: Iterable[str],
-    alerting: dict[str, Any] | None,
-    logged: int | None,
-) -> dict[str, Any]:
-    """The run's outcome; ``problems`` non-empty means the run must fail."""
-    found: list[str] = list(problems)
-    if findings is None:
-        found.append("the first task produced no result: see its log")
-    if alerting is None:
-        found.append("send_alerts did not complete: see that task's log")
-    else:
-        found.extend(alerting.get("problems", []))
-    if logged is None:
-        found.append("log_results did not complete: the checks may be missing from green_api_health_logs")
-    statuses: dict[str, int] = {}
-    for finding in findings or []:
-        statuses[finding.status.value] = statuses.get(finding.status.value, 0) + 1
-    return {"instances": sum(statuses.values()), "statuses": statuses, "logged": logged, "problems": found}
 
 
 # ---- task bodies shared by the DAGs (they read the run's context and Variables)
@@ -213,53 +130,61 @@ def settings_raw() -> Any:
     return Variable.get(SETTINGS_VARIABLE, default=None)
 
 
-def _alerting(ti: Any, alert_task: str) -> dict[str, Any] | None:
-    return ti.xcom_pull(task_ids=alert_task) or ti.xcom_pull(task_ids=alert_task, key="failed_outcome")
+def failed_outcome(alerting: dict[str, Any] | None, alert_task: str) -> AlertOutcome | None:
+    """The alert step's outcome: its result, else what it kept when it failed (a failed task passes
+    nothing downstream, so the kept outcome is read from XCom by task id)."""
+    from airflow.sdk import get_current_context
+
+    if alerting is None:
+        alerting = get_current_context()["ti"].xcom_pull(task_ids=alert_task, key=FAILED_OUTCOME_KEY)
+    return AlertOutcome.from_dict(alerting) if alerting else None
 
 
-def alert_step(findings: list[Finding], origin: str) -> dict[str, Any]:
-    """Task body: alert, keep the outcome even when failing (the log task needs the deliveries)."""
+def finish_alert_step(outcome: AlertOutcome) -> dict[str, Any]:
+    """Log the deliveries; fail when a notice reached nobody, keeping the outcome for the log task."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    from greenapi.store import IncidentStore
-
-    ti = get_current_context()["ti"]
-    outcome = send_alerts(findings, settings_raw(), IncidentStore(), origin)
     log_deliveries(outcome)
-    if outcome["undelivered"]:
-        ti.xcom_push(key="failed_outcome", value=outcome)
-        raise AirflowFailException("; ".join(outcome["problems"]))
-    return outcome
+    if outcome.undelivered:
+        get_current_context()["ti"].xcom_push(key=FAILED_OUTCOME_KEY, value=outcome.to_dict())
+        raise AirflowFailException("; ".join(outcome.problems))
+    return outcome.to_dict()
 
 
-def log_step(findings: list[Finding], alert_task: str, trigger_type: str | None = None) -> int:
+def alert_step(findings: list[Finding], origin: str) -> dict[str, Any]:
+    """Task body of the reboot DAGs: each finding's alert to every contact."""
+    from airflow.sdk import get_current_context
+
+    from greenapi.store import IncidentStore
+    from greenapi.tasks.alerting import AlertRun
+
+    dag_run = get_current_context()["dag_run"]
+    run = AlertRun(IncidentStore(), parse_settings(settings_raw()), datetime.now(UTC), dag_run.dag_id, dag_run.run_id)
+    return finish_alert_step(run.one_shot(findings, origin))
+
+
+def log_step(findings: list[Finding], alerting: AlertOutcome | None, trigger_type: str | None = None) -> int:
     """Task body: one row per finding; ``trigger_type`` None means manual or automatic by run type."""
     from airflow.sdk import get_current_context
 
     from greenapi.store import HealthStore
 
-    context = get_current_context()
-    ti, dag_run = context["ti"], context["dag_run"]
-    rows = log_rows(
-        findings,
-        _alerting(ti, alert_task),
-        dag_id=dag_run.dag_id,
-        run_id=dag_run.run_id,
-        trigger_type=trigger_type or run_trigger_type(dag_run.run_type),
-    )
+    dag_run = get_current_context()["dag_run"]
+    rows = log_rows(findings, alerting, dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                    trigger_type=trigger_type or run_trigger_type(dag_run.run_type))  # fmt: skip
     inserted = HealthStore().insert_health_logs(rows)
-    print(f"{len(rows)} row(s) to log, {inserted} new in green_api_health_logs")
+    log.info("%d row(s) to log, %d new in green_api_health_logs", len(rows), inserted)
     return len(rows)
 
 
-def report_step(findings: list[Finding] | None, problems: Iterable[str], alert_task: str) -> dict[str, Any]:
+def report_step(
+    findings: list[Finding] | None, problems: Iterable[str], alerting: AlertOutcome | None, logged: int | None
+) -> dict[str, Any]:
     """Task body: the run's summary; fails the run, naming every problem."""
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    ti = get_current_context()["ti"]
-    summary = summarize(findings, problems, _alerting(ti, alert_task), ti.xcom_pull(task_ids="log_results"))
+    summary = summarize(findings, problems, alerting, logged)
     if summary["problems"]:
         raise AirflowFailException("Run failed: " + "; ".join(summary["problems"]))
     return summary

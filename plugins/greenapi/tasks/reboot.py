@@ -1,24 +1,27 @@
-"""Glue of the reboot DAGs (scheduled and "force reboot now"): reboot, wait for recovery, conclude."""
+"""Glue of the reboot DAGs (scheduled and "force reboot now"): pick, reboot, conclude, alert, log.
+
+Each function is one task's body, with its inputs as TaskFlow arguments (JSON records of
+``greenapi.domain``); the decisions are :func:`greenapi.domain.health.reboot_findings`'s.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
 from greenapi.domain.findings import Finding
-from greenapi.domain.results import ApiResult
-from greenapi.domain.rules import reboot_verdict, recovery_settled
+from greenapi.domain.health import RebootAttempt, RebootRound, reboot_findings
 from greenapi.hooks.green_api import GreenApiHook
 from greenapi.tasks import common
 from greenapi.tasks.common import in_parallel, now_iso, open_hooks
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 log = logging.getLogger(__name__)
 
 ALL = "all"
-REBOOT_TASK = "reboot_instances"
-WAIT_TASK = "wait_for_recovery"
 ALERT_TASK = "send_alerts"
 
 
@@ -41,120 +44,38 @@ def manual_targets(instances_raw: Any, instance: Any, confirm: Any) -> list[str]
     return [instance]
 
 
-def reboot_all(conn_ids: list[str], settings_raw: Any) -> dict[str, Any]:
+def reboot_all(conn_ids: list[str], settings: Settings, reason: str) -> RebootRound:
     """Ask each instance to reboot, concurrently; unusable connections become problems."""
-    settings = parse_settings(settings_raw)
     hooks, problems = open_hooks(conn_ids, f"Variable {INSTANCES_VARIABLE}")
 
-    def reboot(hook: GreenApiHook) -> dict[str, Any]:
+    def reboot(hook: GreenApiHook) -> RebootAttempt:
         requested_at = now_iso()
-        return {
-            "conn_id": hook.green_api_conn_id,
-            "instance_id": hook.config.instance_id,
-            "dashboard_url": common.dashboard_url(hook),
-            "requested_at": requested_at,
-            "result": hook.reboot().to_dict(),
-        }
+        return RebootAttempt(hook.green_api_conn_id, hook.config.instance_id, reason, common.dashboard_url(hook),
+                             requested_at=requested_at, result=hook.reboot())  # fmt: skip
 
-    return {"reboots": in_parallel(settings, hooks, reboot), "problems": problems}
+    return RebootRound(in_parallel(settings, hooks, reboot), problems=problems)
 
 
-def _accepted(rebooted: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in rebooted["reboots"] if r["result"]["kind"] == "ok" and r["result"]["data"].get("isReboot") is True]
+def _settings() -> Settings:
+    from airflow.sdk.exceptions import AirflowFailException
 
-
-def poke_recovery(rebooted: dict[str, Any], settings: Settings, now: datetime) -> tuple[bool, dict[str, Any]]:
-    """One look at every accepted reboot. Done when all settled, or when the deadline passed.
-
-    Returns ``(done, {conn_id: {"checked_at", "result"}})``. The first look waits one poll
-    interval after the reboot, so that an instance still answering from before its restart is
-    not taken for recovered.
-    """
-    accepted = _accepted(rebooted)
-    if not accepted:
-        return True, {}
-    first = min(datetime.fromisoformat(r["requested_at"]) for r in accepted)
-    if now < first + timedelta(seconds=settings.reboot_poll_seconds):
-        return False, {}
-    deadline = first + timedelta(minutes=settings.reboot_verify_minutes)
-
-    def look(reboot: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        checked_at = now_iso()
-        result = GreenApiHook(reboot["conn_id"]).get_state_instance()
-        return reboot["conn_id"], {"checked_at": checked_at, "result": result.to_dict()}
-
-    looks = dict(in_parallel(settings, accepted, look))
-    settled = all(recovery_settled(ApiResult.from_dict(v["result"])) for v in looks.values())
-    return settled or now >= deadline, looks
-
-
-def findings(rebooted: dict[str, Any] | None, recovery: dict[str, Any] | None, settings_raw: Any) -> list[Finding]:
-    """One finding per reboot requested."""
-    settings = parse_settings(settings_raw)
-    recovery = recovery or {}
-    out = []
-    for reboot in (rebooted or {}).get("reboots", []):
-        look = recovery.get(reboot["conn_id"])
-        last = ApiResult.from_dict(look["result"]) if look else None
-        verdict = reboot_verdict(ApiResult.from_dict(reboot["result"]), last, settings.reboot_verify_minutes)
-        out.append(
-            Finding.of(
-                verdict,
-                reboot_triggered=True,
-                conn_id=reboot["conn_id"],
-                instance_id=reboot["instance_id"],
-                dashboard_url=reboot["dashboard_url"],
-                checked_at=look["checked_at"] if look else reboot["requested_at"],
-                response_time_ms=(last or ApiResult.from_dict(reboot["result"])).response_time_ms,
-            )
-        )
-    return out
+    try:
+        return parse_settings(common.settings_raw())
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 # ---- task bodies
 
 
-def _findings_of_run() -> tuple[dict[str, Any] | None, list[Finding]]:
-    from airflow.sdk import get_current_context
-
-    ti = get_current_context()["ti"]
-    rebooted = ti.xcom_pull(task_ids=REBOOT_TASK)
-    return rebooted, findings(rebooted, ti.xcom_pull(task_ids=WAIT_TASK), common.settings_raw())
-
-
-def reboot_step(conn_ids: list[str]) -> dict[str, Any]:
-    rebooted = reboot_all(conn_ids, common.settings_raw())
-    accepted = {r["conn_id"] for r in _accepted(rebooted)}
-    for r in rebooted["reboots"]:
-        if r["conn_id"] in accepted:
-            log.info("%s (%s): reboot accepted", r["instance_id"], r["conn_id"])
-        else:
-            result = r["result"]
-            log.warning("%s (%s): reboot not done: %s", r["instance_id"], r["conn_id"],
-                        result.get("error") or "the API answered isReboot false")  # fmt: skip
-    for problem in rebooted["problems"]:
-        log.error(problem)
-    log.info("%d reboot(s) requested, %d accepted", len(rebooted["reboots"]), len(accepted))
-    return rebooted
-
-
-def alert_step(trigger_type: str) -> dict[str, Any]:
-    return common.alert_step(_findings_of_run()[1], trigger_type)
-
-
-def log_step(trigger_type: str) -> int:
-    return common.log_step(_findings_of_run()[1], ALERT_TASK, trigger_type)
-
-
-def report_step() -> dict[str, Any]:
-    rebooted, found = _findings_of_run()
-    return common.report_step(found if rebooted else None, (rebooted or {}).get("problems", []), ALERT_TASK)
-
-
 def scheduled_targets_step() -> list[str]:
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
 
-    return parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
+    try:
+        return parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def manual_targets_step() -> list[str]:
@@ -166,3 +87,52 @@ def manual_targets_step() -> list[str]:
         return manual_targets(Variable.get(INSTANCES_VARIABLE, default=None), params.get("instance"), params.get("confirm"))
     except (NotConfirmed, ConfigError) as exc:
         raise AirflowFailException(str(exc)) from None
+
+
+def reboot_step(conn_ids: list[str], trigger_type: str) -> dict[str, Any]:
+    """Task body: the reboots, and the recovery waits (the mapped sensor's arguments)."""
+    settings = _settings()
+    round_ = reboot_all(conn_ids, settings, trigger_type)
+    for a in round_.attempts:
+        if a.accepted:
+            log.info("%s (%s): reboot accepted", a.instance_id, a.conn_id)
+        else:
+            assert a.result is not None
+            log.warning("%s (%s): reboot not done: %s", a.instance_id, a.conn_id,
+                        a.result.error or "the API answered isReboot false")  # fmt: skip
+    for problem in round_.problems:
+        log.error(problem)
+    log.info("%d reboot(s) requested, %d accepted", len(round_.attempts), len(round_.accepted))
+    waits = [
+        {"green_api_conn_id": a.conn_id, "poke_interval": float(settings.reboot_poll_seconds),
+         "timeout": settings.reboot_verify_minutes * 60}
+        for a in round_.accepted
+    ]  # fmt: skip
+    return {"round": round_.to_dict(), "waits": waits}
+
+
+def conclude_step(rebooted: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Task body: one finding per reboot requested."""
+    round_ = RebootRound.from_dict(rebooted) if rebooted else None
+    return [f.to_dict() for f in reboot_findings(round_, common.recovery_looks(round_, looks), _settings())]
+
+
+def alert_step(findings: list[dict[str, Any]], trigger_type: str) -> dict[str, Any]:
+    return common.alert_step([Finding.from_dict(f) for f in findings], trigger_type)
+
+
+def log_step(findings: list[dict[str, Any]] | None, alerting: dict[str, Any] | None, trigger_type: str) -> int:
+    if findings is None:  # the reboot or its conclusion failed: the report says why
+        log.warning("nothing to log: the reboots did not complete (the report says why)")
+        return 0
+    found = [Finding.from_dict(f) for f in findings]
+    return common.log_step(found, common.failed_outcome(alerting, ALERT_TASK), trigger_type)
+
+
+def report_step(
+    rebooted: dict[str, Any] | None, findings: list[dict[str, Any]] | None,
+    alerting: dict[str, Any] | None, logged: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    problems = (rebooted or {}).get("problems", [])
+    found = [Finding.from_dict(f) for f in findings] if rebooted and findings is not None else None
+    return common.report_step(found, problems, common.failed_outcome(alerting, ALERT_TASK), logged)

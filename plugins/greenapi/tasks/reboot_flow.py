@@ -1,4 +1,4 @@
-"""The tasks shared by the reboot DAGs: reboot -> wait_for_recovery -> send_alerts -> log -> report.
+"""The tasks shared by the reboot DAGs: reboot -> wait_for_recovery -> conclude -> alert -> log -> report.
 
 Called inside a DAG definition with the task that picks the instances (its XCom: connection ids).
 Light on imports: task bodies import their glue when they run.
@@ -11,11 +11,25 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import TriggerRule, task
 
+from greenapi.domain.health import RECOVERY_STATES
 from greenapi.notifications import GreenApiNotifier
-from greenapi.sensors import RecoverySensor
+from greenapi.sensors.green_api import GreenApiStateSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import XComArg
+
+
+def recovery_wait(waits: XComArg) -> XComArg:
+    """One mapped sensor per accepted reboot, until the instance is back or needs a person.
+
+    Its arguments (instance, poll interval, deadline from green_api_settings) come from the reboot
+    task. A wait that ends without that (timeout, an error) is skipped: the next task then looks at
+    the instance once more and says what it found.
+    """
+    sensor = GreenApiStateSensor.partial(
+        task_id="wait_for_recovery", target_states=RECOVERY_STATES, mode="reschedule", never_fail=True,
+    )  # fmt: skip
+    return sensor.expand_kwargs(waits).output
 
 
 def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = True) -> None:
@@ -29,37 +43,39 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
     scheduled DAG is the scheduled reboot even when started by hand. ``notify_failure``: a failed
     run is reported to support by GreenApiNotifier (not for a reboot someone is watching).
     """
-
     targets.as_setup()
 
-    @task(multiple_outputs=False, show_return_value_in_logs=False)
+    @task(multiple_outputs=True, show_return_value_in_logs=False)
     def reboot_instances(conn_ids: list[str]) -> dict:
         from greenapi.tasks import reboot
 
-        return reboot.reboot_step(conn_ids)
+        return reboot.reboot_step(conn_ids, trigger_type)
 
-    wait = RecoverySensor(task_id="wait_for_recovery", reboot_task_id="reboot_instances")
-
-    @task(multiple_outputs=False, show_return_value_in_logs=False)
-    def send_alerts() -> dict:
+    @task(trigger_rule=TriggerRule.NONE_FAILED, show_return_value_in_logs=False)
+    def conclude(rebooted: dict | None, looks: list[dict] | None) -> list[dict]:
         from greenapi.tasks import reboot
 
-        return reboot.alert_step(trigger_type)
+        return reboot.conclude_step(rebooted, looks)
+
+    @task(show_return_value_in_logs=False)
+    def send_alerts(findings: list[dict]) -> dict:
+        from greenapi.tasks import reboot
+
+        return reboot.alert_step(findings, trigger_type)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
-    def log_results() -> int:
+    def log_results(findings: list[dict] | None, alerting: dict | None) -> int:
         from greenapi.tasks import reboot
 
-        return reboot.log_step(trigger_type)
+        return reboot.log_step(findings, alerting, trigger_type)
 
-    @task(
-        multiple_outputs=False,
-        trigger_rule=TriggerRule.ALL_DONE,
-        on_failure_callback=GreenApiNotifier() if notify_failure else None,
-    )
-    def report() -> dict:
+    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier() if notify_failure else None)
+    def report(rebooted: dict | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
         from greenapi.tasks import reboot
 
-        return reboot.report_step()
+        return reboot.report_step(rebooted, findings, alerting, logged)
 
-    reboot_instances(targets) >> wait >> send_alerts() >> log_results() >> report()
+    rebooted = reboot_instances(targets)
+    found = conclude(rebooted["round"], recovery_wait(rebooted["waits"]))
+    alerted = send_alerts(found)
+    report(rebooted["round"], found, alerted, log_results(found, alerted))

@@ -13,7 +13,7 @@ In-process::
 
 Command line::
 
-    python -m greenapi.simulator --port 8765 --instance 1101000001:secret --demo
+    python -m greenapi_simulator --port 8765 --instance 1101000001:secret --demo
 """
 
 from __future__ import annotations
@@ -1027,7 +1027,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until SIGINT/SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m greenapi.simulator", description="Green API simulator")
+    parser = argparse.ArgumentParser(prog="python -m greenapi_simulator", description="Green API simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
@@ -1089,7 +1089,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sim.stop()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

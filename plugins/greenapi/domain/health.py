@@ -1,0 +1,252 @@
+"""What a health-check run decides: which instances to reboot, and what each check comes to.
+
+Pure functions over the run's records (``records.py``): the checks, the instances' history, the
+reboot round and what was seen after it. The glue (``tasks/health_check.py``) does the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from greenapi.domain.config import Settings
+from greenapi.domain.findings import Finding
+from greenapi.domain.records import CheckBatch, InstanceCheck
+from greenapi.domain.results import ApiResult
+from greenapi.domain.rules import (
+    HEALTHY_STATE,
+    NEEDS_A_PERSON,
+    AlertKind,
+    SkipReason,
+    Status,
+    Verdict,
+    after_reboot,
+    classify_check,
+    reboot_allowed,
+    reboot_reason,
+    reboot_verdict,
+)
+
+# After a reboot, waiting stops at one of these states: back, or waiting longer does not help.
+RECOVERY_STATES = (HEALTHY_STATE, *sorted(NEEDS_A_PERSON))
+
+
+@dataclass(frozen=True)
+class InstanceHistory:
+    """An instance's row of ``green_api_instance_status``: what earlier runs saw."""
+
+    instance_id: str
+    failing_kind: str | None = None
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last_state: str | None = None
+    state_since: datetime | None = None
+    auto_reboots: tuple[datetime, ...] = ()
+    streak_started_at: datetime | None = None
+    last_checked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    """The run's checks, its logical time, and the reboots they call for (by connection id).
+
+    JSON: ``CheckBatch`` fields plus ``"logical_now"`` (ISO 8601) and ``"reboot_reasons"``.
+    """
+
+    batch: CheckBatch
+    logical_now: datetime
+    reboot_reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.batch.to_dict(), "logical_now": self.logical_now.isoformat(),
+                "reboot_reasons": dict(self.reboot_reasons)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CheckedRun:
+        return cls(CheckBatch.from_dict(raw), datetime.fromisoformat(raw["logical_now"]),
+                   dict(raw.get("reboot_reasons", {})))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RebootAttempt:
+    """One automatic reboot the check called for: its re-check, and the reboot or why none.
+
+    JSON: ``{"conn_id", "instance_id", "reason", "dashboard_url", "recheck" (ApiResult or null),
+    "skipped" (a SkipReason or null), "recent_reboots", "requested_at" (ISO 8601 or null),
+    "result" (ApiResult of the reboot call, or null)}``.
+    """
+
+    conn_id: str
+    instance_id: str
+    reason: str
+    dashboard_url: str | None = None
+    recheck: ApiResult | None = None
+    skipped: SkipReason | None = None
+    recent_reboots: int = 0
+    requested_at: str | None = None
+    result: ApiResult | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """The reboot was requested and the API accepted it (``isReboot`` true)."""
+        return self.result is not None and self.result.ok and self.result.data.get("isReboot") is True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conn_id": self.conn_id, "instance_id": self.instance_id, "reason": self.reason,
+            "dashboard_url": self.dashboard_url, "recheck": self.recheck.to_dict() if self.recheck else None,
+            "skipped": self.skipped.value if self.skipped else None, "recent_reboots": self.recent_reboots,
+            "requested_at": self.requested_at, "result": self.result.to_dict() if self.result else None,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RebootAttempt:
+        return cls(
+            conn_id=raw["conn_id"], instance_id=raw["instance_id"], reason=raw["reason"],
+            dashboard_url=raw.get("dashboard_url"),
+            recheck=ApiResult.from_dict(raw["recheck"]) if raw.get("recheck") else None,
+            skipped=SkipReason(raw["skipped"]) if raw.get("skipped") else None,
+            recent_reboots=int(raw.get("recent_reboots", 0)), requested_at=raw.get("requested_at"),
+            result=ApiResult.from_dict(raw["result"]) if raw.get("result") else None,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RebootRound:
+    """A run's reboots. ``store_error``: the health database could not be read, so the cooldown
+    and the cap were checked against earlier runs' XComs.
+
+    JSON: ``{"attempts": [RebootAttempt], "store_error": str or null, "problems": [str]}``.
+    """
+
+    attempts: list[RebootAttempt] = field(default_factory=list)
+    store_error: str | None = None
+    problems: list[str] = field(default_factory=list)  # connections that could not be used
+
+    @property
+    def made(self) -> list[RebootAttempt]:
+        """The reboots requested (accepted or not)."""
+        return [a for a in self.attempts if a.result is not None]
+
+    @property
+    def accepted(self) -> list[RebootAttempt]:
+        return [a for a in self.attempts if a.accepted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attempts": [a.to_dict() for a in self.attempts], "store_error": self.store_error,
+                "problems": list(self.problems)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RebootRound:
+        return cls([RebootAttempt.from_dict(a) for a in raw.get("attempts", [])], raw.get("store_error"),
+                   list(raw.get("problems", [])))  # fmt: skip
+
+
+def plan_reboots(
+    checks: list[InstanceCheck], history: dict[str, InstanceHistory], now: datetime, settings: Settings
+) -> dict[str, str]:
+    """Which instances call for an automatic reboot, and why (by connection id)."""
+    reasons = {}
+    for check in checks:
+        verdict = classify_check(check.result)
+        past = history.get(check.instance_id)
+        since = past.state_since if past and past.last_state == verdict.state and past.state_since else now
+        reason = reboot_reason(
+            verdict, since, now,
+            starting_reboot_minutes=settings.starting_reboot_minutes,
+            reboot_on_yellow_card=settings.reboot_on_yellow_card,
+        )  # fmt: skip
+        if reason:
+            reasons[check.conn_id] = reason
+    return reasons
+
+
+def reboot_skip(recheck: ApiResult, previous: list[datetime], now: datetime, settings: Settings) -> SkipReason | None:
+    """Why an automatic reboot must not be made now (None: make it)."""
+    if classify_check(recheck).status is Status.HEALTHY:
+        return SkipReason.RECOVERED
+    return reboot_allowed(
+        previous, now, cooldown_minutes=settings.reboot_cooldown_minutes, daily_cap=settings.reboot_daily_cap
+    )
+
+
+def reboots_in_24h(previous: list[datetime], now: datetime) -> int:
+    return len([t for t in previous if now - timedelta(hours=24) < t <= now])
+
+
+def _after_reboot(verdict: Verdict, attempt: RebootAttempt, look: ApiResult | None, minutes: float) -> Verdict:
+    assert attempt.result is not None
+    if not attempt.accepted:
+        return after_reboot(verdict, attempt.result)  # the seed's timeout_and_reboot_failed / complete_failure
+    outcome = reboot_verdict(attempt.result, look, minutes)
+    if outcome.status is Status.REBOOTED:
+        return replace(verdict, status=Status.REBOOTED, reboot_success=True, alert=None)
+    return replace(outcome, error=f"{verdict.error} | {outcome.error}")
+
+
+def _skipped(verdict: Verdict, attempt: RebootAttempt, settings: Settings) -> Verdict:
+    if attempt.skipped is SkipReason.RECOVERED:
+        assert attempt.recheck is not None
+        again = classify_check(attempt.recheck)
+        return replace(again, error=f"First check: {verdict.error}; re-check: {again.state} (no reboot)")
+    if attempt.skipped is SkipReason.CAP:
+        error = (f"{verdict.error} | {attempt.recent_reboots} automatic reboots in 24 h: "
+                 f"cap of {settings.reboot_daily_cap} reached, no more automatic reboots")  # fmt: skip
+        return replace(verdict, alert=AlertKind.REBOOT_LOOP, error=error)
+    error = f"{verdict.error} | automatic reboot skipped: cooldown of {settings.reboot_cooldown_minutes:g} min"
+    return replace(verdict, alert=verdict.alert or AlertKind.COMPLETE_FAILURE, error=error)
+
+
+def findings(
+    checked: CheckedRun | None,
+    round_: RebootRound | None,
+    recovery: dict[str, InstanceCheck],
+    settings: Settings,
+) -> list[Finding]:
+    """One finding per check made, with its re-check, its reboot and the state seen after it
+    (``recovery``, by connection id: the last look after an accepted reboot)."""
+    attempts = {a.conn_id: a for a in (round_.attempts if round_ else [])}
+    out = []
+    for check in checked.batch.checks if checked else []:
+        verdict = classify_check(check.result)
+        attempt = attempts.get(check.conn_id)
+        if attempt is not None and attempt.skipped is not None:
+            verdict = _skipped(verdict, attempt, settings)
+        elif attempt is not None and attempt.result is not None:
+            look = recovery.get(check.conn_id)
+            verdict = _after_reboot(verdict, attempt, look.result if look else None, settings.reboot_verify_minutes)
+        out.append(
+            Finding.of(
+                verdict,
+                reboot_triggered=attempt is not None and attempt.result is not None,
+                conn_id=check.conn_id,
+                instance_id=check.instance_id,
+                dashboard_url=check.dashboard_url or "",
+                checked_at=check.checked_at,
+                response_time_ms=check.result.response_time_ms,
+            )
+        )
+    return out
+
+
+def reboot_findings(round_: RebootRound | None, recovery: dict[str, InstanceCheck], settings: Settings) -> list[Finding]:
+    """The daily and manual reboots: one finding per reboot requested, from the state it came back to."""
+    out = []
+    for attempt in round_.made if round_ else []:
+        assert attempt.result is not None
+        look = recovery.get(attempt.conn_id)
+        last = look.result if look else None
+        verdict = reboot_verdict(attempt.result, last, settings.reboot_verify_minutes)
+        out.append(
+            Finding.of(
+                verdict,
+                reboot_triggered=True,
+                conn_id=attempt.conn_id,
+                instance_id=attempt.instance_id,
+                dashboard_url=attempt.dashboard_url or "",
+                checked_at=look.checked_at if look else attempt.requested_at or "",
+                response_time_ms=(last or attempt.result).response_time_ms,
+            )
+        )
+    return out
