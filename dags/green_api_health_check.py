@@ -72,8 +72,8 @@ def green_api_health_check() -> None:
 
         return health_check.route(checked)
 
-    @task(multiple_outputs=True, show_return_value_in_logs=False)
-    def reboot_instances(checked: dict) -> dict:
+    @task(show_return_value_in_logs=False)
+    def reboot_instances(checked: dict) -> list[dict]:
         from greenapi.tasks import health_check
 
         return health_check.reboot_step(checked)
@@ -107,7 +107,7 @@ def green_api_health_check() -> None:
     shards = GreenApiHealthCheckOperator.partial(task_id="check_shard").expand_kwargs(plan_checks())
     checked = check_instances(shards.output)
     rebooted = reboot_instances(checked)
-    found = conclude(checked, rebooted["round"], recovery_wait(rebooted["waits"]))
+    found = conclude(checked, rebooted["round"], recovery_wait(rebooted))
     route(checked) >> [rebooted, found]
     alerted = send_alerts(found)
     report(checked, found, alerted, log_results(found, alerted))

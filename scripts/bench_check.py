@@ -4,7 +4,7 @@ Starts the simulator (its own process) with --instances instances: response time
 50 ms and 1 s, 2 % hanging past the state-check timeout, five in each failing state. Then, each in
 a fresh process so that peak memory is its own:
 
-- the check as the health-check task runs it (``check_instances``: the connections, the settings'
+- the check as the health-check shards run it (``check_instances`` of GreenApiHealthCheckOperator: the connections, the settings'
   ``max_concurrency``, the hook with its per-instance pacing), for each --concurrency value;
 - the baseline: a plain sequential loop of ``get_state_instance()`` over a sample of the same
   instances, extrapolated to all of them;
@@ -87,8 +87,8 @@ def worker(mode: str, concurrency: int, sample: int) -> dict[str, Any]:
     conn_ids = sorted(k.removeprefix("AIRFLOW_CONN_").lower() for k in os.environ if k.startswith("AIRFLOW_CONN_GREEN_API_BENCH_"))
     from greenapi.domain.results import ApiResult
     from greenapi.domain.rules import classify_check
-    from greenapi.tasks.common import open_hook
-    from greenapi.tasks.health_check import check_instances
+    from greenapi.hooks.green_api import open_hook
+    from greenapi.operators.green_api import check_instances
 
     baseline_rss = rss_mb()
     conn_ids = conn_ids if mode == "check" else conn_ids[:sample]
@@ -100,7 +100,7 @@ def worker(mode: str, concurrency: int, sample: int) -> dict[str, Any]:
     loading = time.perf_counter() - began
     began = time.perf_counter()
     if mode == "check":
-        checks = check_instances(conn_ids, json.dumps({"max_concurrency": concurrency}))["checks"]
+        checks = [c.to_dict() for c in check_instances(conn_ids, concurrency).checks]
         results = [ApiResult.from_dict(c["result"]) for c in checks]
     else:
         results = [open_hook(conn_id).get_state_instance() for conn_id in conn_ids]

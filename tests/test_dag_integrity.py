@@ -31,8 +31,9 @@ def test_health_check_dag_shape():
         "log_results": {"report"},
         "report": set(),
     }
-    assert type(dag.get_task("check_shard")).__name__ == "GreenApiHealthCheckOperator"
-    assert type(dag.get_task("wait_for_recovery")).__name__ == "GreenApiStateSensor"
+    # Both are mapped: one check task per shard of instances, one wait per accepted reboot.
+    assert dag.get_task("check_shard").operator_class.__name__ == "GreenApiHealthCheckOperator"
+    assert dag.get_task("wait_for_recovery").operator_class.__name__ == "GreenApiStateSensor"
     assert dag.get_task("log_results").trigger_rule == "all_done"
 
 

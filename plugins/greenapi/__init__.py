@@ -1,9 +1,11 @@
-"""Green API health monitoring for Apache Airflow 3.
+"""Green API for Apache Airflow 3: a provider (hook, operators, sensor, trigger, notifier) and the
+glue of the health-monitoring DAGs built from it.
 
-Layers (each arrow points one way): ``dags/`` -> ``tasks`` -> (``hooks``, ``store``) -> ``domain``.
-``domain`` is pure: no Airflow, HTTP or SQL imports.
+Layers (each arrow points one way): ``dags/`` -> ``tasks`` -> (``operators``, ``sensors``,
+``notifications``) -> ``triggers`` -> (``hooks``, ``store``) -> ``domain``. ``domain`` is pure: no
+Airflow, HTTP or SQL imports.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,4 +1,4 @@
-"""Provider metadata: registers the "Green API" connection type and its form in Airflow."""
+"""Provider metadata: what ``airflow providers`` lists, and the "Green API" connection type with its form."""
 
 from __future__ import annotations
 
@@ -17,11 +17,24 @@ def _seconds(label: str, default: float, description: str) -> dict[str, Any]:
 
 def get_provider_info() -> dict[str, Any]:
     return {
-        "package-name": "airflow-green-api-health",
-        "name": "Green API health",
-        "description": "Health checks, reboots and WhatsApp alerts for Green API instances.",
+        "package-name": "airflow-provider-green-api",
+        "name": "Green API",
+        "description": "`Green API <https://green-api.com/>`__ (WhatsApp HTTP API): send messages, reboot and "
+        "watch instances, and the DAGs that keep them healthy.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Green API",
+                "external-doc-url": "https://green-api.com/en/docs/",
+                "tags": ["service"],
+            }
+        ],
         "hooks": [{"integration-name": "Green API", "python-modules": ["greenapi.hooks.green_api"]}],
+        "operators": [{"integration-name": "Green API", "python-modules": ["greenapi.operators.green_api"]}],
+        "sensors": [{"integration-name": "Green API", "python-modules": ["greenapi.sensors.green_api"]}],
+        "triggers": [{"integration-name": "Green API", "python-modules": ["greenapi.triggers.green_api"]}],
+        "notifications": ["greenapi.notifications.green_api.GreenApiNotifier"],
+        "plugins": [{"name": "green_api", "plugin-class": "greenapi.plugin.GreenApiPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "greenapi.hooks.green_api.GreenApiHook",

@@ -1,31 +1,47 @@
-"""GreenApiHook: the Green API over HTTP, and nothing else.
+"""GreenApiHook and GreenApiAsyncHook: the Green API over HTTP, and nothing else.
 
 The token is part of every URL path (``/waInstance{id}/{method}/{token}``), so no URL is ever
 logged, raised or returned: failures are described from their kind, and anything that could echo
 the URL goes through :func:`redact` first.
+
+Why not ``HttpHook`` / ``HttpAsyncHook`` of the http provider: they log the URL of every request
+("Sending 'GET' to url: ..."), and here the URL holds the token. These hooks use ``requests`` and
+``httpx`` (both installed with Airflow) directly, with the same error handling in both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
-from greenapi.domain.config import InstanceConfig, instance_config
+from greenapi.domain.config import ConfigError, InstanceConfig, instance_config
 from greenapi.domain.results import ApiResult, ResultKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+
+    import httpx
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_BODY_BYTES = 1024 * 1024
-USER_AGENT = "airflow-green-api-health/0.1"
+USER_AGENT = "airflow-provider-green-api"
+# getSettings keys whose values are secrets: never shown, logged or stored.
+SECRET_SETTINGS = frozenset({"webhookUrlToken", "proxyInstance"})
+MASK = "***"
 # Requests per second the API allows per instance and method (see the protocol notes).
 RATE_LIMITS = {"sendMessage": 50.0}
 DEFAULT_RATE = 1.0
@@ -39,13 +55,23 @@ class _Pacer:
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str, str], float] = {}
 
-    def wait(self, key: tuple[str, str, str], per_second: float) -> None:
+    def reserve(self, key: tuple[str, str, str], per_second: float) -> float:
+        """Book the next free slot for ``key``; returns how long to wait for it (s)."""
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next.get(key, 0.0))
             self._next[key] = slot + _PACING_MARGIN / per_second
-        if slot > now:
-            time.sleep(slot - now)
+        return slot - now
+
+    def wait(self, key: tuple[str, str, str], per_second: float) -> None:
+        delay = self.reserve(key, per_second)
+        if delay > 0:
+            time.sleep(delay)
+
+    async def await_slot(self, key: tuple[str, str, str], per_second: float) -> None:
+        delay = self.reserve(key, per_second)
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 PACER = _Pacer()
@@ -103,27 +129,82 @@ def _error_detail(body: bytes, token: str | None) -> str | None:
     return redact(text, token)[:160] or None
 
 
-class GreenApiHook(BaseHook):
-    """Calls one Green API instance described by an Airflow connection.
+def mask_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``getSettings``'s answer with every secret value replaced by ``***`` (empty ones kept empty)."""
+    return {k: (MASK if k in SECRET_SETTINGS and v not in (None, "") else v) for k, v in settings.items()}
 
-    Connection fields: host = apiUrl (e.g. ``https://7105.api.greenapi.com``), login = idInstance,
-    password = apiTokenInstance; extras ``state_timeout`` (s, default 10), ``reboot_timeout`` (30),
-    ``send_timeout`` (20) and ``dashboard_url`` (the link put in alerts; default the dashboard in the
-    Airflow UI).
 
-    Every method returns an :class:`ApiResult` and never raises for an API or network failure.
+def interpret(method: str, status: int, raw: bytes, token: str | None, elapsed_ms: int) -> ApiResult:
+    """One answer as an :class:`ApiResult`: the same reading for the sync and the async hook.
+
+    ``showMessagesQueue`` answers a JSON array: it is returned as ``data["messages"]``.
     """
+
+    def result(kind: ResultKind, **fields: Any) -> ApiResult:
+        return ApiResult(method=method, kind=kind, response_time_ms=elapsed_ms, http_status=status, **fields)
+
+    if not 200 <= status < 300:
+        detail = "redirect refused" if 300 <= status < 400 else _error_detail(raw, token)
+        return result(ResultKind.HTTP_ERROR, detail=detail, error=f"HTTP {status}" + (f": {detail}" if detail else ""))
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return result(ResultKind.MALFORMED, error="Malformed answer: body is not UTF-8")
+    except json.JSONDecodeError:
+        return result(ResultKind.MALFORMED, error="Malformed answer: body is not valid JSON")
+    if parsed is None:
+        return result(ResultKind.NULL_BODY, error="Answer body is null")
+    if method == "showMessagesQueue" and isinstance(parsed, list):
+        return result(ResultKind.OK, data={"messages": parsed})
+    if not isinstance(parsed, dict):
+        return result(ResultKind.MALFORMED, error="Malformed answer: body is not a JSON object")
+    if method == "getSettings":
+        parsed = mask_settings(parsed)
+    return result(ResultKind.OK, data=parsed)
+
+
+class _GreenApiConnection:
+    """What both hooks share: the connection fields, validated, and the timeouts per method."""
 
     conn_name_attr = "green_api_conn_id"
     default_conn_name = "green_api_default"
     conn_type = "green_api"
     hook_name = "Green API"
 
-    def __init__(self, green_api_conn_id: str = default_conn_name, *, pace: bool = True) -> None:
+    green_api_conn_id: str
+    _token: str | None
+
+    def _configure(self, conn: Any) -> InstanceConfig:
+        extra = conn.extra_dejson if conn.extra else {}
+        cfg = instance_config(self.green_api_conn_id, conn.host, conn.login, conn.password, extra)
+        self._token = conn.password.strip() if conn.password else None
+        return cfg
+
+    def _url(self, cfg: InstanceConfig, method: str) -> str:
+        return f"{cfg.api_url}/waInstance{cfg.instance_id}/{method}/{self._token}"
+
+    @staticmethod
+    def _timeout(cfg: InstanceConfig, method: str) -> float:
+        return {"reboot": cfg.reboot_timeout, "sendMessage": cfg.send_timeout}.get(method, cfg.state_timeout)
+
+
+class GreenApiHook(_GreenApiConnection, BaseHook):
+    """Calls one Green API instance described by an Airflow connection.
+
+    Connection fields: host = apiUrl (e.g. ``https://7105.api.greenapi.com``), login = idInstance,
+    password = apiTokenInstance; extras ``state_timeout`` (s, default 10; also for getSettings,
+    getStatusInstance and showMessagesQueue), ``reboot_timeout`` (30), ``send_timeout`` (20) and
+    ``dashboard_url`` (the link put in alerts; default the dashboard in the Airflow UI).
+
+    Every method returns an :class:`ApiResult` and never raises for an API or network failure.
+    Calls are paced within the API's per-instance, per-method limits (``pace=False`` to skip).
+    """
+
+    def __init__(self, green_api_conn_id: str = _GreenApiConnection.default_conn_name, *, pace: bool = True) -> None:
         super().__init__()
         self.green_api_conn_id = green_api_conn_id
         self.pace = pace
-        self._token: str | None = None
+        self._token = None
 
     def __repr__(self) -> str:
         return f"GreenApiHook(green_api_conn_id={self.green_api_conn_id!r})"
@@ -131,11 +212,15 @@ class GreenApiHook(BaseHook):
     @cached_property
     def config(self) -> InstanceConfig:
         """The connection, validated (raises ConfigError naming the bad field)."""
-        conn = self.get_connection(self.green_api_conn_id)
-        extra = conn.extra_dejson if conn.extra else {}
-        cfg = instance_config(self.green_api_conn_id, conn.host, conn.login, conn.password, extra)
-        self._token = conn.password.strip() if conn.password else None
-        return cfg
+        return self._configure(self.get_connection(self.green_api_conn_id))
+
+    @property
+    def dashboard_url(self) -> str:
+        """The link put in alerts about this instance: the connection's extra ``dashboard_url``,
+        else the dashboard in the Airflow UI."""
+        from greenapi.dashboard import dashboard_link
+
+        return self.config.dashboard_url or dashboard_link()
 
     @cached_property
     def _session(self) -> requests.Session:
@@ -145,17 +230,29 @@ class GreenApiHook(BaseHook):
         return session
 
     def get_state_instance(self, timeout: float | None = None) -> ApiResult:
-        """``getStateInstance``: the instance's WhatsApp state."""
-        return self._call("getStateInstance", "GET", timeout or self.config.state_timeout)
+        """``getStateInstance``: the instance's WhatsApp state, ``data["stateInstance"]``."""
+        return self._call("getStateInstance", "GET", timeout)
+
+    def get_status_instance(self, timeout: float | None = None) -> ApiResult:
+        """``getStatusInstance``: the socket to WhatsApp, ``data["statusInstance"]`` (online/offline)."""
+        return self._call("getStatusInstance", "GET", timeout)
+
+    def get_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getSettings``: the instance's settings; secret values (``webhookUrlToken``,
+        ``proxyInstance``) come back as ``***``."""
+        return self._call("getSettings", "GET", timeout)
+
+    def show_messages_queue(self, timeout: float | None = None) -> ApiResult:
+        """``showMessagesQueue``: the outgoing queue (first 500), as ``data["messages"]``."""
+        return self._call("showMessagesQueue", "GET", timeout)
 
     def reboot(self, timeout: float | None = None) -> ApiResult:
         """``reboot``: restarts the instance; ``data["isReboot"]`` says whether it was accepted."""
-        return self._call("reboot", "GET", timeout or self.config.reboot_timeout)
+        return self._call("reboot", "GET", timeout)
 
     def send_message(self, chat_id: str, message: str, timeout: float | None = None) -> ApiResult:
         """``sendMessage``: queues a WhatsApp text; ``data["idMessage"]`` on success."""
-        body = {"chatId": chat_id, "message": message}
-        return self._call("sendMessage", "POST", timeout or self.config.send_timeout, body)
+        return self._call("sendMessage", "POST", timeout, {"chatId": chat_id, "message": message})
 
     def test_connection(self) -> tuple[bool, str]:
         """Used by the UI's Test button: one getStateInstance call."""
@@ -188,22 +285,21 @@ class GreenApiHook(BaseHook):
                 return
             yield chunk
 
-    def _call(self, method: str, http_method: str, timeout: float, body: dict[str, Any] | None = None) -> ApiResult:
+    def _call(self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None) -> ApiResult:
         cfg = self.config
-        url = f"{cfg.api_url}/waInstance{cfg.instance_id}/{method}/{self._token}"
+        timeout = timeout or self._timeout(cfg, method)
         if self.pace:
             PACER.wait((cfg.api_url, cfg.instance_id, method), RATE_LIMITS.get(method, DEFAULT_RATE))
         started = time.monotonic()
         deadline = started + timeout
 
-        def result(kind: ResultKind, **fields: Any) -> ApiResult:
-            elapsed = int(round((time.monotonic() - started) * 1000))
-            return ApiResult(method=method, kind=kind, response_time_ms=elapsed, **fields)
+        def failed(kind: ResultKind, error: str) -> ApiResult:
+            return ApiResult(method=method, kind=kind, response_time_ms=_ms_since(started), error=error)
 
         try:
             with self._session.request(
                 http_method,
-                url,
+                self._url(cfg, method),
                 json=body,
                 timeout=(min(timeout, 5.0), timeout),
                 stream=True,
@@ -212,26 +308,143 @@ class GreenApiHook(BaseHook):
                 raw = self._read(self._chunks(response), deadline)
                 status = response.status_code
         except _BodyError as exc:
-            return result(exc.kind, error=str(exc))
+            return failed(exc.kind, str(exc))
         except requests.Timeout:
-            return result(ResultKind.TIMEOUT, error="Connection timeout")
+            return failed(ResultKind.TIMEOUT, "Connection timeout")
         except requests.ConnectionError as exc:
-            return result(ResultKind.CONNECTION_ERROR, error=f"Connection error: {_connection_reason(exc)}")
+            return failed(ResultKind.CONNECTION_ERROR, f"Connection error: {_connection_reason(exc)}")
         except requests.RequestException as exc:
-            return result(ResultKind.CONNECTION_ERROR, error=f"Request failed: {type(exc).__name__}")
+            return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")
+        return interpret(method, status, raw, self._token, _ms_since(started))
 
-        if not 200 <= status < 300:
-            detail = "redirect refused" if 300 <= status < 400 else _error_detail(raw, self._token)
-            error = f"HTTP {status}" + (f": {detail}" if detail else "")
-            return result(ResultKind.HTTP_ERROR, http_status=status, detail=detail, error=error)
+
+class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
+    """The async counterpart of :class:`GreenApiHook`, for triggers and async notifiers (``httpx``).
+
+    Same connection, same answers (:class:`ApiResult`, never raising for an API or network
+    failure), same pacing: the triggerer's triggers share one pacer per process, so many waits on
+    one instance stay within its 1 request/s.
+    """
+
+    def __init__(self, green_api_conn_id: str = _GreenApiConnection.default_conn_name, *, pace: bool = True) -> None:
+        super().__init__()
+        self.green_api_conn_id = green_api_conn_id
+        self.pace = pace
+        self._token = None
+        self._config: InstanceConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"GreenApiAsyncHook(green_api_conn_id={self.green_api_conn_id!r})"
+
+    async def aconfig(self) -> InstanceConfig:
+        """The connection, validated (raises ConfigError naming the bad field)."""
+        if self._config is None:
+            self._config = self._configure(await self.aget_connection(self.green_api_conn_id))
+        return self._config
+
+    async def get_state_instance(self, timeout: float | None = None) -> ApiResult:
+        return await self._call("getStateInstance", "GET", timeout)
+
+    async def get_status_instance(self, timeout: float | None = None) -> ApiResult:
+        return await self._call("getStatusInstance", "GET", timeout)
+
+    async def get_settings(self, timeout: float | None = None) -> ApiResult:
+        return await self._call("getSettings", "GET", timeout)
+
+    async def show_messages_queue(self, timeout: float | None = None) -> ApiResult:
+        return await self._call("showMessagesQueue", "GET", timeout)
+
+    async def send_message(self, chat_id: str, message: str, timeout: float | None = None) -> ApiResult:
+        return await self._call("sendMessage", "POST", timeout, {"chatId": chat_id, "message": message})
+
+    async def _call(
+        self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None
+    ) -> ApiResult:
+        import httpx
+
+        cfg = await self.aconfig()
+        timeout = timeout or self._timeout(cfg, method)
+        if self.pace:
+            await PACER.await_slot((cfg.api_url, cfg.instance_id, method), RATE_LIMITS.get(method, DEFAULT_RATE))
+        started = time.monotonic()
+
+        def failed(kind: ResultKind, error: str) -> ApiResult:
+            return ApiResult(method=method, kind=kind, response_time_ms=_ms_since(started), error=error)
+
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
-            parsed = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            return result(ResultKind.MALFORMED, http_status=status, error="Malformed answer: body is not UTF-8")
-        except json.JSONDecodeError:
-            return result(ResultKind.MALFORMED, http_status=status, error="Malformed answer: body is not valid JSON")
-        if parsed is None:
-            return result(ResultKind.NULL_BODY, http_status=status, error="Answer body is null")
-        if not isinstance(parsed, dict):
-            return result(ResultKind.MALFORMED, http_status=status, error="Malformed answer: body is not a JSON object")
-        return result(ResultKind.OK, http_status=status, data=parsed)
+            async with (
+                httpx.AsyncClient(trust_env=False, follow_redirects=False, headers=headers,
+                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as client,  # fmt: skip
+                asyncio.timeout(timeout),
+            ):
+                async with client.stream(http_method, self._url(cfg, method), json=body) as response:
+                    raw = await self._aread(response)
+                    status = response.status_code
+        except _BodyError as exc:
+            return failed(exc.kind, str(exc))
+        except (TimeoutError, httpx.TimeoutException):
+            return failed(ResultKind.TIMEOUT, "Connection timeout")
+        except httpx.ConnectError as exc:
+            return failed(ResultKind.CONNECTION_ERROR, f"Connection error: {_connection_reason(exc)}")
+        except httpx.HTTPError as exc:
+            return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")
+        return interpret(method, status, raw, self._token, _ms_since(started))
+
+    @staticmethod
+    async def _aread(response: httpx.Response) -> bytes:
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                raise _BodyError(ResultKind.MALFORMED, f"response body larger than {MAX_BODY_BYTES} bytes")
+        return bytes(body)
+
+
+def _ms_since(started: float) -> int:
+    return int(round((time.monotonic() - started) * 1000))
+
+
+# ---- many instances at once
+
+
+class UnusableConnection(Exception):
+    """A connection id that cannot be used; the message says why and what to do."""
+
+    def __init__(self, message: str, *, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def open_hook(conn_id: str) -> GreenApiHook:
+    """The hook of a connection, validated now rather than in the middle of a call."""
+    hook = GreenApiHook(conn_id)
+    try:
+        hook.config  # noqa: B018
+    except AirflowNotFoundException:
+        raise UnusableConnection(
+            f"unknown connection id {conn_id!r}: create it (Admin > Connections, type Green API)", missing=True
+        ) from None
+    except ConfigError as exc:
+        raise UnusableConnection(str(exc), missing=False) from None
+    return hook
+
+
+def open_hooks(conn_ids: Iterable[str], listed_in: str) -> tuple[list[GreenApiHook], list[str]]:
+    """Hooks for the usable connections, and one problem per unusable one."""
+    hooks, problems = [], []
+    for conn_id in conn_ids:
+        try:
+            hooks.append(open_hook(conn_id))
+        except UnusableConnection as exc:
+            problems.append(f"{exc} (listed in {listed_in})")
+    return hooks, problems
+
+
+def in_parallel(max_concurrency: int, items: list[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` over ``items`` concurrently, at most ``max_concurrency`` at once, order kept."""
+    if not items:
+        return []
+    workers = max(1, min(max_concurrency, len(items)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="greenapi") as pool:
+        return list(pool.map(work, items))

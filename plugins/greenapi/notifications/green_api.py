@@ -99,7 +99,7 @@ class GreenApiNotifier(BaseNotifier):
         return phones
 
     def _senders(self, settings: Any) -> list[Any]:
-        from greenapi.tasks.common import UnusableConnection, open_hook
+        from greenapi.hooks.green_api import UnusableConnection, open_hook
 
         senders = []
         for conn_id in (self.green_api_conn_id, *settings.alert_senders):
@@ -149,3 +149,25 @@ class GreenApiNotifier(BaseNotifier):
             )  # fmt: skip
             last = attempts[-1]
             self.log.info("Failure notice to %s via %s: %s", chat_id, last.sender, "sent" if last.ok else last.error)
+
+    async def async_notify(self, context: Context) -> None:
+        """Send from the triggerer (e.g. a DeadlineAlert's ``AsyncCallback``): ``message`` to
+        ``chat_ids`` through ``green_api_conn_id``, with :class:`GreenApiAsyncHook`.
+
+        There, no database or Variable is read: ``chat_ids`` and ``message`` must be given. A
+        refused send raises, naming the recipient and the API's reason.
+        """
+        from greenapi.hooks.green_api import GreenApiAsyncHook
+
+        if not self._chats or self._text is None:
+            raise ValueError("GreenApiNotifier: async use needs both message and chat_ids (no Variable is read there)")
+        hook = GreenApiAsyncHook(self.green_api_conn_id)
+        failed = []
+        for chat_id in self._chats:
+            result = await hook.send_message(chat_id, self._text)
+            if result.ok and result.data.get("idMessage"):
+                self.log.info("Notice to %s via %s: sent", chat_id, self.green_api_conn_id)
+            else:
+                failed.append(f"{chat_id}: {result.error or 'answer without idMessage'}")
+        if failed:
+            raise RuntimeError(f"GreenApiNotifier via {self.green_api_conn_id!r} did not reach " + "; ".join(failed))

@@ -1,4 +1,4 @@
-"""Glue shared by the DAGs: hooks, the alert step's end, health-log rows and the run's verdict.
+"""Glue shared by the DAGs: the recovery looks, the alert step's end, health-log rows and the run's verdict.
 
 Task bodies take and return plain JSON (XComs: the records of ``greenapi.domain``). XComs hold
 instance ids, states and redacted errors, never a token.
@@ -7,13 +7,10 @@ instance ids, states and redacted errors, never a token.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowNotFoundException
-
-from greenapi.domain.config import ConfigError, Settings, parse_settings
+from greenapi.domain.config import parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import RebootRound
 from greenapi.domain.records import AlertOutcome, InstanceCheck
@@ -22,69 +19,28 @@ from greenapi.domain.runs import log_rows, summarize
 from greenapi.hooks.green_api import GreenApiHook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 
 log = logging.getLogger(__name__)
 
 FAILED_OUTCOME_KEY = "failed_outcome"  # XCom of a failed alert step: what it did before failing
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class UnusableConnection(Exception):
-    """A connection id that cannot be used; the message says why and what to do."""
-
-    def __init__(self, message: str, *, missing: bool) -> None:
-        super().__init__(message)
-        self.missing = missing
-
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def open_hook(conn_id: str) -> GreenApiHook:
-    """The hook of a connection, validated now rather than in the middle of a call."""
-    hook = GreenApiHook(conn_id)
-    try:
-        hook.config  # noqa: B018
-    except AirflowNotFoundException:
-        raise UnusableConnection(
-            f"unknown connection id {conn_id!r}: create it (Admin > Connections, type Green API)", missing=True
-        ) from None
-    except ConfigError as exc:
-        raise UnusableConnection(str(exc), missing=False) from None
-    return hook
+ROUND_KEY = "round"  # XCom of a reboot task: its RebootRound; its return value is the recovery waits
 
 
-def dashboard_url(hook: GreenApiHook) -> str:
-    """The link put in alerts about the hook's instance: its connection's extra ``dashboard_url``,
-    else the dashboard in the Airflow UI."""
-    from greenapi.dashboard import dashboard_link
+def hand_over(round_: RebootRound, waits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A reboot task's outputs: the round under ``round`` (for the conclusion and the report), the
+    waits as the return value (Airflow maps a task only over a return value)."""
+    from airflow.sdk import get_current_context
 
-    return hook.config.dashboard_url or dashboard_link()
-
-
-def open_hooks(conn_ids: Iterable[str], listed_in: str) -> tuple[list[GreenApiHook], list[str]]:
-    """Hooks for the usable connections, and one problem per unusable one."""
-    hooks, problems = [], []
-    for conn_id in conn_ids:
-        try:
-            hooks.append(open_hook(conn_id))
-        except UnusableConnection as exc:
-            problems.append(f"{exc} (listed in {listed_in})")
-    return hooks, problems
-
-
-def in_parallel(settings: Settings, items: list[T], work: Callable[[T], R]) -> list[R]:
-    """``work`` over ``items`` concurrently, at most ``max_concurrency`` at once, order kept."""
-    if not items:
-        return []
-    workers = max(1, min(settings.max_concurrency, len(items)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="greenapi") as pool:
-        return list(pool.map(work, items))
+    get_current_context()["ti"].xcom_push(key=ROUND_KEY, value=round_.to_dict())
+    return waits
 
 
 def recovery_looks(round_: RebootRound | None, looks: Sequence[dict[str, Any]] | None) -> dict[str, InstanceCheck]:

@@ -26,9 +26,9 @@ from greenapi.domain.records import CheckBatch
 from greenapi.domain.rules import classify_check
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import Checked, problem_lines, summary_line
-from greenapi.hooks.green_api import GreenApiHook
+from greenapi.hooks.green_api import GreenApiHook, in_parallel
 from greenapi.tasks import common
-from greenapi.tasks.common import in_parallel, now_iso
+from greenapi.tasks.common import now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -91,7 +91,9 @@ def plan_step() -> list[dict[str, Any]]:
         shards = plan_shards(Variable.get(INSTANCES_VARIABLE, default=None), raw)
     except ConfigError as exc:
         _fail_with(exc)
-    return [{"green_api_conn_ids": shard, "max_concurrency": settings.max_concurrency} for shard in shards]
+    listed_in = f"Variable {INSTANCES_VARIABLE}"
+    return [{"green_api_conn_ids": shard, "max_concurrency": settings.max_concurrency, "listed_in": listed_in}
+            for shard in shards]  # fmt: skip
 
 
 def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -160,7 +162,7 @@ def reboot_instances(
         requested_at = now_iso()
         return replace(attempt, requested_at=requested_at, result=hook.reboot())
 
-    return RebootRound(in_parallel(settings, list(checked.reboot_reasons), handle), store_error)
+    return RebootRound(in_parallel(settings.max_concurrency, list(checked.reboot_reasons), handle), store_error)
 
 
 def _earlier(task_id: str, key: str) -> list[dict[str, Any]]:
@@ -173,8 +175,8 @@ def _earlier(task_id: str, key: str) -> list[dict[str, Any]]:
     return [v for v in values if isinstance(v, dict)]
 
 
-def reboot_step(checked: dict[str, Any]) -> dict[str, Any]:
-    """Task body: the reboot round, and the recovery waits (the mapped sensor's arguments)."""
+def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
+    """Task body: the recovery waits (the mapped sensor's arguments); the round under key ``round``."""
     from greenapi.store import IncidentStore
 
     def earlier_reboots() -> dict[str, list[datetime]]:
@@ -195,7 +197,7 @@ def reboot_step(checked: dict[str, Any]) -> dict[str, Any]:
          "timeout": settings.reboot_verify_minutes * 60}
         for a in round_.attempts if a.accepted
     ]  # fmt: skip
-    return {"round": round_.to_dict(), "waits": waits}
+    return common.hand_over(round_, waits)
 
 
 # ---- conclude -> send_alerts -> log_results -> report

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import RebootAttempt, RebootRound, reboot_findings
-from greenapi.hooks.green_api import GreenApiHook
+from greenapi.hooks.green_api import GreenApiHook, in_parallel, open_hooks
 from greenapi.tasks import common
-from greenapi.tasks.common import in_parallel, now_iso, open_hooks
+from greenapi.tasks.common import now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,10 +50,10 @@ def reboot_all(conn_ids: list[str], settings: Settings, reason: str) -> RebootRo
 
     def reboot(hook: GreenApiHook) -> RebootAttempt:
         requested_at = now_iso()
-        return RebootAttempt(hook.green_api_conn_id, hook.config.instance_id, reason, common.dashboard_url(hook),
+        return RebootAttempt(hook.green_api_conn_id, hook.config.instance_id, reason, hook.dashboard_url,
                              requested_at=requested_at, result=hook.reboot())  # fmt: skip
 
-    return RebootRound(in_parallel(settings, hooks, reboot), problems=problems)
+    return RebootRound(in_parallel(settings.max_concurrency, hooks, reboot), problems=problems)
 
 
 def _settings() -> Settings:
@@ -89,8 +89,8 @@ def manual_targets_step() -> list[str]:
         raise AirflowFailException(str(exc)) from None
 
 
-def reboot_step(conn_ids: list[str], trigger_type: str) -> dict[str, Any]:
-    """Task body: the reboots, and the recovery waits (the mapped sensor's arguments)."""
+def reboot_step(conn_ids: list[str], trigger_type: str) -> list[dict[str, Any]]:
+    """Task body: the recovery waits (the mapped sensor's arguments); the round under key ``round``."""
     settings = _settings()
     round_ = reboot_all(conn_ids, settings, trigger_type)
     for a in round_.attempts:
@@ -108,7 +108,7 @@ def reboot_step(conn_ids: list[str], trigger_type: str) -> dict[str, Any]:
          "timeout": settings.reboot_verify_minutes * 60}
         for a in round_.accepted
     ]  # fmt: skip
-    return {"round": round_.to_dict(), "waits": waits}
+    return common.hand_over(round_, waits)
 
 
 def conclude_step(rebooted: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:

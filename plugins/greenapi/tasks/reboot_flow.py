@@ -28,6 +28,7 @@ def recovery_wait(waits: XComArg) -> XComArg:
     """
     sensor = GreenApiStateSensor.partial(
         task_id="wait_for_recovery", target_states=RECOVERY_STATES, mode="reschedule", never_fail=True,
+        first_look_after_interval=True,
     )  # fmt: skip
     return sensor.expand_kwargs(waits).output
 
@@ -45,8 +46,8 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
     """
     targets.as_setup()
 
-    @task(multiple_outputs=True, show_return_value_in_logs=False)
-    def reboot_instances(conn_ids: list[str]) -> dict:
+    @task(show_return_value_in_logs=False)
+    def reboot_instances(conn_ids: list[str]) -> list[dict]:
         from greenapi.tasks import reboot
 
         return reboot.reboot_step(conn_ids, trigger_type)
@@ -76,6 +77,6 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
         return reboot.report_step(rebooted, findings, alerting, logged)
 
     rebooted = reboot_instances(targets)
-    found = conclude(rebooted["round"], recovery_wait(rebooted["waits"]))
+    found = conclude(rebooted["round"], recovery_wait(rebooted))
     alerted = send_alerts(found)
     report(rebooted["round"], found, alerted, log_results(found, alerted))

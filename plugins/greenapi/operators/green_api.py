@@ -1,0 +1,276 @@
+"""Operators of the Green API provider: send a WhatsApp message, reboot an instance, check instances."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from greenapi.domain.records import CheckBatch, InstanceCheck
+from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from greenapi.domain.results import ApiResult
+    from greenapi.hooks.green_api import GreenApiHook
+
+# What an HTTP refusal means, in words support can act on (see the protocol notes).
+REFUSALS = {
+    401: "the API token (apiTokenInstance) is wrong",
+    403: "the instance id (idInstance) is wrong",
+    404: "the API does not know this method or URL",
+    429: "rate limited by the API",
+    466: "the instance's quota is used up (QUOTE_EXCEEDED): the plan allows no more messages or correspondents",
+}
+
+
+def why(result: ApiResult, conn_id: str) -> str:
+    """One line saying why a call failed: the API's reason, then what it means, never the token."""
+    meaning = REFUSALS.get(result.http_status or 0)
+    return f"{result.error} ({meaning}; connection {conn_id!r})" if meaning else f"{result.error} (connection {conn_id!r})"
+
+
+def _hook(conn_id: str) -> GreenApiHook:
+    from greenapi.hooks.green_api import UnusableConnection, open_hook
+
+    try:
+        return open_hook(conn_id)
+    except UnusableConnection as exc:
+        raise AirflowException(str(exc)) from None
+
+
+class GreenApiSendMessageOperator(BaseOperator):
+    """Sends a WhatsApp text through a Green API instance (``sendMessage``).
+
+    Returns the message's ``idMessage``. A send that may pass (429, 5xx, timeout) is tried again
+    with exponential backoff, up to ``attempts`` times; a refusal (401, 403, 466, 400) fails at once,
+    with the API's reason. A 200 means queued by the instance, not yet delivered.
+
+    :param chat_id: ``<country code and number>@c.us`` or a group id ``...@g.us`` (templated).
+    :param message: the text, up to 20,000 characters (templated).
+    :param green_api_conn_id: the sending instance's connection.
+    :param attempts: tries for a send that may pass (default 3).
+    :param backoff_seconds: wait before the second try, doubled for each next one (default 2).
+    """
+
+    template_fields: Sequence[str] = ("chat_id", "message", "green_api_conn_id")
+    template_fields_renderers = {"message": "md"}
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        chat_id: str,
+        message: str,
+        green_api_conn_id: str = "green_api_default",
+        attempts: int = 3,
+        backoff_seconds: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"attempts must be a whole number of at least 1, got {attempts!r}")
+        self.chat_id = chat_id
+        self.message = message
+        self.green_api_conn_id = green_api_conn_id
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+
+    def execute(self, context: Context) -> str:
+        from greenapi.notifications.delivery import send_whatsapp
+
+        if not isinstance(self.message, str) or not self.message.strip():
+            raise AirflowException(f"message is empty: nothing to send to {self.chat_id!r}")
+        hook = _hook(self.green_api_conn_id)
+        tries = send_whatsapp([hook], self.chat_id, self.message, retries=self.attempts, backoff_seconds=self.backoff_seconds)
+        last = tries[-1]
+        if not last.ok:
+            raise AirflowException(
+                f"sendMessage to {self.chat_id} failed after {len(tries)} attempt(s): {last.error} "
+                f"({_meaning(last.error)}connection {self.green_api_conn_id!r})"
+            )
+        self.log.info("Message %s queued for %s by instance %s", last.id_message, self.chat_id, hook.config.instance_id)
+        return str(last.id_message)
+
+
+def _meaning(error: str | None) -> str:
+    for status, meaning in REFUSALS.items():
+        if error and error.startswith(f"HTTP {status}"):
+            return f"{meaning}; "
+    return ""
+
+
+class GreenApiRebootOperator(BaseOperator):
+    """Reboots an instance (``reboot``), then waits until it reports ``wait_for_state``.
+
+    Fails with the API's reason when the reboot is refused (``isReboot: false``, an HTTP error),
+    and names the last state seen when ``wait_for_state`` does not come within ``timeout``.
+    Returns ``{"instance_id", "state"}`` (``state`` None when not waited for).
+
+    :param green_api_conn_id: the instance's connection.
+    :param wait_for_state: the state to wait for after the reboot (default ``authorized``); None to
+        return as soon as the reboot is accepted.
+    :param timeout: seconds to wait for that state (default 300).
+    :param poke_interval: seconds between looks, at least 1 (default 15). The first look comes one
+        interval after the reboot: the instance may still answer from before its restart.
+    :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot.
+    """
+
+    template_fields: Sequence[str] = ("green_api_conn_id",)
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        green_api_conn_id: str = "green_api_default",
+        wait_for_state: str | None = "authorized",
+        timeout: float = 300,
+        poke_interval: float = 15,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if wait_for_state is not None:
+            check_states([wait_for_state])
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.green_api_conn_id = green_api_conn_id
+        self.wait_for_state = wait_for_state
+        self.timeout = float(timeout)
+        self.poke_interval = check_interval(poke_interval)
+        self.deferrable = deferrable
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = _hook(self.green_api_conn_id)
+        instance_id = hook.config.instance_id
+        result = hook.reboot()
+        if not result.ok:
+            raise AirflowException(f"Reboot of instance {instance_id} failed: {why(result, self.green_api_conn_id)}")
+        if result.data.get("isReboot") is not True:
+            raise AirflowException(
+                f"Reboot of instance {instance_id} refused by the API (isReboot: {result.data.get('isReboot')!r})"
+            )
+        self.log.info("Reboot of instance %s accepted", instance_id)
+        if self.wait_for_state is None:
+            return {"instance_id": instance_id, "state": None}
+        now = datetime.now(UTC)
+        if self.deferrable:
+            self.defer(
+                trigger=GreenApiStateTrigger(
+                    green_api_conn_id=self.green_api_conn_id,
+                    target_states=[self.wait_for_state],
+                    poke_interval=self.poke_interval,
+                    end_at=(now + timedelta(seconds=self.timeout)).isoformat(),
+                    first_look_at=(now + timedelta(seconds=self.poke_interval)).isoformat(),
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        return self._wait(hook, instance_id, time.monotonic() + self.timeout)
+
+    def _wait(self, hook: GreenApiHook, instance_id: str, deadline: float) -> dict[str, Any]:
+        seen = None
+        while True:
+            time.sleep(max(0.0, min(self.poke_interval, deadline - time.monotonic())))
+            result = hook.get_state_instance()
+            state = result.data.get("stateInstance") if result.ok else None
+            seen = state or result.error
+            self.log.info("Instance %s: %s", instance_id, seen)
+            if state == self.wait_for_state:
+                return {"instance_id": instance_id, "state": state}
+            if time.monotonic() + self.poke_interval > deadline:
+                raise AirflowException(
+                    f"Instance {instance_id} rebooted but did not reach {self.wait_for_state} within "
+                    f"{self.timeout:g} s; last seen: {seen}"
+                )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from the triggerer."""
+        check = event.get("check") or {}
+        if event.get("status") != "success":
+            raise AirflowException(f"Reboot done, but {event.get('message')}")
+        self.log.info("%s", event.get("message"))
+        return {"instance_id": check.get("instance_id"), "state": self.wait_for_state}
+
+
+def check_instances(conn_ids: Sequence[str], max_concurrency: int, listed_in: str | None = None) -> CheckBatch:
+    """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
+
+    A connection that cannot be used becomes a problem naming it (and ``listed_in``, where the
+    user listed it); the others are still checked. Each worker loads its own connection, so that
+    loading overlaps the calls already waiting.
+    """
+    from greenapi.hooks.green_api import UnusableConnection, in_parallel, open_hook
+
+    def check(conn_id: str) -> InstanceCheck | str:
+        try:
+            hook = open_hook(conn_id)
+        except UnusableConnection as exc:
+            return f"{exc} (listed in {listed_in})" if listed_in else str(exc)
+        checked_at = datetime.now(UTC).isoformat()
+        result = hook.get_state_instance()
+        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url)
+
+    done = in_parallel(max_concurrency, list(conn_ids), check)
+    return CheckBatch([c for c in done if isinstance(c, InstanceCheck)], [p for p in done if isinstance(p, str)])
+
+
+class GreenApiHealthCheckOperator(BaseOperator):
+    """Checks instances with ``getStateInstance``, concurrently, and returns typed results.
+
+    Returns a ``CheckBatch`` as JSON: ``{"checks": [{"conn_id", "instance_id", "checked_at",
+    "dashboard_url", "result": {"kind", "http_status", "data", "error", ...}}], "problems": [str]}``.
+    Logs one line per instance with a problem, then a summary. Does not fail for an unhealthy
+    instance or an unusable connection (they are in the result): what to do is the next task's call;
+    ``fail_on_problem=True`` fails the task when any instance is not healthy or not checked.
+
+    :param green_api_conn_ids: connection ids (templated: a mapped task can take its shard).
+    :param max_concurrency: calls in flight at once (default 50).
+    :param listed_in: where the ids come from, named in the problem of an unusable one.
+    """
+
+    template_fields: Sequence[str] = ("green_api_conn_ids",)
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        green_api_conn_ids: Sequence[str] | str,
+        max_concurrency: int = 50,
+        listed_in: str | None = None,
+        fail_on_problem: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("show_return_value_in_logs", False)  # the log says what matters instead
+        super().__init__(**kwargs)
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}")
+        self.green_api_conn_ids = green_api_conn_ids
+        self.max_concurrency = max_concurrency
+        self.listed_in = listed_in
+        self.fail_on_problem = fail_on_problem
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from greenapi.domain.rules import Status, classify_check
+        from greenapi.domain.summary import Checked, problem_lines, summary_line
+
+        conn_ids = [self.green_api_conn_ids] if isinstance(self.green_api_conn_ids, str) else self.green_api_conn_ids
+        if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
+            raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
+        batch = check_instances(conn_ids, self.max_concurrency, self.listed_in)
+        items = [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
+        for line in problem_lines(items):
+            self.log.warning("%s", line)
+        for problem in batch.problems:
+            self.log.error("%s", problem)
+        self.log.info("%s", summary_line(items))
+        unhealthy = [i.conn_id for i in items if i.verdict.status is not Status.HEALTHY]
+        if self.fail_on_problem and (unhealthy or batch.problems):
+            raise AirflowException(f"{len(unhealthy)} instance(s) not healthy ({', '.join(unhealthy) or 'none'}), "
+                                   f"{len(batch.problems)} not checked")  # fmt: skip
+        return batch.to_dict()
