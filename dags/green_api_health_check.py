@@ -1,4 +1,4 @@
-"""Green API health check: every 5 minutes, check -> route -> reboot -> alert -> log -> report."""
+"""Green API health check: every 5 minutes, check -> reboot -> conclude -> alert -> log -> report."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ Every 5 minutes, checks each Green API instance listed in Variable `green_api_in
 | HTTP 429 | `rate_limited` | recorded only |
 
 Tasks: **plan_checks** -> **check_shard** (`GreenApiHealthCheckOperator`, mapped) ->
-**check_instances** -> **route** (branch: reboot needed?) -> **reboot_instances** (after a
+**check_instances** -> **reboot_instances** (skipped when no check calls for a reboot; after a
 confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery**
 (`GreenApiStateSensor`, mapped, reschedule mode) -> **conclude** (one finding per check) ->
 **send_alerts** (incidents: first alert to the lowest `notification_priority`, escalation,
@@ -65,12 +65,6 @@ def green_api_health_check() -> None:
         from greenapi.tasks import health_check
 
         return health_check.check_step(shards)
-
-    @task.branch
-    def route(checked: dict) -> list[str]:
-        from greenapi.tasks import health_check
-
-        return health_check.route(checked)
 
     @task(show_return_value_in_logs=False)
     def reboot_instances(checked: dict) -> list[dict]:
@@ -108,7 +102,6 @@ def green_api_health_check() -> None:
     checked = check_instances(shards.output)
     rebooted = reboot_instances(checked)
     found = conclude(checked, rebooted["round"], recovery_wait(rebooted))
-    route(checked) >> [rebooted, found]
     alerted = send_alerts(found)
     report(checked, found, alerted, log_results(found, alerted))
 

@@ -14,7 +14,7 @@ def test_health_check_dag_shape():
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and "Green API health check" in dag.doc_md
     assert set(dag.task_ids) == {
-        "plan_checks", "check_shard", "check_instances", "route", "reboot_instances", "wait_for_recovery",
+        "plan_checks", "check_shard", "check_instances", "reboot_instances", "wait_for_recovery",
         "conclude", "send_alerts", "log_results", "report",
     }
     # The data flow is the graph: each task gets its inputs as arguments from the tasks before it.
@@ -22,8 +22,7 @@ def test_health_check_dag_shape():
     assert edges == {
         "plan_checks": {"check_shard"},
         "check_shard": {"check_instances"},
-        "check_instances": {"route", "reboot_instances", "conclude", "report"},
-        "route": {"reboot_instances", "conclude"},
+        "check_instances": {"reboot_instances", "conclude", "report"},
         "reboot_instances": {"wait_for_recovery", "conclude"},
         "wait_for_recovery": {"conclude"},
         "conclude": {"send_alerts", "log_results", "report"},

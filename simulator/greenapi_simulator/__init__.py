@@ -50,6 +50,7 @@ ROUTES: dict[str, str] = {
     "reboot": "GET",
     "getSettings": "GET",
     "getWaSettings": "GET",
+    "showMessagesQueue": "GET",
     "sendMessage": "POST",
 }
 
@@ -60,6 +61,7 @@ RATE_LIMITS: dict[str, int] = {
     "reboot": 1,
     "getSettings": 1,
     "getWaSettings": 1,
+    "showMessagesQueue": 1,  # not in the vendor's table: assumed like the other reads
     "sendMessage": 50,
 }
 RATE_WINDOW_SECONDS = 1.0
@@ -99,6 +101,26 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "rate_limits": True,
     "faults": {},
     "cycle": None,
+    "settings": {},  # getSettings keys that differ from DEFAULT_SETTINGS
+    "queue_length": 0,  # messages in the outgoing queue (showMessagesQueue)
+}
+
+#: What getSettings answers for an instance whose ``settings`` were not scripted.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "webhookUrl": "",
+    "webhookUrlToken": "",
+    "delaySendMessagesMilliseconds": 500,
+    "markIncomingMessagesReaded": "no",
+    "markIncomingMessagesReadedOnReply": "no",
+    "outgoingWebhook": "yes",
+    "outgoingMessageWebhook": "yes",
+    "outgoingAPIMessageWebhook": "yes",
+    "incomingWebhook": "yes",
+    "stateWebhook": "no",
+    "incomingCallWebhook": "yes",
+    "keepOnlineStatus": "no",
+    "pollMessageWebhook": "no",
+    "proxyInstance": "",
 }
 _CONFIG_KEYS = frozenset(DEFAULT_CONFIG) | {"token"}
 _PHASE_KEYS = (_CONFIG_KEYS - {"token", "cycle"}) | {"seconds"}
@@ -212,6 +234,11 @@ def _validate_value(where: str, key: str, value: Any) -> Any:
         _require(value is None or isinstance(value, str), where, "must be a string or null")
     elif key in ("latency_ms", "starting_seconds"):
         _check_number(where, value)
+    elif key == "queue_length":
+        _check_int(where, value, 0)
+    elif key == "settings":
+        _require(isinstance(value, dict) and all(isinstance(k, str) for k in value), where,
+                 "must be an object of getSettings key -> value")  # fmt: skip
     elif key in ("reboot_result", "rate_limits"):
         _require(isinstance(value, bool), where, f"must be true or false, got {value!r}")
     elif key == "faults":
@@ -611,15 +638,19 @@ class GreenApiSimulator:
                     "deviceId": "sim",
                 },
             )
+        config = inst.effective_config(now)
+        if method == "showMessagesQueue":  # the vendor lists the first 500
+            queued = [
+                {"idMessage": f"SIM{inst.instance_id}{n:05d}", "type": "sendMessage",
+                 "body": {"chatId": "10000000000@c.us", "message": f"queued message {n}"}}
+                for n in range(min(int(config["queue_length"]), 500))
+            ]  # fmt: skip
+            return _json_reply(200, queued)
         return _json_reply(
             200,
-            {
-                "wid": f"{inst.instance_id}@c.us",
-                "webhookUrl": "",
-                "stateWebhook": "no",
-                "delaySendMessagesMilliseconds": 500,
-            },
-        )
+            {"wid": f"{inst.instance_id}@c.us", "countryInstance": "fr", "typeAccount": "trial",
+             **DEFAULT_SETTINGS, **config["settings"]},
+        )  # fmt: skip
 
     def _process(
         self, record: dict[str, Any], instance_id: str, method: str, token_ok: bool, body: Any

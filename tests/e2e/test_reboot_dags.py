@@ -117,7 +117,8 @@ def test_manual_reboot_without_confirmation_reboots_nothing(manual_reboot_dag, m
     assert outcome.state == "failed"
     # One clear message, from the first task: nothing else fails after it.
     assert outcome.tasks == {"pick_instances": "failed", "reboot_instances": "upstream_failed",
-                             "wait_for_recovery": "upstream_failed", "send_alerts": "upstream_failed",
+                             "wait_for_recovery": "upstream_failed", "conclude": "upstream_failed",
+                             "send_alerts": "upstream_failed",
                              "log_results": "upstream_failed", "report": "upstream_failed"}  # fmt: skip
     assert "Reboot not confirmed: nothing was rebooted" in printed(capfd)
     assert sim.reboots() == [] and sim.requests_log() == []

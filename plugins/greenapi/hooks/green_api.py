@@ -354,6 +354,9 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
     async def show_messages_queue(self, timeout: float | None = None) -> ApiResult:
         return await self._call("showMessagesQueue", "GET", timeout)
 
+    async def reboot(self, timeout: float | None = None) -> ApiResult:
+        return await self._call("reboot", "GET", timeout)
+
     async def send_message(self, chat_id: str, message: str, timeout: float | None = None) -> ApiResult:
         return await self._call("sendMessage", "POST", timeout, {"chatId": chat_id, "message": message})
 
@@ -385,7 +388,7 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
             return failed(exc.kind, str(exc))
         except (TimeoutError, httpx.TimeoutException):
             return failed(ResultKind.TIMEOUT, "Connection timeout")
-        except httpx.ConnectError as exc:
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             return failed(ResultKind.CONNECTION_ERROR, f"Connection error: {_connection_reason(exc)}")
         except httpx.HTTPError as exc:
             return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")

@@ -31,6 +31,7 @@ class Attempt:
     id_message: str | None
     error: str | None
     at: str
+    http_status: int | None = None  # the API's answer to a WhatsApp send, when it answered
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +64,8 @@ def send_whatsapp(
             message_id = result.data.get("idMessage") if result.ok else None
             ok = bool(message_id)
             error = None if ok else (result.error or "answer without idMessage")
-            attempts.append(Attempt("whatsapp", sender.green_api_conn_id, chat_id, number, ok, message_id, error, _now()))
+            attempts.append(Attempt("whatsapp", sender.green_api_conn_id, chat_id, number, ok, message_id, error, _now(),
+                                    result.http_status))  # fmt: skip
             if ok:
                 return attempts
             if not retryable(result) or number == retries:

@@ -27,10 +27,10 @@ class GreenApiNotifier(BaseNotifier):
     :param chat_ids: recipients (``<digits>@c.us`` or a group id). Default: the active contacts
         of ``system_support_contacts``; when the database cannot be read, the ``fallback_chat_ids``
         of Variable ``green_api_settings``.
-    :param green_api_conn_id: the sending instance; then ``alert_senders`` of the settings.
+    :param green_api_conn_id: the sending instance (templated); then ``alert_senders`` of the settings.
     """
 
-    template_fields = ("message", "chat_ids")
+    template_fields = ("message", "chat_ids", "green_api_conn_id")
 
     def __init__(
         self,
@@ -53,6 +53,7 @@ class GreenApiNotifier(BaseNotifier):
         self._text: str | None = message  # None: the failure notice, written when sending
         self._template_error: str | None = None
         self._chats: list[str] | None = chat_ids
+        self._conn_id = green_api_conn_id
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         # Rendered into copies: Airflow renders notifiers in place, and one notifier object serves
@@ -68,6 +69,7 @@ class GreenApiNotifier(BaseNotifier):
                 self.log.error("GreenApiNotifier: message template unusable (%s); sending the default notice", exc)
                 self._template_error = str(exc)
         self._chats = self.render_template(self.chat_ids, context, env) if self.chat_ids else None
+        self._conn_id = self.render_template(self.green_api_conn_id, context, env)
 
     def _settings(self) -> Any:
         from airflow.sdk import Variable
@@ -102,7 +104,7 @@ class GreenApiNotifier(BaseNotifier):
         from greenapi.hooks.green_api import UnusableConnection, open_hook
 
         senders = []
-        for conn_id in (self.green_api_conn_id, *settings.alert_senders):
+        for conn_id in (self._conn_id, *settings.alert_senders):
             try:
                 senders.append(open_hook(conn_id))
             except UnusableConnection as exc:
@@ -161,13 +163,13 @@ class GreenApiNotifier(BaseNotifier):
 
         if not self._chats or self._text is None:
             raise ValueError("GreenApiNotifier: async use needs both message and chat_ids (no Variable is read there)")
-        hook = GreenApiAsyncHook(self.green_api_conn_id)
+        hook = GreenApiAsyncHook(self._conn_id)
         failed = []
         for chat_id in self._chats:
             result = await hook.send_message(chat_id, self._text)
             if result.ok and result.data.get("idMessage"):
-                self.log.info("Notice to %s via %s: sent", chat_id, self.green_api_conn_id)
+                self.log.info("Notice to %s via %s: sent", chat_id, self._conn_id)
             else:
                 failed.append(f"{chat_id}: {result.error or 'answer without idMessage'}")
         if failed:
-            raise RuntimeError(f"GreenApiNotifier via {self.green_api_conn_id!r} did not reach " + "; ".join(failed))
+            raise RuntimeError(f"GreenApiNotifier via {self._conn_id!r} did not reach " + "; ".join(failed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,6 @@ from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, ch
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from greenapi.domain.results import ApiResult
     from greenapi.hooks.green_api import GreenApiHook
 
 # What an HTTP refusal means, in words support can act on (see the protocol notes).
@@ -29,10 +29,10 @@ REFUSALS = {
 }
 
 
-def why(result: ApiResult, conn_id: str) -> str:
+def why(error: str | None, http_status: int | None, conn_id: str) -> str:
     """One line saying why a call failed: the API's reason, then what it means, never the token."""
-    meaning = REFUSALS.get(result.http_status or 0)
-    return f"{result.error} ({meaning}; connection {conn_id!r})" if meaning else f"{result.error} (connection {conn_id!r})"
+    meaning = REFUSALS.get(http_status or 0)
+    return f"{error} ({meaning}; connection {conn_id!r})" if meaning else f"{error} (connection {conn_id!r})"
 
 
 def _hook(conn_id: str) -> GreenApiHook:
@@ -90,19 +90,10 @@ class GreenApiSendMessageOperator(BaseOperator):
         tries = send_whatsapp([hook], self.chat_id, self.message, retries=self.attempts, backoff_seconds=self.backoff_seconds)
         last = tries[-1]
         if not last.ok:
-            raise AirflowException(
-                f"sendMessage to {self.chat_id} failed after {len(tries)} attempt(s): {last.error} "
-                f"({_meaning(last.error)}connection {self.green_api_conn_id!r})"
-            )
+            raise AirflowException(f"sendMessage to {self.chat_id} failed after {len(tries)} attempt(s): "
+                                   f"{why(last.error, last.http_status, self.green_api_conn_id)}")  # fmt: skip
         self.log.info("Message %s queued for %s by instance %s", last.id_message, self.chat_id, hook.config.instance_id)
         return str(last.id_message)
-
-
-def _meaning(error: str | None) -> str:
-    for status, meaning in REFUSALS.items():
-        if error and error.startswith(f"HTTP {status}"):
-            return f"{meaning}; "
-    return ""
 
 
 class GreenApiRebootOperator(BaseOperator):
@@ -150,10 +141,11 @@ class GreenApiRebootOperator(BaseOperator):
         instance_id = hook.config.instance_id
         result = hook.reboot()
         if not result.ok:
-            raise AirflowException(f"Reboot of instance {instance_id} failed: {why(result, self.green_api_conn_id)}")
+            raise AirflowException(f"Reboot of instance {instance_id} failed: {why(result.error, result.http_status, self.green_api_conn_id)}")
         if result.data.get("isReboot") is not True:
             raise AirflowException(
-                f"Reboot of instance {instance_id} refused by the API (isReboot: {result.data.get('isReboot')!r})"
+                f"Reboot of instance {instance_id} refused by the API (isReboot: {result.data.get('isReboot')!r}; "
+                f"connection {self.green_api_conn_id!r})"
             )
         self.log.info("Reboot of instance %s accepted", instance_id)
         if self.wait_for_state is None:
@@ -246,7 +238,6 @@ class GreenApiHealthCheckOperator(BaseOperator):
         fail_on_problem: bool = False,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("show_return_value_in_logs", False)  # the log says what matters instead
         super().__init__(**kwargs)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}")
@@ -259,7 +250,9 @@ class GreenApiHealthCheckOperator(BaseOperator):
         from greenapi.domain.rules import Status, classify_check
         from greenapi.domain.summary import Checked, problem_lines, summary_line
 
-        conn_ids = [self.green_api_conn_ids] if isinstance(self.green_api_conn_ids, str) else self.green_api_conn_ids
+        conn_ids = self.green_api_conn_ids
+        if isinstance(conn_ids, str):  # one id, or a template that rendered a JSON list to text
+            conn_ids = json.loads(conn_ids) if conn_ids.lstrip().startswith("[") else [conn_ids]
         if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
         batch = check_instances(conn_ids, self.max_concurrency, self.listed_in)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states
 
@@ -25,8 +25,8 @@ class GreenApiStateSensor(BaseSensorOperator):
     :param green_api_conn_id: the instance's connection (templated).
     :param target_states: the states that end the wait (default ``("authorized",)``).
     :param poke_interval: seconds between looks, at least 1 (the API allows 1 request/s).
-    :param timeout: seconds before the sensor fails (or is skipped with ``soft_fail`` /
-        ``never_fail``), as for every sensor.
+    :param timeout: seconds before the sensor fails, or is skipped with ``soft_fail=True``, as for
+        every sensor. With ``soft_fail``, an unusable connection skips it too.
     :param first_look_after_interval: make the first look one ``poke_interval`` after the start:
         an instance just rebooted may still answer from before its restart.
     :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot.
@@ -76,16 +76,19 @@ class GreenApiStateSensor(BaseSensorOperator):
             return event.get("check")
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(event.get("message"))
-        raise AirflowException(event.get("message") or f"unexpected event from the trigger: {event!r}")
+        raise AirflowFailException(event.get("message") or f"unexpected event from the trigger: {event!r}")
 
     def poke(self, context: Context) -> PokeReturnValue:
         from greenapi.domain.records import InstanceCheck
-        from greenapi.hooks.green_api import GreenApiHook
+        from greenapi.hooks.green_api import UnusableConnection, open_hook
 
         if self.first_look_after_interval and self._first_poke(context):
             self.log.info("First look in %s s", self.poke_interval)
             return PokeReturnValue(is_done=False)
-        hook = GreenApiHook(self.green_api_conn_id)
+        try:
+            hook = open_hook(self.green_api_conn_id)
+        except UnusableConnection as exc:  # waiting will not fix it (skipped with soft_fail)
+            raise AirflowFailException(str(exc)) from None
         checked_at = datetime.now(UTC).isoformat()
         result = hook.get_state_instance()
         check = InstanceCheck(self.green_api_conn_id, hook.config.instance_id, checked_at, result)

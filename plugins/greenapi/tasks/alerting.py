@@ -28,8 +28,8 @@ from greenapi.domain.incidents import (
 from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
 from greenapi.domain.records import AlertOutcome, Delivery
 from greenapi.domain.rules import Status
+from greenapi.hooks.green_api import UnusableConnection, open_hook
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
-from greenapi.tasks.common import UnusableConnection, open_hook
 
 if TYPE_CHECKING:
     from greenapi.hooks.green_api import GreenApiHook

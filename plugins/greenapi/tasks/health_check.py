@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REBOOT_TASK = "reboot_instances"
-CONCLUDE_TASK = "conclude"
 ALERT_TASK = "send_alerts"
 ERROR_KEY = "error"  # XCom of a task stopped by the configuration: the report names the error
 UNTRACKED_KEY = "untracked"  # alerts sent without the health database, carried from run to run
@@ -117,11 +116,6 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return checked.to_dict()
 
 
-def route(checked: dict[str, Any]) -> list[str]:
-    """The branch: reboot first when a check calls for it; the conclusion and the alerts always come."""
-    return [REBOOT_TASK] if checked.get("reboot_reasons") else [CONCLUDE_TASK]
-
-
 # ---- reboot_instances -> wait_for_recovery (GreenApiStateSensor, mapped)
 
 
@@ -187,8 +181,14 @@ def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
                     history.setdefault(attempt.instance_id, []).append(datetime.fromisoformat(attempt.requested_at))
         return history
 
+    run = CheckedRun.from_dict(checked)
+    if not run.reboot_reasons:  # the round (empty) is kept: the conclusion reads it either way
+        common.hand_over(RebootRound([]), [])
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("no check calls for a reboot")
     settings = _settings()
-    round_ = reboot_instances(CheckedRun.from_dict(checked), settings, IncidentStore(), earlier_reboots)
+    round_ = reboot_instances(run, settings, IncidentStore(), earlier_reboots)
     for attempt in round_.attempts:
         done = attempt.skipped.value if attempt.skipped else ("accepted" if attempt.accepted else "not accepted")
         log.warning("%s (%s): automatic reboot for %s: %s", attempt.instance_id, attempt.conn_id, attempt.reason, done)

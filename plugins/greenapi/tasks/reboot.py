@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ALL = "all"
 ALERT_TASK = "send_alerts"
+REBOOT_TASK = "reboot_instances"
 
 
 class NotConfirmed(Exception):
@@ -130,9 +131,14 @@ def log_step(findings: list[dict[str, Any]] | None, alerting: dict[str, Any] | N
 
 
 def report_step(
-    rebooted: dict[str, Any] | None, findings: list[dict[str, Any]] | None,
+    waits: list[dict[str, Any]] | None, findings: list[dict[str, Any]] | None,
     alerting: dict[str, Any] | None, logged: int | None,
 ) -> dict[str, Any]:  # fmt: skip
+    """Task body: the run's verdict. ``waits`` is None when the reboot task failed; its round (the
+    problems it met) is read from its XCom by task id, None-safe."""
+    from airflow.sdk import get_current_context
+
+    rebooted = get_current_context()["ti"].xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY)
     problems = (rebooted or {}).get("problems", [])
-    found = [Finding.from_dict(f) for f in findings] if rebooted and findings is not None else None
+    found = [Finding.from_dict(f) for f in findings] if waits is not None and findings is not None else None
     return common.report_step(found, problems, common.failed_outcome(alerting, ALERT_TASK), logged)

@@ -27,7 +27,7 @@ def recovery_wait(waits: XComArg) -> XComArg:
     the instance once more and says what it found.
     """
     sensor = GreenApiStateSensor.partial(
-        task_id="wait_for_recovery", target_states=RECOVERY_STATES, mode="reschedule", never_fail=True,
+        task_id="wait_for_recovery", target_states=RECOVERY_STATES, mode="reschedule", soft_fail=True,
         first_look_after_interval=True,
     )  # fmt: skip
     return sensor.expand_kwargs(waits).output
@@ -71,12 +71,14 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
         return reboot.log_step(findings, alerting, trigger_type)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier() if notify_failure else None)
-    def report(rebooted: dict | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
+    def report(waits: list[dict] | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
         from greenapi.tasks import reboot
 
-        return reboot.report_step(rebooted, findings, alerting, logged)
+        return reboot.report_step(waits, findings, alerting, logged)
 
     rebooted = reboot_instances(targets)
     found = conclude(rebooted["round"], recovery_wait(rebooted))
     alerted = send_alerts(found)
-    report(rebooted["round"], found, alerted, log_results(found, alerted))
+    # The report gets the reboot task's return value, not its round: an argument of a failed task
+    # would fail the report too, and the report must say why the run failed (it reads the round).
+    report(rebooted, found, alerted, log_results(found, alerted))
