@@ -95,10 +95,11 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
         "SELECT dag_id, task_id, map_index, state, try_number FROM task_instance WHERE run_id = ANY(%s)", runs
     )
     assert {row[0] for row in instances} == set(DAG_IDS)
-    assert len(instances) == 9 + 3 + 6 + 6, instances  # one per task of the four DAGs
-    # Every task succeeded at its first try (skipped: the health check's reboot branch, not needed).
+    assert len(instances) == 9 + 3 + 7 + 7, instances  # one per task of the four DAGs
+    # Every task succeeded at its first try; the health check's reboot task skipped itself (no
+    # reboot needed), and so its recovery wait never ran.
     unexpected = sorted(r for r in instances if (r[3], r[4]) != ("success", 1))
-    assert unexpected == [("green_api_health_check", "reboot_instances", -1, "skipped", 0),
+    assert unexpected == [("green_api_health_check", "reboot_instances", -1, "skipped", 1),
                           ("green_api_health_check", "wait_for_recovery", -1, "skipped", 0)], instances  # fmt: skip
     # Support heard nothing: no failure notice, no alert (the instance is healthy throughout).
     assert sim.messages() == []
