@@ -191,6 +191,9 @@ UPSERT_COUNTERS = (
     " consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,"
     " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at,"
     " streak_started_at = EXCLUDED.streak_started_at"
+    # A check is counted once: a re-run of the alert step (cleared, retried) changes nothing.
+    " WHERE green_api_instance_status.last_checked_at IS NULL"
+    " OR green_api_instance_status.last_checked_at < EXCLUDED.last_checked_at"
 )
 _MUTABLE = _INCIDENT_COLUMNS[4:]
 INSERT_INCIDENT = (

@@ -148,6 +148,8 @@ class AlertRun:
         changed: list[Incident] = []
         for instance_id, finding in by_instance.items():
             old = history.get(instance_id)
+            if old and old.last_checked_at and old.last_checked_at >= self.now:
+                continue  # this run's check is counted already (the step is run again): count it once
             current = Counters(old.failing_kind, old.consecutive_failures, old.consecutive_successes,
                                old.streak_started_at) if old else Counters()  # fmt: skip
             obs = observation(finding, self.now, in_window.get(instance_id, False))
