@@ -334,3 +334,40 @@ def test_resolution_in_english_gives_the_real_times(health_dag, make_instance, s
         f"Total downtime: {lasted(first, healthy, 'en')} (from {shown(first['checked_at'], 'UTC')}"
         f" to {shown(healthy['checked_at'], 'UTC')})\nActions: no reboot\n\n🔗 Dashboard: {alert_link}"
     )
+
+
+def test_one_instance_failing_its_reboot_does_not_silence_the_others(health_dag, make_instance, sim, db, setup, t0,
+                                                                     monkeypatch):  # fmt: skip
+    """Two unreachable instances; claiming the second one's reboot fails in PostgreSQL (a trigger
+    refuses it). The first is rebooted and alerted; the second is alerted, its reboot named as not
+    made; nothing is rebooted twice."""
+    hang = {"getStateInstance": {"mode": "hang", "seconds": 3}}
+    first = make_instance("green_api_default", faults=hang)
+    second = make_instance("green_api_second", faults=hang)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_default", "green_api_second"]))
+    db.execute(f"""
+        CREATE FUNCTION refuse_claim_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+          IF NEW.instance_id = '{second.instance_id}' AND cardinality(NEW.auto_reboots) > 0 THEN
+            RAISE EXCEPTION 'claim refused by the test';
+          END IF;
+          RETURN NEW;
+        END $$""")  # fmt: skip
+    db.execute("CREATE TRIGGER refuse_claim BEFORE INSERT OR UPDATE ON green_api_instance_status"
+               " FOR EACH ROW EXECUTE FUNCTION refuse_claim_for_test()")  # fmt: skip
+    db.commit()
+    try:
+        outcome = run_at(health_dag, t0, 0)
+    finally:
+        db.execute("DROP TRIGGER refuse_claim ON green_api_instance_status")
+        db.execute("DROP FUNCTION refuse_claim_for_test()")
+        db.commit()
+    assert outcome.tasks["reboot_instances"] == "success" and outcome.tasks["send_alerts"] == "success", outcome.tasks
+    assert len(sim.reboots(first.instance_id)) == 1 and sim.reboots(second.instance_id) == []
+    rows = {r["instance_id"]: r for r in log_rows(db)}
+    assert (rows[first.instance_id]["reboot_triggered"], rows[first.instance_id]["support_notified"]) == (True, True)
+    assert rows[second.instance_id]["reboot_success"] is False and rows[second.instance_id]["support_notified"] is True
+    assert "reboot not requested: " in rows[second.instance_id]["error_message"]
+    assert "claim refused by the test" in rows[second.instance_id]["error_message"]
+    messages = inbox(sim, L1)
+    assert len(messages) == 2
+    assert any(first.instance_id in m for m in messages) and any(second.instance_id in m for m in messages)

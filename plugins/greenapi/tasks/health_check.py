@@ -23,6 +23,7 @@ from greenapi.domain.health import (
     reboots_in_24h,
 )
 from greenapi.domain.records import CheckBatch
+from greenapi.domain.results import ApiResult, ResultKind
 from greenapi.domain.rules import classify_check
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import Checked, problem_lines, summary_line
@@ -156,7 +157,20 @@ def reboot_instances(
         requested_at = now_iso()
         return replace(attempt, requested_at=requested_at, result=hook.reboot())
 
-    return RebootRound(in_parallel(settings.max_concurrency, list(checked.reboot_reasons), handle), store_error)
+    def safely(conn_id: str) -> RebootAttempt:
+        """One instance's failure (its connection gone, a database error on its claim) is its own:
+        it is reported as its reboot failing, and the others are rebooted and alerted as usual."""
+        try:
+            return handle(conn_id)
+        except Exception as exc:  # noqa: BLE001 - any error of one instance, never the task's
+            check = checks[conn_id]
+            error = f"reboot not requested: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.error("%s (%s): %s", check.instance_id, conn_id, error)
+            failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0, error=error)
+            return RebootAttempt(conn_id, check.instance_id, checked.reboot_reasons[conn_id], check.dashboard_url,
+                                 result=failed)  # fmt: skip
+
+    return RebootRound(in_parallel(settings.max_concurrency, list(checked.reboot_reasons), safely), store_error)
 
 
 def _earlier(task_id: str, key: str) -> list[dict[str, Any]]:
