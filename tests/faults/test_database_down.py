@@ -168,3 +168,28 @@ def test_without_the_database_the_cooldown_comes_from_earlier_runs(make_instance
     assert [a.instance_id for a in done.made] == [inst.instance_id]
     assert done.store_error is not None and done.store_error.startswith("health database unreachable")
     assert len(sim.reboots(inst.instance_id)) == 1
+
+
+def test_down_for_hours_the_cooldown_and_the_cap_still_see_the_whole_day(health_dag, make_instance, sim, monkeypatch):
+    """The database unreachable for a whole series of health-check runs (dag.test at successive
+    logical times): an instance that never answers is rebooted within the cooldown and the daily cap
+    as if the database were there, because each run carries the past day's reboots to the next."""
+    inst = make_instance("green_api_default", faults={"getStateInstance": {"mode": "hang", "seconds": 3}})
+    make_instance("green_api_alerts")
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(
+        {**FAST, "fallback_chat_ids": [FALLBACK], "reboot_cooldown_minutes": 30, "reboot_daily_cap": 2}))  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DB", f"postgresql://postgres@127.0.0.1:{free_port()}/gone")
+    # The log task's three retries 20 s apart (for a database that comes back) are not this test's
+    # subject: without them a run takes seconds, not a minute.
+    monkeypatch.setattr(health_dag.get_task("log_results"), "retries", 0)
+    t0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    rebooted_at = []
+    for minutes in (0, 10, 20, 40, 50, 80):
+        before = len(sim.reboots(inst.instance_id))
+        when = t0 + timedelta(minutes=minutes)
+        run_dag(health_dag, logical_date=when, run_after=when)
+        if len(sim.reboots(inst.instance_id)) > before:
+            rebooted_at.append(minutes)
+    # 10 and 20 are in the cooldown of 0 (the run at 10 made none, so 20 sees 0 only through the
+    # carry); 50 is in the cooldown of 40; 80 is past the cap of 2 in 24 h.
+    assert rebooted_at == [0, 40]

@@ -57,15 +57,16 @@ class CheckedRun:
     batch: CheckBatch
     logical_now: datetime
     reboot_reasons: dict[str, str] = field(default_factory=dict)
+    reboots_24h: dict[str, list[datetime]] = field(default_factory=dict)  # see RebootRound
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.batch.to_dict(), "logical_now": self.logical_now.isoformat(),
-                "reboot_reasons": dict(self.reboot_reasons)}  # fmt: skip
+                "reboot_reasons": dict(self.reboot_reasons), "reboots_24h": _times_out(self.reboots_24h)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CheckedRun:
         return cls(CheckBatch.from_dict(raw), datetime.fromisoformat(raw["logical_now"]),
-                   dict(raw.get("reboot_reasons", {})))  # fmt: skip
+                   dict(raw.get("reboot_reasons", {})), _times_in(raw.get("reboots_24h", {})))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -117,12 +118,19 @@ class RebootRound:
     """A run's reboots. ``store_error``: the health database could not be read, so the cooldown
     and the cap were checked against earlier runs' XComs.
 
-    JSON: ``{"attempts": [RebootAttempt], "store_error": str or null, "problems": [str]}``.
+    ``reboots_24h``: every automatic reboot of the past 24 h this run knows of (logical times, by
+    instance id), its own included. Each run carries it to the next through XCom, so that with the
+    health database down the cooldown and the cap still see a whole day, although Airflow 3 gives
+    a task only the latest XCom of earlier runs.
+
+    JSON: ``{"attempts": [RebootAttempt], "store_error": str or null, "problems": [str],
+    "reboots_24h": {instance_id: [ISO 8601]}}``.
     """
 
     attempts: list[RebootAttempt] = field(default_factory=list)
     store_error: str | None = None
     problems: list[str] = field(default_factory=list)  # connections that could not be used
+    reboots_24h: dict[str, list[datetime]] = field(default_factory=dict)
 
     @property
     def made(self) -> list[RebootAttempt]:
@@ -135,12 +143,30 @@ class RebootRound:
 
     def to_dict(self) -> dict[str, Any]:
         return {"attempts": [a.to_dict() for a in self.attempts], "store_error": self.store_error,
-                "problems": list(self.problems)}  # fmt: skip
+                "problems": list(self.problems), "reboots_24h": _times_out(self.reboots_24h)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RebootRound:
         return cls([RebootAttempt.from_dict(a) for a in raw.get("attempts", [])], raw.get("store_error"),
-                   list(raw.get("problems", [])))  # fmt: skip
+                   list(raw.get("problems", [])), _times_in(raw.get("reboots_24h", {})))  # fmt: skip
+
+
+def _times_out(times: dict[str, list[datetime]]) -> dict[str, list[str]]:
+    return {k: [t.isoformat() for t in v] for k, v in times.items()}
+
+
+def _times_in(raw: dict[str, list[str]]) -> dict[str, list[datetime]]:
+    return {k: [datetime.fromisoformat(t) for t in v] for k, v in raw.items()}
+
+
+def within_24h(known: dict[str, list[datetime]], now: datetime, made: dict[str, datetime] | None = None
+               ) -> dict[str, list[datetime]]:  # fmt: skip
+    """``known`` reboots plus those ``made`` now (by instance id), keeping the past 24 h only."""
+    merged = {k: list(v) for k, v in known.items()}
+    for instance_id, at in (made or {}).items():
+        merged.setdefault(instance_id, []).append(at)
+    kept = {k: sorted({t for t in v if now - timedelta(hours=24) < t <= now}) for k, v in merged.items()}
+    return {k: v for k, v in kept.items() if v}
 
 
 def plan_reboots(

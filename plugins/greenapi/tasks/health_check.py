@@ -21,6 +21,7 @@ from greenapi.domain.health import (
     plan_reboots,
     reboot_skip,
     reboots_in_24h,
+    within_24h,
 )
 from greenapi.domain.records import CheckBatch
 from greenapi.domain.results import ApiResult, ResultKind
@@ -107,10 +108,14 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     now = logical_now()
     try:
         history = IncidentStore().counters([c.instance_id for c in batch.checks])
+        reboots = {i: list(h.auto_reboots) for i, h in history.items()}
     except StoreUnavailable as exc:  # the checks stand; reboots are decided on this check alone
         history = {}
         batch.problems.append(f"{exc} (check_instances: reboots decided without the instances' history)")
-    checked = CheckedRun(batch, now, plan_reboots(batch.checks, history, now, settings))
+        # The past day's reboots, as the previous run's reboot task carried them (see RebootRound).
+        earlier = _latest(REBOOT_TASK, common.ROUND_KEY)
+        reboots = RebootRound.from_dict(earlier).reboots_24h if earlier else {}
+    checked = CheckedRun(batch, now, plan_reboots(batch.checks, history, now, settings), within_24h(reboots, now))
     log_checks(batch)
     for conn_id, reason in checked.reboot_reasons.items():
         log.warning("automatic reboot of %s planned: %s", conn_id, reason)
@@ -128,8 +133,9 @@ def reboot_instances(
 
     The reboot is recorded in the health database before it is requested, so a retried task never
     reboots twice. When that database is unreachable, the cooldown and the cap are checked against
-    ``earlier_reboots()`` (the reboots this DAG's earlier runs made, from XCom) and nothing is
-    recorded.
+    ``earlier_reboots()`` and nothing is recorded: in the DAG, the past 24 h of reboots that each
+    run carries to the next in XCom (``CheckedRun.reboots_24h``, from the database when it was
+    last reachable, plus every reboot made since).
     """
     from greenapi.store import StoreUnavailable
 
@@ -183,26 +189,29 @@ def _earlier(task_id: str, key: str) -> list[dict[str, Any]]:
     return [v for v in values if isinstance(v, dict)]
 
 
+def _latest(task_id: str, key: str) -> dict[str, Any] | None:
+    """The latest XCom of a task of this DAG, in this run or the latest earlier one (by logical
+    date): one value, however long the history."""
+    from airflow.sdk import get_current_context
+
+    found = get_current_context()["ti"].xcom_pull(task_ids=task_id, key=key, include_prior_dates=True, map_indexes=-1)
+    return found if isinstance(found, dict) else None
+
+
 def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
     """Task body: the recovery waits (the mapped sensor's arguments); the round under key ``round``."""
     from greenapi.store import IncidentStore
 
-    def earlier_reboots() -> dict[str, list[datetime]]:
-        history: dict[str, list[datetime]] = {}
-        for earlier in _earlier(REBOOT_TASK, "round"):
-            for attempt in RebootRound.from_dict(earlier).made:
-                if attempt.requested_at:
-                    history.setdefault(attempt.instance_id, []).append(datetime.fromisoformat(attempt.requested_at))
-        return history
-
     run = CheckedRun.from_dict(checked)
-    if not run.reboot_reasons:  # the round (empty) is kept: the conclusion reads it either way
-        common.hand_over(RebootRound([]), [])
+    if not run.reboot_reasons:  # the round (empty) is kept: the conclusion reads it, the next run its carry
+        common.hand_over(RebootRound([], reboots_24h=run.reboots_24h), [])
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("no check calls for a reboot")
     settings = _settings()
-    round_ = reboot_instances(run, settings, IncidentStore(), earlier_reboots)
+    round_ = reboot_instances(run, settings, IncidentStore(), lambda: run.reboots_24h)
+    made_now = {a.instance_id: run.logical_now for a in round_.attempts if a.requested_at}
+    round_ = replace(round_, reboots_24h=within_24h(run.reboots_24h, run.logical_now, made_now))
     for attempt in round_.attempts:
         done = attempt.skipped.value if attempt.skipped else ("accepted" if attempt.accepted else "not accepted")
         log.warning("%s (%s): automatic reboot for %s: %s", attempt.instance_id, attempt.conn_id, attempt.reason, done)
