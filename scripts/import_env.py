@@ -39,7 +39,7 @@ def import_environment(environ: dict[str, str]) -> list[str]:
     from airflow.models.connection import Connection
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import delete
 
     names = sorted(n for n in environ if n.startswith((CONN_PREFIX, VAR_PREFIX)) and environ[n].strip())
     with create_session() as session:
@@ -51,12 +51,10 @@ def import_environment(environ: dict[str, str]) -> list[str]:
                 except Exception as exc:  # noqa: BLE001 - the value may hold a password: name the variable only
                     raise SystemExit(f"import_env: {name} is not a valid Airflow connection "
                                      f"(URI or JSON): {type(exc).__name__}") from None  # fmt: skip
-                old = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
-                if old is None:
-                    session.add(new)
-                else:
-                    for field in ("conn_type", "host", "login", "schema", "port", "description", "password", "extra"):
-                        setattr(old, field, getattr(new, field))
+                # Replaced without being read: a row written under another Fernet key (another
+                # checkout's .airflow, on this machine's metadata database) cannot be decrypted.
+                session.execute(delete(Connection).where(Connection.conn_id == conn_id))
+                session.add(new)
                 _say(f"connection {conn_id} ({new.conn_type}, {new.host or '-'}) is in Admin > Connections")
             else:
                 key = name[len(VAR_PREFIX):].lower()
