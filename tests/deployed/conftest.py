@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ import psycopg
 import requests
 
 from tests.airflow_services import free_port
+from tests.conftest import require_env, tagged
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +80,42 @@ def make_run(home: Path, metadata_db: str, health_url: str, **settings: str) -> 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
+
+
+@contextmanager
+def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: str, support: str,
+             settings: dict[str, Any], state: str = "authorized") -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
+    """`make run` as a user sets it up in .env: one monitored instance (in ``state``), one alerts
+    instance, one support contact, ``settings`` as green_api_settings, the daily reboot 12 h away;
+    fresh databases named after ``name``. Yields the deployment and the two tokens."""
+    server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
+    health_url = recreate(server, tagged(f"green_api_{name}"))  # "your own database": run.sh creates it
+    metadata_db = tagged(f"green_api_airflow_{name}")
+    recreate(server, metadata_db)
+    tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
+    sim.add_instance(instance_id, tokens["monitored"], state=state)
+    sim.add_instance(alerts_id, tokens["alerts"])
+    far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
+    # The env file holds the tokens, as .env does: outside the folders the suite's leak scan reads, and
+    # removed at the end.
+    secrets_dir = Path(tempfile.mkdtemp(prefix="green-api-env-"))
+    env_file = secrets_dir / "env"
+    env_file.write_text("\n".join([
+        f"GREEN_API_URL={sim.url}",
+        f"GREEN_API_INSTANCE_ID={instance_id}",
+        f"GREEN_API_TOKEN={tokens['monitored']}",
+        f"GREEN_API_ALERTS_INSTANCE_ID={alerts_id}",
+        f"GREEN_API_ALERTS_TOKEN={tokens['alerts']}",
+        f"GREEN_API_SUPPORT_CONTACT='{name.title()} Support|{support}|1'",
+        f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
+        f"AIRFLOW_VAR_GREEN_API_SETTINGS='{json.dumps(settings)}'",
+        f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
+    ]) + "\n")  # fmt: skip
+    try:
+        with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:
+            yield deployment, tokens
+    finally:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
 
 
 def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -> tuple[str, str] | None:

@@ -12,10 +12,6 @@ nothing listens beyond 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -25,14 +21,12 @@ import pytest
 import requests
 
 from tests.airflow_services import wait_for
-from tests.conftest import require_env, tagged
 from tests.deployed.conftest import (
     Deployment,
+    deployed,
     descendants,
     finished,
     listening,
-    make_run,
-    recreate,
     run_state,
     trigger,
 )
@@ -43,34 +37,9 @@ DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_schedul
 
 @pytest.fixture
 def deployment(tmp_path: Path, sim) -> Iterator[tuple[Deployment, dict[str, str]]]:
-    server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
-    health_url = recreate(server, tagged("green_api_smoke"))  # "your own database": run.sh creates it
-    metadata_db = tagged("green_api_airflow_smoke")
-    recreate(server, metadata_db)
-    tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
-    sim.add_instance("1101777001", tokens["monitored"])
-    sim.add_instance("1101777009", tokens["alerts"])
-    far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
-    # The env file holds the tokens, as .env does: outside the folders the suite's leak scan reads, and
-    # removed at the end.
-    secrets_dir = Path(tempfile.mkdtemp(prefix="green-api-env-"))
-    env_file = secrets_dir / "env"
-    env_file.write_text("\n".join([
-        f"GREEN_API_URL={sim.url}",
-        "GREEN_API_INSTANCE_ID=1101777001",
-        f"GREEN_API_TOKEN={tokens['monitored']}",
-        "GREEN_API_ALERTS_INSTANCE_ID=1101777009",
-        f"GREEN_API_ALERTS_TOKEN={tokens['alerts']}",
-        "GREEN_API_SUPPORT_CONTACT='Smoke Support|33600000001@c.us|1'",
-        f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
-        "AIRFLOW_VAR_GREEN_API_SETTINGS='{\"reboot_poll_seconds\": 2, \"reboot_verify_minutes\": 1}'",
-        f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
-    ]) + "\n")  # fmt: skip
-    try:
-        with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:
-            yield deployment, tokens
-    finally:
-        shutil.rmtree(secrets_dir, ignore_errors=True)
+    settings = {"reboot_poll_seconds": 2, "reboot_verify_minutes": 1}
+    with deployed(tmp_path, sim, "smoke", "1101777001", "1101777009", "33600000001@c.us", settings) as found:
+        yield found
 
 
 def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing(deployment, sim):

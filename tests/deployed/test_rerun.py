@@ -3,10 +3,6 @@ run that is run again keeps its promises (each check counted once, each message 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +12,7 @@ import pytest
 import requests
 
 from tests.airflow_services import wait_for
-from tests.conftest import require_env, tagged
-from tests.deployed.conftest import Deployment, finished, make_run, recreate, run_state, trigger
+from tests.deployed.conftest import Deployment, deployed, finished, run_state, trigger
 
 pytestmark = pytest.mark.deployed
 DAG_ID = "green_api_health_check"
@@ -28,32 +23,9 @@ SUPPORT = "33600000001@c.us"
 @pytest.fixture
 def deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
     """make run watching one notAuthorized instance, with an incident after 2 failing checks."""
-    server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
-    health_url = recreate(server, tagged("green_api_rerun"))
-    metadata_db = tagged("green_api_airflow_rerun")
-    recreate(server, metadata_db)
-    tokens = [f"TOKEN-SECRET-{os.urandom(8).hex()}" for _ in range(2)]
-    sim.add_instance(INSTANCE, tokens[0], state="notAuthorized")
-    sim.add_instance("1101778009", tokens[1])
-    far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
-    secrets_dir = Path(tempfile.mkdtemp(prefix="green-api-env-"))  # tokens stay out of the scanned folders
-    env_file = secrets_dir / "env"
-    env_file.write_text("\n".join([
-        f"GREEN_API_URL={sim.url}",
-        f"GREEN_API_INSTANCE_ID={INSTANCE}",
-        f"GREEN_API_TOKEN={tokens[0]}",
-        "GREEN_API_ALERTS_INSTANCE_ID=1101778009",
-        f"GREEN_API_ALERTS_TOKEN={tokens[1]}",
-        f"GREEN_API_SUPPORT_CONTACT='Rerun Support|{SUPPORT}|1'",
-        f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
-        "AIRFLOW_VAR_GREEN_API_SETTINGS='{\"failure_threshold\": 2}'",
-        f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
-    ]) + "\n")  # fmt: skip
-    try:
-        with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:
-            yield deployment
-    finally:
-        shutil.rmtree(secrets_dir, ignore_errors=True)
+    with deployed(tmp_path, sim, "rerun", INSTANCE, "1101778009", SUPPORT, {"failure_threshold": 2},
+                  state="notAuthorized") as (deployment, _tokens):  # fmt: skip
+        yield deployment
 
 
 def clear(deployment: Deployment, token: str, run_id: str, task_ids: list[str] | None) -> None:

@@ -85,7 +85,7 @@ QUOTA = {"mode": "http", "status": 466, "body": {"invokeStatus": {"status": "QUO
     ("fault", "tries", "reason"),
     [
         pytest.param(
-            QUOTA, 1, "HTTP 466: QUOTE_EXCEEDED (the instance's quota is used up", id="466-not-retried"
+            QUOTA, 1, "HTTP 466: QUOTE_EXCEEDED (the instance's quota is exceeded", id="466-not-retried"
         ),
         pytest.param(
             {"mode": "http", "status": 429},
@@ -220,7 +220,7 @@ def test_failures_in_a_run_fail_or_skip_their_task_and_never_show_the_token(make
     out = printed(capfd)
     assert outcome.tasks == {"send_over_quota": "failed", "reboot_refused": "failed", "reboot_not_back": "failed",
                              "never_authorized": "skipped", "check_strict": "failed"}  # fmt: skip
-    assert "HTTP 466: QUOTE_EXCEEDED (the instance's quota is used up" in out
+    assert "HTTP 466: QUOTE_EXCEEDED (the instance's quota is exceeded" in out
     assert f"Reboot of instance {refused.instance_id} refused by the API (isReboot: False; connection " in out
     assert f"Reboot done, but instance {stuck.instance_id} did not reach authorized by " in out
     assert "last seen: starting" in out

@@ -62,15 +62,35 @@ _STATE_PHRASES = (
     ("not authorized", "notAuthorized"),
 )
 
-_CONFIG_FIXES = {
-    401: "The API token (apiTokenInstance) is wrong: copy it from the Green API console into the "
-    "connection's Password field.",
-    403: "The instance id (idInstance) is wrong: copy it from the Green API console into the "
-    "connection's Login field.",
-    404: "The API URL answers 'not found': check the connection's Host (apiUrl of the instance).",
-    466: "The account's quota is exceeded: upgrade the tariff or wait for the quota to reset in the "
-    "Green API console.",
-}
+# What an HTTP refusal means, and what a person changes to fix it (see the protocol notes). The
+# operators' errors give the meaning; the health check's configuration alerts give both.
+_REFUSALS: dict[int, tuple[str, str | None]] = {
+    401: ("the API token (apiTokenInstance) is wrong",
+          "copy it from the Green API console into the connection's Password field."),
+    403: ("the instance id (idInstance) is wrong",
+          "copy it from the Green API console into the connection's Login field."),
+    404: ("the API does not know this method or URL",
+          "check the connection's Host (apiUrl of the instance)."),
+    429: ("rate limited by the API", None),
+    466: ("the instance's quota is exceeded (QUOTE_EXCEEDED): the plan allows no more messages or correspondents",
+          "upgrade the tariff or wait for the quota to reset in the Green API console."),
+}  # fmt: skip
+_BAD_REQUEST_FIX = ("The API refused the request (bad request data, expired account or deleted instance): "
+                    "check the instance in the Green API console.")  # fmt: skip
+
+
+def refusal_meaning(http_status: int | None) -> str | None:
+    """What an HTTP refusal of the API means, in words support can act on; None if unknown."""
+    known = _REFUSALS.get(http_status or 0)
+    return known[0] if known else None
+
+
+def refusal_fix(http_status: int | None) -> str | None:
+    """What to change for a refusal that is a configuration error (401, 403, 404, 466, 400)."""
+    if http_status == 400:
+        return _BAD_REQUEST_FIX
+    meaning, remedy = _REFUSALS.get(http_status or 0, ("", None))
+    return f"{meaning[0].upper()}{meaning[1:]}: {remedy}" if remedy else None
 
 
 def state_from_error_body(status: int | None, detail: str | None) -> str | None:
@@ -128,11 +148,8 @@ def classify_check(result: ApiResult) -> Verdict:
         return Verdict(Status.RATE_LIMITED, None, f"{error} (rate limited: not counted as a failure)")
     if code >= 500:
         return Verdict(Status.CRITICAL_FAILURE, None, error, reboot=True)
-    if code in _CONFIG_FIXES or code == 400:
-        fix = _CONFIG_FIXES.get(
-            code, "The API refused the request (bad request data, expired account or deleted "
-            "instance): check the instance in the Green API console."
-        )
+    fix = refusal_fix(code)
+    if fix is not None:
         return Verdict(Status.UNHEALTHY, None, error, alert=AlertKind.CONFIGURATION_ERROR, fix=fix)
     return Verdict(Status.UNHEALTHY, None, error, alert=AlertKind.INVALID_RESPONSE)
 

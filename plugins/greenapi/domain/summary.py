@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from greenapi.domain.rules import Status, Verdict
+from greenapi.domain.records import CheckBatch
+from greenapi.domain.rules import Status, Verdict, classify_check
 
 MAX_IDS = 5  # instance ids listed per outcome in the summary; the problem lines name every one
 
@@ -47,3 +49,16 @@ def summary_line(checks: Iterable[Checked]) -> str:
         shown = ", ".join(ids[:MAX_IDS]) + (f", … {len(ids) - MAX_IDS} more" if len(ids) > MAX_IDS else "")
         parts.append(f"{len(ids)} {name} ({shown})")
     return f"{total} instance{'s' if total != 1 else ''}: " + (", ".join(parts) if parts else "none checked")
+
+
+def checked(batch: CheckBatch) -> list[Checked]:
+    return [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
+
+
+def batch_lines(batch: CheckBatch) -> list[tuple[int, str]]:
+    """What a check task logs, with each line's level: a warning per instance with a problem, an
+    error per instance that could not be checked, then the summary."""
+    items = checked(batch)
+    return ([(logging.WARNING, line) for line in problem_lines(items)]
+            + [(logging.ERROR, problem) for problem in batch.problems]
+            + [(logging.INFO, summary_line(items))])  # fmt: skip

@@ -19,19 +19,11 @@ if TYPE_CHECKING:
 
     from greenapi.hooks.green_api import GreenApiHook
 
-# What an HTTP refusal means, in words support can act on (see the protocol notes).
-REFUSALS = {
-    401: "the API token (apiTokenInstance) is wrong",
-    403: "the instance id (idInstance) is wrong",
-    404: "the API does not know this method or URL",
-    429: "rate limited by the API",
-    466: "the instance's quota is used up (QUOTE_EXCEEDED): the plan allows no more messages or correspondents",
-}
-
-
 def why(error: str | None, http_status: int | None, conn_id: str) -> str:
     """One line saying why a call failed: the API's reason, then what it means, never the token."""
-    meaning = REFUSALS.get(http_status or 0)
+    from greenapi.domain.rules import refusal_meaning
+
+    meaning = refusal_meaning(http_status)
     return f"{error} ({meaning}; connection {conn_id!r})" if meaning else f"{error} (connection {conn_id!r})"
 
 
@@ -247,8 +239,8 @@ class GreenApiHealthCheckOperator(BaseOperator):
         self.fail_on_problem = fail_on_problem
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from greenapi.domain.rules import Status, classify_check
-        from greenapi.domain.summary import Checked, problem_lines, summary_line
+        from greenapi.domain.rules import Status
+        from greenapi.domain.summary import batch_lines, checked
 
         conn_ids = self.green_api_conn_ids
         if isinstance(conn_ids, str):  # one id, or a template that rendered a JSON list to text
@@ -256,12 +248,9 @@ class GreenApiHealthCheckOperator(BaseOperator):
         if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
         batch = check_instances(conn_ids, self.max_concurrency, self.listed_in)
-        items = [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
-        for line in problem_lines(items):
-            self.log.warning("%s", line)
-        for problem in batch.problems:
-            self.log.error("%s", problem)
-        self.log.info("%s", summary_line(items))
+        for level, line in batch_lines(batch):
+            self.log.log(level, "%s", line)
+        items = checked(batch)
         unhealthy = [i.conn_id for i in items if i.verdict.status is not Status.HEALTHY]
         if self.fail_on_problem and (unhealthy or batch.problems):
             raise AirflowException(f"{len(unhealthy)} instance(s) not healthy ({', '.join(unhealthy) or 'none'}), "

@@ -25,9 +25,9 @@ from greenapi.domain.health import (
 )
 from greenapi.domain.records import CheckBatch
 from greenapi.domain.results import ApiResult, ResultKind
-from greenapi.domain.rules import classify_check
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
-from greenapi.domain.summary import Checked, problem_lines, summary_line
+from greenapi.domain.summary import checked as classified
+from greenapi.domain.summary import summary_line
 from greenapi.hooks.green_api import GreenApiHook, in_parallel
 from greenapi.tasks import common
 from greenapi.tasks.common import now_iso
@@ -69,16 +69,6 @@ def _fail_with(exc: ConfigError) -> NoReturn:
     raise AirflowFailException(str(exc)) from None
 
 
-def log_checks(batch: CheckBatch) -> None:
-    """The task log a person reads: one line per instance with a problem, then a summary."""
-    items = [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
-    for line in problem_lines(items):
-        log.warning(line)
-    for problem in batch.problems:
-        log.error(problem)
-    log.info(summary_line(items))
-
-
 # ---- plan_checks -> check_shard (GreenApiHealthCheckOperator, mapped) -> check_instances
 
 
@@ -112,11 +102,12 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     except StoreUnavailable as exc:  # the checks stand; reboots are decided on this check alone
         history = {}
         batch.problems.append(f"{exc} (check_instances: reboots decided without the instances' history)")
+        log.error(batch.problems[-1])
         # The past day's reboots, as the previous run's reboot task carried them (see RebootRound).
         earlier = _latest(REBOOT_TASK, common.ROUND_KEY)
         reboots = RebootRound.from_dict(earlier).reboots_24h if earlier else {}
     checked = CheckedRun(batch, now, plan_reboots(batch.checks, history, now, settings), within_24h(reboots, now))
-    log_checks(batch)
+    log.info(summary_line(classified(batch)))  # each check_shard logged its instances' problems
     for conn_id, reason in checked.reboot_reasons.items():
         log.warning("automatic reboot of %s planned: %s", conn_id, reason)
     return checked.to_dict()
@@ -177,16 +168,6 @@ def reboot_instances(
                                  result=failed)  # fmt: skip
 
     return RebootRound(in_parallel(settings.max_concurrency, list(checked.reboot_reasons), safely), store_error)
-
-
-def _earlier(task_id: str, key: str) -> list[dict[str, Any]]:
-    """What a task of this DAG's earlier runs pushed (Airflow's XComs): what the health database
-    would say, for when it cannot be reached. Read by task id: earlier runs are no argument."""
-    from airflow.sdk import get_current_context
-
-    found = get_current_context()["ti"].xcom_pull(task_ids=task_id, key=key, include_prior_dates=True)
-    values = found if isinstance(found, list) else [found]
-    return [v for v in values if isinstance(v, dict)]
 
 
 def _latest(task_id: str, key: str) -> dict[str, Any] | None:
@@ -274,8 +255,10 @@ def alert_step(findings_: list[dict[str, Any]]) -> dict[str, Any]:
         outcome = run.run(found, windows)
     except StoreUnavailable as exc:  # support is still told, through fallback_chat_ids
         told: dict[str, str] = {}
-        for earlier in _earlier(ALERT_TASK, "return_value") + _earlier(ALERT_TASK, common.FAILED_OUTCOME_KEY):
-            for key, at in earlier.get(UNTRACKED_KEY, {}).items():
+        # What the latest earlier run carried (its outcome, or the one it kept when it failed):
+        # each run carries the alerts still within their reminder interval, so one value suffices.
+        for earlier in (_latest(ALERT_TASK, "return_value"), _latest(ALERT_TASK, common.FAILED_OUTCOME_KEY)):
+            for key, at in (earlier or {}).get(UNTRACKED_KEY, {}).items():
                 told[key] = max(at, told.get(key, at))
         windows = {}
         outcome = untracked_alerts(found, settings, now, told, str(exc), run.deliveries if run else [])
