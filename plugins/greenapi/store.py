@@ -12,12 +12,12 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import Incident, Severity
+from greenapi.domain.records import Delivery
 from greenapi.domain.rules import AlertKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from greenapi.domain.records import Delivery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -208,6 +208,13 @@ INSERT_DELIVERY = (
     " recipient, channel, sender, attempt, ok, id_message, error, attempted_at)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+# Messages already delivered: those of these incidents that happen once per incident (opening,
+# escalation, resolution), and all of this run's (an earlier try of its alert step, stopped).
+SELECT_DELIVERED = (
+    "SELECT message_kind, instance_id, recipient, channel, sender, attempt, ok, attempted_at, id_message, error,"
+    " incident_id, contact_id, run_id FROM green_api_alert_deliveries WHERE ok"
+    " AND ((incident_id = ANY(%s) AND message_kind <> 'reminder') OR (run_id = %s AND dag_id = %s))"
+)
 SELECT_SCHEDULED_REBOOT_FAILURES = (
     "SELECT instance_id FROM green_api_health_logs WHERE dag_id = 'green_api_scheduled_reboot'"
     " AND status <> 'rebooted' AND checked_at >= %s AND instance_id = ANY(%s)"
@@ -294,8 +301,16 @@ class IncidentStore(HealthStore):
         return saved
 
     @_reachable
+    def delivered(self, incident_ids: list[int], dag_id: str, run_id: str) -> list[tuple[Delivery, str]]:
+        """Accepted deliveries (with their run id): of these incidents' once-only notices, and of this run."""
+        rows = self._hook().get_records(SELECT_DELIVERED, parameters=(incident_ids, run_id, dag_id))
+        return [(Delivery(message_kind=r[0], instance_id=r[1], recipient=r[2], channel=r[3], sender=r[4],
+                          attempt=int(r[5]), ok=bool(r[6]), at=r[7].isoformat(), id_message=r[8], error=r[9],
+                          incident_id=r[10], contact_id=r[11]), r[12]) for r in rows]  # fmt: skip
+
+    @_reachable
     def record_deliveries(self, deliveries: Sequence[Delivery], dag_id: str, run_id: str) -> None:
-        """Store every delivery attempt of a run."""
+        """Store delivery attempts of a run (the alert step stores each contact's as it is made)."""
         if not deliveries:
             return
         rows = [(d.incident_id, d.instance_id, dag_id, run_id, d.message_kind, d.contact_id, d.recipient, d.channel,

@@ -77,7 +77,8 @@ FAULT_MODES: tuple[str, ...] = (
     "non_utf8",
     "redirect",
 )
-# Extra keys each fault mode accepts besides mode/times/process.
+# Extra keys each fault mode accepts besides mode/times/process/chat_id (chat_id: only requests to
+# that chat, by the body's chatId, take the fault).
 _FAULT_FIELDS: dict[str, frozenset[str]] = {
     "hang": frozenset({"seconds"}),
     "reset": frozenset(),
@@ -195,13 +196,16 @@ def _validate_fault(where: str, spec: Any) -> dict[str, Any]:
         f"{where}.mode",
         f"unknown fault mode {mode!r} (expected one of {', '.join(FAULT_MODES)})",
     )
-    allowed = _FAULT_FIELDS[mode] | {"mode", "times", "process"}
+    allowed = _FAULT_FIELDS[mode] | {"mode", "times", "process", "chat_id"}
     for key in spec:
         _require(key in allowed, f"{where}.{key}", f"unknown field for fault mode {mode!r}")
     if "times" in spec:
         _check_int(f"{where}.times", spec["times"], 1)
     if "process" in spec:
         _require(isinstance(spec["process"], bool), f"{where}.process", "must be true or false")
+    if "chat_id" in spec:
+        _require(isinstance(spec["chat_id"], str) and bool(spec["chat_id"]), f"{where}.chat_id",
+                 "must be a chat id such as '33612345678@c.us'")
     for key in ("seconds", "ms"):
         if key in spec:
             _check_number(f"{where}.{key}", spec[key])
@@ -333,15 +337,16 @@ class _Instance:
         state: str | None = self.effective_config(now)["state"]
         return state
 
-    def take_fault(self, method: str, now: float) -> dict[str, Any] | None:
-        """Pick the fault in force for ``method`` and use up one of its ``times``."""
+    def take_fault(self, method: str, now: float, chat_id: str | None = None) -> dict[str, Any] | None:
+        """Pick the fault in force for ``method`` (and this chat, if the fault names one) and use up
+        one of its ``times``."""
         current = self.phase(now)
         sources = [current[1].get("faults", {})] if current is not None else []
         sources.append(self.config["faults"])
         for key in (method, "*"):
             for faults in sources:
                 spec = faults.get(key)
-                if spec is None:
+                if spec is None or spec.get("chat_id", chat_id) != chat_id:
                     continue
                 chosen = dict(spec)
                 if "times" in spec:
@@ -604,10 +609,10 @@ class GreenApiSimulator:
             latency = inst.effective_config(time.monotonic())["latency_ms"] / 1000
             return True, token_ok, latency
 
-    def _take_fault(self, instance_id: str, method: str) -> dict[str, Any] | None:
+    def _take_fault(self, instance_id: str, method: str, chat_id: str | None = None) -> dict[str, Any] | None:
         with self._lock:
             inst = self._instances.get(instance_id)
-            return None if inst is None else inst.take_fault(method, time.monotonic())
+            return None if inst is None else inst.take_fault(method, time.monotonic(), chat_id)
 
     def _preview(self, instance_id: str, method: str) -> _Reply:
         """A plausible 200 answer built without side effects (for unprocessed faults)."""
@@ -873,7 +878,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(record, what, _message_reply(404, "Not Found"))
             return
 
-        fault = sim._take_fault(instance_id, method)
+        body = record["body"]
+        fault = sim._take_fault(instance_id, method, body.get("chatId") if isinstance(body, dict) else None)
         mode = None if fault is None else fault["mode"]
         sim._update_record(record, fault=mode)
         if fault is None or mode in _TRANSPORT_ONLY_MODES or fault.get("process"):

@@ -3,6 +3,8 @@ run that is run again keeps its promises (each check counted once, each message 
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +101,149 @@ def test_clearing_a_run_sends_nothing_twice_and_counts_each_check_once(deploymen
     clear(deployment, token, second, None)
     assert wait_for(lambda: rerun_done(deployment, second, "report"), 180, "the re-run of the whole run") == "success"
     kept_promises(deployment, sim)
+
+
+SECOND = "33600000002@c.us"
+ALERTS = "1101779009"
+WATCHED = "1101779001"
+
+
+@pytest.fixture
+def healthy_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
+    """make run watching one healthy instance; an incident opens at the first failing check."""
+    with deployed(tmp_path, sim, "killed", WATCHED, ALERTS, SUPPORT, {"failure_threshold": 1, "send_retries": 1}) as (
+        deployment, _tokens,
+    ):  # fmt: skip
+        yield deployment
+
+
+def task_process(ti_id: str) -> int | None:
+    """The pid of the process running this task instance (the task runner names itself after it)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip() == f"airflow worker -- {ti_id}".encode():
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(healthy_deployment, sim):
+    deployment = healthy_deployment
+    first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
+    assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
+    assert sim.messages() == []
+    with psycopg.connect(deployment.health_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
+                     " VALUES ('Second Support', %s, 1)", (SECOND,))  # fmt: skip
+    # The instance fails; the opening goes to SUPPORT, then hangs on its way to SECOND.
+    sim.configure(WATCHED, state="notAuthorized")
+    sim.configure(ALERTS, faults={"sendMessage": {"mode": "hang", "seconds": 300, "chat_id": SECOND}})
+    token = deployment.token()
+    run_id = trigger(deployment, token, DAG_ID)
+
+    def hanging() -> bool:
+        asked = [r["body"]["chatId"] for r in sim.requests_log(ALERTS, "sendMessage")]
+        return SECOND in asked
+
+    wait_for(hanging, 180, "the opening to reach SUPPORT and hang on its way to SECOND")
+    assert [m["chatId"] for m in sim.messages()] == [SUPPORT]
+    [(ti_id,)] = deployment.rows("SELECT id::text FROM task_instance WHERE dag_id = %s AND run_id = %s"
+                                 " AND task_id = 'send_alerts'", DAG_ID, run_id)  # fmt: skip
+    pid = wait_for(lambda: task_process(ti_id), 30, "the send_alerts task process")
+    os.kill(pid, signal.SIGKILL)  # a worker lost between two contacts
+    assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 180, "the run to end") == "failed"
+    [(state,)] = deployment.rows("SELECT state FROM task_instance WHERE dag_id = %s AND run_id = %s"
+                                 " AND task_id = 'send_alerts'", DAG_ID, run_id)  # fmt: skip
+    assert state == "failed"
+    with psycopg.connect(deployment.health_url) as conn:
+        kept = conn.execute("SELECT recipient FROM green_api_alert_deliveries WHERE ok").fetchall()
+    assert kept == [(SUPPORT,)]  # recorded as it was made, before the kill
+
+    # Run again (Airflow's clear): SECOND gets the opening, SUPPORT does not get it a second time.
+    sim.configure(ALERTS, faults={})
+    clear(deployment, token, run_id, ["send_alerts"])
+    assert wait_for(lambda: rerun_done(deployment, run_id, "report"), 180, "the re-run alert step") == "success"
+    openings = sorted(m["chatId"] for m in sim.messages() if "INSTANCE NON AUTORISÉE" in m["message"])
+    assert openings == sorted([SUPPORT, SECOND]), sim.messages()
+    # Besides, the killed run's report told support that the run failed (GreenApiNotifier).
+    others = [m for m in sim.messages() if "INSTANCE NON AUTORISÉE" not in m["message"]]
+    assert len(others) == 1 and "send_alerts" in others[0]["message"], others
+    with psycopg.connect(deployment.health_url) as conn:
+        sent = conn.execute("SELECT recipient, message_kind FROM green_api_alert_deliveries WHERE ok"
+                            " ORDER BY id").fetchall()  # fmt: skip
+        [(notified,)] = conn.execute("SELECT opening_notified_at FROM green_api_incidents").fetchall()
+    assert sent == [(SUPPORT, "opening"), (SECOND, "opening")]
+    assert notified is not None
+
+    # The next check: the incident's opening is not sent again to anyone.
+    again = trigger(deployment, token, DAG_ID)
+    assert wait_for(lambda: run_state(deployment, DAG_ID, again), 180, "the next check") == "success"
+    assert len(sim.messages()) == 3
+
+
+FLAKY = "1101780001"
+
+
+@pytest.fixture
+def reboot_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
+    """make run watching one instance, with no cooldown between automatic reboots: only the
+    guard against a second reboot for one failure stands between a re-run and a second reboot."""
+    settings = {"reboot_cooldown_minutes": 0, "reboot_poll_seconds": 2, "reboot_verify_minutes": 1}
+    with deployed(tmp_path, sim, "reclear", FLAKY, "1101780009", SUPPORT, settings) as (deployment, _tokens):
+        yield deployment
+
+
+def try_done(deployment: Deployment, run_id: str, task_id: str, try_number: int) -> str | None:
+    """The task's state once its try ``try_number`` (or a later one) finished."""
+    rows = deployment.rows("SELECT try_number, state FROM task_instance WHERE dag_id = %s AND run_id = %s"
+                           " AND task_id = %s", DAG_ID, run_id, task_id)  # fmt: skip
+    if rows and rows[0][0] >= try_number and rows[0][1] in ("success", "failed", "skipped", "upstream_failed"):
+        return str(rows[0][1])
+    return None
+
+
+def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_down(reboot_deployment, sim):
+    deployment = reboot_deployment
+    first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
+    assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
+    failing = {"getStateInstance": {"mode": "http", "status": 500, "times": 2}}  # the check and the re-check
+    sim.configure(FLAKY, faults=failing)
+    token = deployment.token()
+    run_id = trigger(deployment, token, DAG_ID)
+    assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 240, "the check that reboots") == "success"
+    assert len(sim.reboots(FLAKY)) == 1
+
+    # Cleared with the database up, the instance failing its re-check again: the reboot recorded
+    # at this run's time is found, and not made a second time (the cooldown is 0).
+    sim.configure(FLAKY, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
+    clear(deployment, token, run_id, ["reboot_instances"])
+    assert wait_for(lambda: try_done(deployment, run_id, "reboot_instances", 2), 180, "the re-run reboot") == "success"
+    assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 180, "the re-run to end")
+    assert len(sim.reboots(FLAKY)) == 1
+    with psycopg.connect(deployment.health_url) as conn:
+        [(reboots,)] = conn.execute("SELECT cardinality(auto_reboots) FROM green_api_instance_status"
+                                    " WHERE instance_id = %s", (FLAKY,)).fetchall()  # fmt: skip
+    assert reboots == 1
+
+    # Cleared again with the health database refusing every connection: this try cannot know
+    # what the earlier ones did, so it reboots nothing.
+    name = deployment.health_url.rsplit("/", 1)[1]
+    server = deployment.health_url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    try:
+        sim.configure(FLAKY, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
+        clear(deployment, token, run_id, ["reboot_instances"])
+        assert wait_for(lambda: try_done(deployment, run_id, "reboot_instances", 3), 180, "the third try") == "success"
+        assert len(sim.reboots(FLAKY)) == 1
+        assert wait_for(lambda: try_done(deployment, run_id, "conclude", 3), 120, "the conclusion") == "success"
+        [(found,)] = deployment.rows("SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = 'conclude'"
+                                     " AND key = 'return_value'", DAG_ID, run_id)  # fmt: skip
+        [finding] = found
+        assert "automatic reboot not repeated: an earlier try of this run made it, or may have" in finding["error"]
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -3,10 +3,16 @@
 Who is told what is decided by :mod:`greenapi.domain.incidents`; here the state is loaded and
 saved, texts rendered, and each notice delivered contact by contact. A notice is marked sent only
 when at least one contact accepted it, so the next run tries again.
+
+Each contact's delivery is stored as soon as it is made, and each notice marked sent as soon as it
+is. A contact that has a message already is not sent it again (see :meth:`AlertRun.deliver`): an
+alert step stopped (killed, cleared, retried) between two contacts and run again, or the next run,
+completes the notice without repeating it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
     from greenapi.hooks.green_api import GreenApiHook
     from greenapi.store import IncidentStore
 
+log = logging.getLogger(__name__)
+
 
 def senders_for(instance_conn_id: str | None, healthy: bool, settings: Settings) -> list[GreenApiHook]:
     """Health-aware sender order: green_api_alerts, alert_senders, the instance itself if healthy."""
@@ -48,6 +56,15 @@ def senders_for(instance_conn_id: str | None, healthy: bool, settings: Settings)
         except UnusableConnection:
             continue
     return hooks
+
+
+ONCE_PER_INCIDENT = frozenset({NoticeKind.OPENING.value, NoticeKind.ESCALATION.value, NoticeKind.RESOLUTION.value})
+
+
+def _sent_key(d: Delivery, run_id: str | None = None) -> tuple[object, ...]:
+    """What makes a message one: its kind, instance, incident and contact, and its run unless it is
+    a notice that an incident has once (a contact gets each reminder, but one opening)."""
+    return (d.message_kind, d.instance_id, d.incident_id, d.contact_id, run_id)
 
 
 def _delivery(attempt: Attempt, kind: str, instance_id: str, *, incident_id: int | None = None,
@@ -76,6 +93,7 @@ class AlertRun:
         self.levels = sorted({c.notification_priority for c in self.contacts})
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
+        self.earlier: dict[tuple[object, ...], Delivery] = {}  # what contacts have already (load_earlier)
 
     def _texts(self, notice: Notice, finding: Finding) -> str:
         """The notice's text, about this run's check of the instance (its real time is the header's)."""
@@ -99,12 +117,35 @@ class AlertRun:
             timezone=tz, language=lang, level=notice.level_number, opening_text=opening,
         )
 
+    def load_earlier(self, incident_ids: list[int]) -> None:
+        """The messages contacts have already: these incidents' once-only notices (opening,
+        escalation, resolution), from any run; any message of this run, from an earlier try."""
+        for d, run_id in self.store.delivered(incident_ids, self.dag_id, self.run_id):
+            if run_id == self.run_id:
+                self.earlier[_sent_key(d, run_id)] = d
+            if d.incident_id is not None and d.message_kind in ONCE_PER_INCIDENT:
+                self.earlier[_sent_key(d)] = d
+
     def deliver(self, text: str, levels: tuple[int, ...] | None, senders: list[GreenApiHook], *, kind: str,
                 incident_id: int | None, instance_id: str, conn_id: str | None) -> int:
-        """Send ``text`` to every contact of ``levels`` (None: all); returns how many accepted."""
+        """Send ``text`` to every contact of ``levels`` (None: all); returns how many accepted.
+
+        Each contact's attempts are stored before the next contact is tried. A contact that has
+        the message already (from an earlier try of this run, or an incident's once-only notice
+        from any run) counts as reached and is not sent it again.
+        """
         accepted = 0
         for contact in self.contacts:
             if levels is not None and contact.notification_priority not in levels:
+                continue
+            this_run = self.earlier.get((kind, instance_id, incident_id, contact.id, self.run_id))
+            before = this_run or self.earlier.get((kind, instance_id, incident_id, contact.id, None))
+            if before is not None and (this_run or kind in ONCE_PER_INCIDENT):
+                log.info("%s about instance %s already sent to %s at %s: not sent again",
+                         kind, instance_id, before.recipient, before.at)  # fmt: skip
+                if this_run:  # this run's outcome, as its earlier try would have said it
+                    self.deliveries.append(this_run)
+                accepted += 1
                 continue
             attempts = send_whatsapp(
                 senders, contact.phone_number, text, retries=self.settings.send_retries,
@@ -112,18 +153,20 @@ class AlertRun:
             ) if senders else []  # fmt: skip
             if not (attempts and attempts[-1].ok) and contact.email and self.email_ok:
                 attempts.append(send_email(self.settings.smtp_conn_id, contact.email, f"Green API {instance_id}", text))
-            self.deliveries.extend(_delivery(a, kind, instance_id, incident_id=incident_id, contact_id=contact.id,
-                                             conn_id=conn_id) for a in attempts)  # fmt: skip
+            made = [_delivery(a, kind, instance_id, incident_id=incident_id, contact_id=contact.id, conn_id=conn_id)
+                    for a in attempts]  # fmt: skip
+            self.deliveries.extend(made)
+            self.store.record_deliveries(made, self.dag_id, self.run_id)
             accepted += bool(attempts and attempts[-1].ok)
         return accepted
 
     def outcome(self, incident_ids: dict[str, int] | None = None) -> AlertOutcome:
-        """Store every delivery attempt; what the step did."""
-        self.store.record_deliveries(self.deliveries, self.dag_id, self.run_id)
+        """What the step did (its deliveries are stored already)."""
         return AlertOutcome(self.deliveries, self.problems, self.undelivered, incident_ids or {})
 
     def one_shot(self, findings: list[Finding], origin: str) -> AlertOutcome:
         """The reboot DAGs' alerts: each finding's alert to every active contact, no incident."""
+        self.load_earlier([])
         for finding in findings:
             if finding.alert is None:
                 continue
@@ -165,6 +208,7 @@ class AlertRun:
         by_id = {i.id: i for group in live.values() for i in group}
         by_id.update({i.id: i for i in self.store.save(counter_rows, changed)})  # changed and new ones
         incidents = list(by_id.values())
+        self.load_earlier([i.id for i in incidents if i.id is not None])
         if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
         updated = []
@@ -180,6 +224,7 @@ class AlertRun:
                                         conn_id=incident.connection_id)  # fmt: skip
                 if accepted:
                     incident = delivered(notice, self.now)
+                    self.store.save([], [incident])  # marked sent now: a later stop cannot send it again
                 else:
                     self.undelivered += 1
                     self.problems.append(
