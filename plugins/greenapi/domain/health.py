@@ -188,10 +188,20 @@ def plan_reboots(
     return reasons
 
 
-def reboot_skip(recheck: ApiResult, previous: list[datetime], now: datetime, settings: Settings) -> SkipReason | None:
-    """Why an automatic reboot must not be made now (None: make it)."""
+def reboot_skip(
+    recheck: ApiResult, previous: list[datetime], now: datetime, settings: Settings, *, unknown: bool = False
+) -> SkipReason | None:
+    """Why an automatic reboot must not be made now (None: make it).
+
+    ``previous``: the instance's automatic reboots, each at the logical time of the run that made
+    it; one at ``now`` was made by an earlier try of this run (the task cleared or retried).
+    ``unknown``: this try cannot know whether an earlier try of this run made one (the task is
+    run again and the health database is down): no reboot, rather than perhaps a second one.
+    """
     if classify_check(recheck).status is Status.HEALTHY:
         return SkipReason.RECOVERED
+    if unknown or now in previous:
+        return SkipReason.ALREADY
     return reboot_allowed(
         previous, now, cooldown_minutes=settings.reboot_cooldown_minutes, daily_cap=settings.reboot_daily_cap
     )
@@ -220,6 +230,9 @@ def _skipped(verdict: Verdict, attempt: RebootAttempt, settings: Settings) -> Ve
         error = (f"{verdict.error} | {attempt.recent_reboots} automatic reboots in 24 h: "
                  f"cap of {settings.reboot_daily_cap} reached, no more automatic reboots")  # fmt: skip
         return replace(verdict, alert=AlertKind.REBOOT_LOOP, error=error)
+    if attempt.skipped is SkipReason.ALREADY:
+        error = f"{verdict.error} | automatic reboot not repeated: an earlier try of this run made it, or may have"
+        return replace(verdict, alert=verdict.alert or AlertKind.COMPLETE_FAILURE, error=error)
     error = f"{verdict.error} | automatic reboot skipped: cooldown of {settings.reboot_cooldown_minutes:g} min"
     return replace(verdict, alert=verdict.alert or AlertKind.COMPLETE_FAILURE, error=error)
 

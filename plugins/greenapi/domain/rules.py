@@ -241,6 +241,7 @@ class SkipReason(StrEnum):
     RECOVERED = "recovered"  # the quick re-check found the instance healthy
     COOLDOWN = "cooldown"  # rebooted automatically too recently
     CAP = "cap"  # the daily cap of automatic reboots is reached
+    ALREADY = "already"  # an earlier try of this run made it, or may have (run again without the database)
 
 
 def reboot_allowed(

@@ -118,15 +118,18 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def reboot_instances(
     checked: CheckedRun, settings: Settings, store: IncidentStore,
-    earlier_reboots: Callable[[], dict[str, list[datetime]]] = dict,
+    earlier_reboots: Callable[[], dict[str, list[datetime]]] = dict, run_again: bool = False,
 ) -> RebootRound:  # fmt: skip
     """Reboot what calls for it, safely: a quick re-check first, then the cooldown and the cap.
 
-    The reboot is recorded in the health database before it is requested, so a retried task never
-    reboots twice. When that database is unreachable, the cooldown and the cap are checked against
+    The reboot is recorded in the health database (at the run's logical time) before it is
+    requested, so a task run again (``run_again``: cleared or retried) finds it and never reboots
+    twice. When that database is unreachable, the cooldown and the cap are checked against
     ``earlier_reboots()`` and nothing is recorded: in the DAG, the past 24 h of reboots that each
     run carries to the next in XCom (``CheckedRun.reboots_24h``, from the database when it was
-    last reachable, plus every reboot made since).
+    last reachable, plus every reboot made since). A task run again without the database cannot
+    know what its earlier try did (clearing it deleted its XCom): it reboots nothing, and the
+    finding says so.
     """
     from greenapi.store import StoreUnavailable
 
@@ -145,7 +148,8 @@ def reboot_instances(
         recheck = hook.get_state_instance(timeout=settings.recheck_timeout_seconds)
         previous = history.get(check.instance_id, [])
         attempt = RebootAttempt(conn_id, check.instance_id, checked.reboot_reasons[conn_id], check.dashboard_url,
-                                recheck, reboot_skip(recheck, previous, now, settings),
+                                recheck, reboot_skip(recheck, previous, now, settings,
+                                                     unknown=run_again and store_error is not None),
                                 reboots_in_24h(previous, now))  # fmt: skip
         if attempt.skipped is not None:
             return attempt
@@ -190,7 +194,10 @@ def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
 
         raise AirflowSkipException("no check calls for a reboot")
     settings = _settings()
-    round_ = reboot_instances(run, settings, IncidentStore(), lambda: run.reboots_24h)
+    from airflow.sdk import get_current_context
+
+    run_again = get_current_context()["ti"].try_number > 1  # cleared or retried: an earlier try ran
+    round_ = reboot_instances(run, settings, IncidentStore(), lambda: run.reboots_24h, run_again)
     made_now = {a.instance_id: run.logical_now for a in round_.attempts if a.requested_at}
     round_ = replace(round_, reboots_24h=within_24h(run.reboots_24h, run.logical_now, made_now))
     for attempt in round_.attempts:
