@@ -8,7 +8,7 @@ import pendulum
 from airflow.sdk import TriggerRule, dag, task
 
 from greenapi.notifications import GreenApiNotifier
-from greenapi.operators.green_api import GreenApiHealthCheckOperator
+from greenapi.tasks.check_shard import HealthCheckShard
 from greenapi.tasks.reboot_flow import recovery_wait
 
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
@@ -19,7 +19,9 @@ DOC = """
 Every 5 minutes, checks each Green API instance listed in Variable `green_api_instances`
 (connection ids, default `["green_api_default"]`) with `getStateInstance`, concurrently:
 **plan_checks** splits them into mapped **check_shard** tasks of at most
-`instances_per_check_task` (setting, default 250) and **check_instances** gathers the results.
+`instances_per_check_task` (setting, default 250). Each shard counts and logs its healthy
+instances that need nothing more (no failure streak, no incident) itself; **check_instances**
+gathers the rest.
 
 | result | status | action |
 |---|---|---|
@@ -29,7 +31,7 @@ Every 5 minutes, checks each Green API instance listed in Variable `green_api_in
 | HTTP 401 / 403 / 404 / 466 / other 400 | `unhealthy` | alert saying what to fix, no reboot |
 | HTTP 429 | `rate_limited` | recorded only |
 
-Tasks: **plan_checks** -> **check_shard** (`GreenApiHealthCheckOperator`, mapped) ->
+Tasks: **plan_checks** -> **check_shard** (`GreenApiHealthCheckOperator`, mapped; counts and logs the quiet healthy) ->
 **check_instances** -> **reboot_instances** (skipped when no check calls for a reboot; after a
 confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery**
 (`GreenApiStateSensor`, mapped, reschedule mode) -> **conclude** (one finding per check) ->
@@ -98,7 +100,7 @@ def green_api_health_check() -> None:
 
         return health_check.report_step(checked, findings, alerting, logged)
 
-    shards = GreenApiHealthCheckOperator.partial(task_id="check_shard").expand_kwargs(plan_checks())
+    shards = HealthCheckShard.partial(task_id="check_shard").expand_kwargs(plan_checks())
     checked = check_instances(shards.output)
     rebooted = reboot_instances(checked)
     found = conclude(checked, rebooted["round"], recovery_wait(rebooted))

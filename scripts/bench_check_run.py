@@ -59,6 +59,16 @@ def task_rows(metadata_url: str, run_id: str) -> list[tuple[Any, ...]]:
         ).fetchall()  # fmt: skip
 
 
+def xcom_sizes(metadata_url: str, run_id: str) -> dict[str, int]:
+    """Bytes of XCom each task of the run wrote (its JSON text, mapped tasks summed), as Airflow stores it."""
+    with psycopg.connect(metadata_url) as conn:
+        rows = conn.execute(
+            "SELECT task_id, sum(octet_length(value::text)) FROM xcom WHERE dag_id = %s AND run_id = %s"
+            " GROUP BY task_id", (DAG_ID, run_id),
+        ).fetchall()  # fmt: skip
+    return {str(task): int(size or 0) for task, size in rows}
+
+
 def task_peaks() -> dict[str, float]:
     """Peak RSS (MB) of each running task process, by task-instance id (its process title)."""
     peaks = {}
@@ -131,7 +141,28 @@ def one_round(env: dict[str, str], metadata_url: str, url: str, hanging: list[st
         "last_call": max(r["at"] for r in log) - start.timestamp(),
         "requests": len(log), "too_many": sum(1 for r in log if r.get("status") == 429),
         "run_state": run_state(metadata_url, run_id),
+        "xcom": xcom_sizes(metadata_url, run_id),
     }  # fmt: skip
+
+
+def kb(sizes: dict[str, int]) -> str:
+    return f"{sum(sizes.values()) / 1000:.1f} KB"
+
+
+def healthy_rounds(env: dict[str, str], metadata_url: str, url: str, instances: list[dict[str, Any]],
+                   args: argparse.Namespace) -> None:  # fmt: skip
+    """Every instance healthy: the XCom a run writes then (goal: at most 100 KB, O(problems)). The
+    first run after the failing ones recover resolves their incidents; the next ones are steady."""
+    session = requests.Session()
+    for inst in instances:
+        session.patch(f"{url}/_sim/instances/{inst['instance_id']}", json={"state": "authorized", "faults": {}},
+                      timeout=10).raise_for_status()  # fmt: skip
+    print(f"\nall {args.instances} instances healthy (250 per task): XCom written per run, by task")
+    for n in range(3):
+        result = one_round(env, metadata_url, url, [], 250, args.timeout, args.concurrency)
+        tasks = ", ".join(f"{t} {b / 1000:.1f}" for t, b in sorted(result["xcom"].items(), key=lambda kv: -kv[1]))
+        print(f"  run {n + 1}: {kb(result['xcom'])} in all ({tasks} KB); check {result['check']:.1f} s, "
+              f"{result['run_state']}")
 
 
 def main() -> int:
@@ -186,7 +217,7 @@ def main() -> int:
                 airflow(env, "dags", "unpause", DAG_ID)
                 print(
                     f"{'per task':>8} {'tasks':>5} {'check':>7} {'runs':>20} {'mapped span':>11} {'longest':>8} "
-                    f"{'calls from-to':>13} {'req/s':>6} {'peak/task':>9} {'429s':>5}  run"
+                    f"{'calls from-to':>13} {'req/s':>6} {'peak/task':>9} {'429s':>5} {'XCom':>8}  run"
                 )
                 for per_task in (int(v) for v in args.per_task.split(",")):
                     results = [one_round(env, metadata_url, url, hanging, per_task, args.timeout, args.concurrency)
@@ -199,9 +230,11 @@ def main() -> int:
                         f"{', '.join(f'{c:.1f}' for c in checks):>20} {mid['span']:10.1f}s {mid['longest']:7.1f}s "
                         f"{mid['first_call']:5.1f}-{mid['last_call']:5.1f}s "
                         f"{args.instances / mid['check']:6.1f} {max(r['peak_mb'] for r in results):7.0f}MB "
-                        f"{sum(r['too_many'] for r in results):5}  {', '.join(sorted({r['run_state'] for r in results}))}"
+                        f"{sum(r['too_many'] for r in results):5} {kb(mid['xcom']):>8}  "
+                        f"{', '.join(sorted({r['run_state'] for r in results}))}"
                         + (f"  not success: {problems}" if problems else "")
                     )
+                healthy_rounds(env, metadata_url, url, instances, args)
     finally:
         sim.terminate()
         sim.wait(timeout=10)

@@ -31,7 +31,7 @@ def test_health_check_dag_shape():
         "report": set(),
     }
     # Both are mapped: one check task per shard of instances, one wait per accepted reboot.
-    assert dag.get_task("check_shard").operator_class.__name__ == "GreenApiHealthCheckOperator"
+    assert dag.get_task("check_shard").operator_class.__name__ == "HealthCheckShard"  # a GreenApiHealthCheckOperator
     assert dag.get_task("wait_for_recovery").operator_class.__name__ == "GreenApiStateSensor"
     assert dag.get_task("log_results").trigger_rule == "all_done"
 

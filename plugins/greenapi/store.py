@@ -172,9 +172,27 @@ SELECT_LIVE_INCIDENTS = (
     "WHERE instance_id = ANY(%s) AND (resolved_at IS NULL"
     " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
 )
+SELECT_RECENT_REBOOTS = "SELECT instance_id, auto_reboots FROM green_api_instance_status WHERE cardinality(auto_reboots) > 0"
 SELECT_COUNTERS = (
     "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"
     " auto_reboots, streak_started_at, last_checked_at FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+)
+# A healthy check of a quiet instance (counted before, not failing, no incident to follow up), counted
+# as the alert step would count it (domain.incidents.observe), only once per run (``last_checked_at``).
+# The instances it did not match (new, failing, with an incident, or counted already) are left to
+# the alert step.
+SETTLE_HEALTHY = (
+    "UPDATE green_api_instance_status s SET consecutive_successes = s.consecutive_successes + 1,"
+    " streak_started_at = CASE WHEN s.consecutive_successes > 0 THEN COALESCE(s.streak_started_at, v.checked_at)"
+    " ELSE v.checked_at END,"
+    " state_since = CASE WHEN s.last_state = 'authorized' THEN s.state_since ELSE %(now)s END,"
+    " last_state = 'authorized', last_checked_at = %(now)s"
+    " FROM unnest(%(ids)s::text[], %(checked)s::timestamptz[]) AS v(instance_id, checked_at)"
+    " WHERE s.instance_id = v.instance_id AND s.failing_kind IS NULL AND s.consecutive_failures = 0"
+    " AND (s.last_checked_at IS NULL OR s.last_checked_at < %(now)s)"
+    " AND NOT EXISTS (SELECT 1 FROM green_api_incidents i WHERE i.instance_id = s.instance_id AND (i.resolved_at"
+    " IS NULL OR (i.resolution_notified_at IS NULL AND i.opening_notified_at IS NOT NULL)))"
+    " RETURNING s.instance_id"
 )
 # Appends under the row lock: two runs rebooting at once still see each other's reboot.
 RECORD_AUTO_REBOOT = (
@@ -257,6 +275,11 @@ class IncidentStore(HealthStore):
         return {h.instance_id: h for h in map(_history, rows)}
 
     @_reachable
+    def auto_reboots(self) -> dict[str, list[Any]]:
+        """Every instance's recorded automatic reboots (the past 24 h are kept)."""
+        return {str(r[0]): list(r[1]) for r in self._hook().get_records(SELECT_RECENT_REBOOTS)}
+
+    @_reachable
     def contacts_with_email(self) -> list[Contact]:
         rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL)
         return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
@@ -265,6 +288,29 @@ class IncidentStore(HealthStore):
     def scheduled_reboot_failures(self, since: Any, instance_ids: list[str]) -> set[str]:
         rows = self._hook().get_records(SELECT_SCHEDULED_REBOOT_FAILURES, parameters=(since, instance_ids))
         return {r[0] for r in rows}
+
+    @_reachable
+    def settle_healthy(self, rows: Sequence[dict[str, Any]], now: Any) -> set[str]:
+        """Count the healthy checks of quiet instances and log their rows, in one transaction.
+
+        ``rows``: health-log rows of healthy checks (``instance_id``, ``checked_at``). Returns the
+        instances settled; the others are left to the alert step and ``log_results``.
+        """
+        if not rows:
+            return set()
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(SETTLE_HEALTHY, {"now": now, "ids": [r["instance_id"] for r in rows],
+                                             "checked": [r["checked_at"] for r in rows]})  # fmt: skip
+                settled = {str(r[0]) for r in cur.fetchall()}
+                mine = [r for r in rows if r["instance_id"] in settled]
+                if mine:
+                    cur.execute(INSERT_LOGS, (json.dumps(mine, default=str),))
+            conn.commit()
+        finally:
+            conn.close()
+        return settled
 
     @_reachable
     def record_auto_reboot(self, instance_id: str, at: Any) -> None:

@@ -522,3 +522,45 @@ def test_a_rerun_of_the_same_run_does_not_duplicate_rows(health_dag, make_instan
     assert first.run_id == second.run_id
     assert len(log_rows(db)) == 1
     assert len(sim.requests_log(method="getStateInstance")) == 2  # the second run did check again
+
+
+def test_healthy_instances_with_nothing_to_follow_are_settled_by_their_check_task(
+    health_dag, make_instance, sim, db, contacts, monkeypatch
+):  # fmt: skip
+    """What travels between tasks is O(problems): a quiet healthy instance (seen before, not failing,
+    no incident) is counted and logged by its check task; only the failing one goes on."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.operators import xcom
+
+    quiet = [make_instance(f"green_api_quiet_{n}", state="authorized") for n in range(3)]
+    bad = make_instance("green_api_bad", state="notAuthorized")
+    conn_ids = [i.conn_id for i in quiet] + [bad.conn_id]
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(conn_ids))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    runs = [run_dag(health_dag, logical_date=start + timedelta(minutes=5 * n), run_after=start + timedelta(minutes=5 * n))
+            for n in range(2)]  # fmt: skip
+    assert [r.state for r in runs] == ["success", "success"], [r.tasks for r in runs]
+
+    # First run: never seen before, every check goes on. Second run: the quiet ones stop at their shard.
+    first, second = (xcom(health_dag.dag_id, r.run_id, "check_instances") for r in runs)
+    assert (len(first["checks"]), first["settled"]) == (4, 0)
+    assert ([c["conn_id"] for c in second["checks"]], second["settled"]) == ([bad.conn_id], 3)
+    assert [f["conn_id"] for f in xcom(health_dag.dag_id, runs[1].run_id, "conclude")] == [bad.conn_id]
+    assert xcom(health_dag.dag_id, runs[1].run_id, "report")["statuses"] == {"healthy": 3, "unhealthy": 1}
+    assert xcom(health_dag.dag_id, runs[1].run_id, "report")["logged"] == 4
+
+    # Every check still has its row, and the quiet ones' counters move on as the alert step's would.
+    rows = [r for r in log_rows(db) if r["run_id"] == runs[1].run_id]
+    assert sorted((r["connection_id"], r["status"]) for r in rows) == sorted(
+        [(i.conn_id, "healthy") for i in quiet] + [(bad.conn_id, "unhealthy")]
+    )
+    assert all(r["trigger_type"] == "manual" and r["response_time_ms"] is not None for r in rows)
+    counted = db.execute("SELECT instance_id, consecutive_successes, consecutive_failures, last_checked_at"
+                         " FROM green_api_instance_status ORDER BY instance_id").fetchall()  # fmt: skip
+    assert counted == sorted(
+        [(i.instance_id, 2, 0, start + timedelta(minutes=5)) for i in quiet] + [(bad.instance_id, 0, 2, start + timedelta(minutes=5))]
+    )
+    told = [m["chatId"] for m in sim.messages()]
+    assert SUPPORT_1 in told and len(told) == len(set(told))  # the failing one's opening, once per contact
+    assert all(bad.instance_id in m["message"] for m in sim.messages())

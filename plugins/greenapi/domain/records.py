@@ -42,28 +42,35 @@ class InstanceCheck:
 class CheckBatch:
     """The checks of a set of instances, and why some could not be checked.
 
-    JSON: ``{"checks": [InstanceCheck], "problems": [str]}``; a problem names the connection and
-    what to do about it, never a token.
+    JSON: ``{"checks": [InstanceCheck], "problems": [str], "settled": int}``; a problem names the
+    connection and what to do about it, never a token. ``settled``: healthy checks that need no
+    decision, already counted and logged where they were made (the health check's shards), so
+    not among ``checks``: what travels on is O(problems), not O(instances).
     """
 
     checks: list[InstanceCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    settled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checks": [c.to_dict() for c in self.checks], "problems": list(self.problems)}
+        return {"checks": [c.to_dict() for c in self.checks], "problems": list(self.problems), "settled": self.settled}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CheckBatch:
-        return cls([InstanceCheck.from_dict(c) for c in raw.get("checks", [])], list(raw.get("problems", [])))
+        return cls([InstanceCheck.from_dict(c) for c in raw.get("checks", [])], list(raw.get("problems", [])),
+                   int(raw.get("settled", 0)))  # fmt: skip
 
     @classmethod
     def merge(cls, batches: Iterable[CheckBatch]) -> CheckBatch:
         """Several batches as one, in their order."""
-        merged = cls()
+        checks: list[InstanceCheck] = []
+        problems: list[str] = []
+        settled = 0
         for batch in batches:
-            merged.checks.extend(batch.checks)
-            merged.problems.extend(batch.problems)
-        return merged
+            checks.extend(batch.checks)
+            problems.extend(batch.problems)
+            settled += batch.settled
+        return cls(checks, problems, settled)
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,11 @@ def log_rows(
 
 
 def summarize(
-    findings: list[Finding] | None, problems: Iterable[str], alerting: AlertOutcome | None, logged: int | None
-) -> dict[str, Any]:
-    """The run's outcome: ``{"instances", "statuses", "logged", "problems"}``; problems mean failure."""
+    findings: list[Finding] | None, problems: Iterable[str], alerting: AlertOutcome | None, logged: int | None,
+    settled: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The run's outcome: ``{"instances", "statuses", "logged", "problems"}``; problems mean failure.
+    ``settled``: healthy checks counted and logged where they were made (not among ``findings``)."""
     found: list[str] = list(problems)
     if findings is None:
         found.append("the first task produced no result: see its log")
@@ -54,7 +56,8 @@ def summarize(
         found.extend(alerting.problems)
     if logged is None:
         found.append("log_results did not complete: the checks may be missing from green_api_health_logs")
-    statuses: dict[str, int] = {}
+    statuses: dict[str, int] = {"healthy": settled} if settled else {}
     for finding in findings or []:
         statuses[finding.status.value] = statuses.get(finding.status.value, 0) + 1
+    logged = None if logged is None else logged + settled
     return {"instances": sum(statuses.values()), "statuses": statuses, "logged": logged, "problems": found}

@@ -135,12 +135,14 @@ def log_step(findings: list[Finding], alerting: AlertOutcome | None, trigger_typ
 
 
 def report_step(
-    findings: list[Finding] | None, problems: Iterable[str], alerting: AlertOutcome | None, logged: int | None
-) -> dict[str, Any]:
-    """Task body: the run's summary; fails the run, naming every problem."""
+    findings: list[Finding] | None, problems: Iterable[str], alerting: AlertOutcome | None, logged: int | None,
+    settled: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Task body: the run's summary; fails the run, naming every problem. ``settled``: healthy
+    checks counted and logged by the check tasks themselves."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    summary = summarize(findings, problems, alerting, logged)
+    summary = summarize(findings, problems, alerting, logged, settled)
     if summary["problems"]:
         raise AirflowFailException("Run failed: " + "; ".join(summary["problems"]))
     return summary

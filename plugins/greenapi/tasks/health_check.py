@@ -23,8 +23,10 @@ from greenapi.domain.health import (
     reboots_in_24h,
     within_24h,
 )
-from greenapi.domain.records import CheckBatch
+from greenapi.domain.records import AlertOutcome, CheckBatch
 from greenapi.domain.results import ApiResult, ResultKind
+from greenapi.domain.rules import Status, classify_check
+from greenapi.domain.runs import log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import checked as classified
 from greenapi.domain.summary import summary_line
@@ -96,9 +98,10 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     # asks for one item past the end, which its client logs as an error in this task's log.
     batch = CheckBatch.merge(CheckBatch.from_dict(shard) for shard in shards[:])
     now = logical_now()
+    store = IncidentStore()
     try:
-        history = IncidentStore().counters([c.instance_id for c in batch.checks])
-        reboots = {i: list(h.auto_reboots) for i, h in history.items()}
+        history = store.counters([c.instance_id for c in batch.checks])
+        reboots = store.auto_reboots()  # all instances': the carry must hold the settled ones' too
     except StoreUnavailable as exc:  # the checks stand; reboots are decided on this check alone
         history = {}
         batch.problems.append(f"{exc} (check_instances: reboots decided without the instances' history)")
@@ -107,10 +110,45 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
         earlier = _latest(REBOOT_TASK, common.ROUND_KEY)
         reboots = RebootRound.from_dict(earlier).reboots_24h if earlier else {}
     checked = CheckedRun(batch, now, plan_reboots(batch.checks, history, now, settings), within_24h(reboots, now))
-    log.info(summary_line(classified(batch)))  # each check_shard logged its instances' problems
+    # Each check_shard logged its instances' problems, and counted and logged its quiet healthy ones.
+    settled = f"; {batch.settled} more healthy, settled by their check_shard" if batch.settled else ""
+    log.info("%s%s", summary_line(classified(batch)), settled)
     for conn_id, reason in checked.reboot_reasons.items():
         log.warning("automatic reboot of %s planned: %s", conn_id, reason)
     return checked.to_dict()
+
+
+def settle_step(raw: dict[str, Any]) -> dict[str, Any]:
+    """check_shard's end: its healthy checks of quiet instances (not failing, no incident to follow
+    up) are counted and get their health-log rows here, in one transaction; the batch that goes on
+    holds the other checks and the count. The XCom of a run is then O(problems), not O(instances).
+    Without the health database, every check goes on, as before."""
+    from airflow.sdk import get_current_context
+
+    from greenapi.store import IncidentStore, StoreUnavailable
+
+    batch = CheckBatch.from_dict(raw)
+    healthy = [c for c in batch.checks if classify_check(c.result).status is Status.HEALTHY]
+    if not healthy:
+        return raw
+    settings = _settings()
+    now = logical_now()
+    dag_run = get_current_context()["dag_run"]
+    store = IncidentStore()
+    try:
+        found = findings(CheckedRun(CheckBatch(healthy), now), None, {}, settings)
+        windows = maintenance_windows(found, now, settings, store)
+        rows = log_rows(found, AlertOutcome(in_window=windows), dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                        trigger_type=common.run_trigger_type(dag_run.run_type))  # fmt: skip
+        settled = store.settle_healthy(rows, now)
+    except StoreUnavailable as exc:
+        log.warning("%s: every check goes on to check_instances", exc)
+        return raw
+    batch = replace(batch, checks=[c for c in batch.checks if c.instance_id not in settled],
+                    settled=batch.settled + len(settled))  # fmt: skip
+    log.info("%d healthy instance(s) counted and logged here; %d check(s) go on to check_instances",
+             len(settled), len(batch.checks))  # fmt: skip
+    return batch.to_dict()
 
 
 # ---- reboot_instances -> wait_for_recovery (GreenApiStateSensor, mapped)
@@ -294,4 +332,6 @@ def report_step(
             error = ti.xcom_pull(task_ids=task_id, key=ERROR_KEY)
             problems.extend(error if isinstance(error, list) else [error])
     found = [Finding.from_dict(f) for f in findings_] if findings_ is not None else None
-    return common.report_step(found, [p for p in problems if p], common.failed_outcome(alerting, ALERT_TASK), logged)
+    settled = int((checked or {}).get("settled", 0))
+    return common.report_step(found, [p for p in problems if p], common.failed_outcome(alerting, ALERT_TASK), logged,
+                              settled)  # fmt: skip
