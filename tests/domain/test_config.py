@@ -197,3 +197,16 @@ def test_docs_show_the_json_schema_as_generated():
     block = re.search(r"^### JSON Schema of green_api_settings\n.*?```json\n(.*?)```", DOCS.read_text(), re.S | re.M)
     assert block and block.group(1) == settings_schema() + "\n"
     assert json.loads(block.group(1)) == Settings.model_json_schema()
+
+
+def test_the_shards_a_check_task_cuts_for_itself_cover_each_instance_once():
+    from greenapi.domain.config import instances_digest, shard_of
+
+    for count in (1, 7, 250, 1001):
+        ids = [f"green_api_{n}" for n in range(count)]
+        for shards in {1, 2, 4, max(1, count // 100)}:
+            parts = [shard_of(ids, k, shards) for k in range(shards)]
+            assert [i for part in parts for i in part] == ids
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert instances_digest(["a", "b"]) != instances_digest(["b", "a"]) != instances_digest(["a"])
+    assert len(instances_digest([f"x{n}" for n in range(1000)])) == 16

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -263,7 +264,17 @@ def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
     conn_ids = parse_instances(instances_raw)
     size = parse_settings(settings_raw).instances_per_check_task
     count = -(-len(conn_ids) // size)
-    return [conn_ids[i * len(conn_ids) // count:(i + 1) * len(conn_ids) // count] for i in range(count)]
+    return [shard_of(conn_ids, i, count) for i in range(count)]
+
+
+def shard_of(conn_ids: list[str], shard: int, shards: int) -> list[str]:
+    """Part ``shard`` (from 0) of ``shards`` near-equal, ordered parts of ``conn_ids`` (as plan_shards cuts them)."""
+    return conn_ids[shard * len(conn_ids) // shards:(shard + 1) * len(conn_ids) // shards]
+
+
+def instances_digest(conn_ids: list[str]) -> str:
+    """A short fingerprint of the instance list: a check task sees whether it changed since the plan."""
+    return hashlib.sha256("\n".join(conn_ids).encode()).hexdigest()[:16]
 
 
 def check_timezone(key: str, value: Any) -> str:

@@ -11,11 +11,25 @@ if TYPE_CHECKING:
 
 
 class HealthCheckShard(GreenApiHealthCheckOperator):
-    """``GreenApiHealthCheckOperator`` for the health-check DAG: after its checks, the healthy
-    instances with nothing to follow up are counted and logged here, in one transaction, and only
-    the other checks go on (see :func:`greenapi.tasks.health_check.settle_step`)."""
+    """``GreenApiHealthCheckOperator`` for the health-check DAG.
+
+    Mapped by ``plan_checks`` over shard numbers, not connection ids, so that what the plan passes
+    on stays the same size whatever the number of instances: each task reads Variable
+    ``green_api_instances`` and checks its part (``shard`` of ``shards``). After its checks, the
+    healthy instances with nothing to follow up are counted and logged here, in one transaction,
+    and only the other checks go on (see :func:`greenapi.tasks.health_check.settle_step`).
+
+    :param shard: this task's part, from 0.
+    :param shards: how many parts the plan made.
+    :param instances_digest: the fingerprint of the list the plan split (a change is logged).
+    """
+
+    def __init__(self, *, shard: int, shards: int, instances_digest: str, **kwargs: Any) -> None:
+        super().__init__(green_api_conn_ids=[], **kwargs)
+        self.shard, self.shards, self.instances_digest = shard, shards, instances_digest
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from greenapi.tasks.health_check import settle_step
+        from greenapi.tasks.health_check import settle_step, shard_conn_ids
 
+        self.green_api_conn_ids = shard_conn_ids(self.shard, self.shards, self.instances_digest)
         return settle_step(super().execute(context))

@@ -11,7 +11,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_settings, plan_shards
+from greenapi.domain.config import (
+    INSTANCES_VARIABLE,
+    ConfigError,
+    Settings,
+    instances_digest,
+    parse_instances,
+    parse_settings,
+    plan_shards,
+    shard_of,
+)
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import (
     CheckedRun,
@@ -75,18 +84,40 @@ def _fail_with(exc: ConfigError) -> NoReturn:
 
 
 def plan_step() -> list[dict[str, Any]]:
-    """The mapped check tasks' arguments: a shard of connection ids each, and the concurrency."""
+    """The mapped check tasks' arguments: a shard number each (its part of the instance list, which
+    it reads itself: the plan's XCom stays small at any scale), and the concurrency."""
     from airflow.sdk import Variable
 
     raw = common.settings_raw()
     try:
         settings = parse_settings(raw)
-        shards = plan_shards(Variable.get(INSTANCES_VARIABLE, default=None), raw)
+        instances = Variable.get(INSTANCES_VARIABLE, default=None)
+        shards = plan_shards(instances, raw)
     except ConfigError as exc:
         _fail_with(exc)
-    listed_in = f"Variable {INSTANCES_VARIABLE}"
-    return [{"green_api_conn_ids": shard, "max_concurrency": settings.max_concurrency, "listed_in": listed_in}
-            for shard in shards]  # fmt: skip
+    digest = instances_digest(parse_instances(instances))
+    log.info("%d instance(s) in %d check task(s)", sum(len(s) for s in shards), len(shards))
+    return [{"shard": n, "shards": len(shards), "instances_digest": digest, "max_concurrency": settings.max_concurrency,
+             "listed_in": f"Variable {INSTANCES_VARIABLE}"} for n in range(len(shards))]  # fmt: skip
+
+
+def shard_conn_ids(shard: int, shards: int, digest: str) -> list[str]:
+    """check_shard's connection ids: its part of Variable green_api_instances, as plan_checks cut it.
+
+    A list changed since the plan (someone edited the Variable during the run) is cut the same way
+    and the change is logged: the run's tasks still check each instance once if they all read the
+    new list; the next run uses it whole.
+    """
+    from airflow.sdk import Variable
+
+    try:
+        conn_ids = parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
+    except ConfigError as exc:
+        _fail_with(exc)
+    if instances_digest(conn_ids) != digest:
+        log.warning("Variable %s changed since plan_checks: checking part %d of %d of the new list",
+                    INSTANCES_VARIABLE, shard + 1, shards)  # fmt: skip
+    return shard_of(conn_ids, shard, shards)
 
 
 def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
