@@ -371,3 +371,38 @@ def test_one_instance_failing_its_reboot_does_not_silence_the_others(health_dag,
     messages = inbox(sim, L1)
     assert len(messages) == 2
     assert any(first.instance_id in m for m in messages) and any(second.instance_id in m for m in messages)
+
+
+def test_a_reboot_task_that_fails_as_a_whole_silences_no_instance(health_dag, make_instance, sim, db, setup, t0,
+                                                                 monkeypatch):  # fmt: skip
+    """reboot_instances crashes before it says what it did (here: an error raised inside it, as a
+    lost worker would leave it). The conclusion still runs: both unreachable instances are alerted,
+    their reboot named as unknown, and the run's report names the task."""
+    from greenapi.tasks import health_check
+
+    hang = {"getStateInstance": {"mode": "hang", "seconds": 3}}
+    first = make_instance("green_api_default", faults=hang)
+    second = make_instance("green_api_second", faults=hang)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_default", "green_api_second"]))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker lost (raised by the test)")
+
+    monkeypatch.setattr(health_check, "reboot_instances", crash)
+    outcome = run_at(health_dag, t0, 0)
+    assert outcome.tasks["reboot_instances"] == "failed", outcome.tasks
+    assert (outcome.tasks["conclude"], outcome.tasks["send_alerts"], outcome.tasks["log_results"]) == (
+        "success", "success", "success"), outcome.tasks  # fmt: skip
+    assert outcome.tasks["report"] == "failed" and outcome.state == "failed"
+    assert sim.reboots() == []
+    rows = {r["instance_id"]: r for r in log_rows(db)}
+    for inst in (first, second):
+        row = rows[inst.instance_id]
+        assert (row["status"], row["support_notified"], row["reboot_success"]) == ("critical_failure", True, False)
+        assert "reboot_instances did not complete" in row["error_message"]
+    alerts = [m for m in inbox(sim, L1) if "ALERTE GREEN API" in m]
+    assert len(alerts) == 2
+    assert any(first.instance_id in m for m in alerts) and any(second.instance_id in m for m in alerts)
+    # and the run's failure notice (GreenApiNotifier on report) names the task
+    [notice] = [m for m in inbox(sim, L1) if "ALERTE GREEN API" not in m]
+    assert "reboot_instances did not complete" in notice

@@ -13,7 +13,7 @@ from typing import Any
 from greenapi.domain.config import Settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.records import CheckBatch, InstanceCheck
-from greenapi.domain.results import ApiResult
+from greenapi.domain.results import ApiResult, ResultKind
 from greenapi.domain.rules import (
     HEALTHY_STATE,
     NEEDS_A_PERSON,
@@ -149,6 +149,20 @@ class RebootRound:
     def from_dict(cls, raw: dict[str, Any]) -> RebootRound:
         return cls([RebootAttempt.from_dict(a) for a in raw.get("attempts", [])], raw.get("store_error"),
                    list(raw.get("problems", [])), _times_in(raw.get("reboots_24h", {})))  # fmt: skip
+
+
+LOST_ROUND = "reboot_instances did not complete (see its log): whether the automatic reboot was made is unknown"
+
+
+def lost_round(checked: CheckedRun) -> RebootRound:
+    """The round of a reboot task that ended without saying what it did (crashed, killed, its
+    worker lost): each reboot the checks called for counts as failed, so that its instance is
+    alerted, never silenced, and the run's report names the task."""
+    checks = {c.conn_id: c for c in checked.batch.checks}
+    failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0, error=LOST_ROUND)
+    attempts = [RebootAttempt(conn_id, checks[conn_id].instance_id, reason, checks[conn_id].dashboard_url, result=failed)
+                for conn_id, reason in checked.reboot_reasons.items()]  # fmt: skip
+    return RebootRound(attempts, problems=[LOST_ROUND], reboots_24h=dict(checked.reboots_24h))
 
 
 def _times_out(times: dict[str, list[datetime]]) -> dict[str, list[str]]:

@@ -23,10 +23,12 @@ from greenapi.domain.config import (
 )
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import (
+    LOST_ROUND,
     CheckedRun,
     RebootAttempt,
     RebootRound,
     findings,
+    lost_round,
     plan_reboots,
     reboot_skip,
     reboots_in_24h,
@@ -283,13 +285,26 @@ def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
 # ---- conclude -> send_alerts -> log_results -> report
 
 
-def conclude_step(
-    checked: dict[str, Any] | None, rebooted: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """Task body: one finding per check made, with its re-check, its reboot and the state after it."""
-    round_ = RebootRound.from_dict(rebooted) if rebooted else None
+def conclude_step(checked: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Task body: one finding per check made, with its re-check, its reboot and the state after it.
+
+    It runs whatever happened to the reboot task: when that task failed as a whole (a crash, a
+    lost worker), the reboots it was to make count as failed (:func:`lost_round`), so every
+    instance is still alerted. Without the checks there is nothing to conclude: skipped."""
+    if checked is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("nothing to conclude: the checks did not complete (the report says why)")
+    from airflow.sdk import get_current_context
+
+    run = CheckedRun.from_dict(checked)
+    rebooted = get_current_context()["ti"].xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY)
+    round_ = RebootRound.from_dict(rebooted) if isinstance(rebooted, dict) else None
+    if round_ is None and run.reboot_reasons:
+        round_ = lost_round(run)
+        log.error("%s: %s", LOST_ROUND, ", ".join(run.reboot_reasons))
     looked = common.recovery_looks(round_, looks)
-    found = findings(CheckedRun.from_dict(checked) if checked else None, round_, looked, _settings())
+    found = findings(run, round_, looked, _settings())
     return [f.to_dict() for f in found]
 
 
@@ -357,8 +372,10 @@ def report_step(
     from airflow.sdk import get_current_context
 
     problems = list((checked or {}).get("problems", []))
+    ti = get_current_context()["ti"]
+    if checked and checked.get("reboot_reasons") and ti.xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY) is None:
+        problems.append(LOST_ROUND)
     if checked is None:
-        ti = get_current_context()["ti"]
         for task_id in ("plan_checks", "check_shard", "check_instances"):
             error = ti.xcom_pull(task_ids=task_id, key=ERROR_KEY)
             problems.extend(error if isinstance(error, list) else [error])
