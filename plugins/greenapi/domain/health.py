@@ -162,7 +162,7 @@ def lost_round(checked: CheckedRun) -> RebootRound:
     failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0, error=LOST_ROUND)
     attempts = [RebootAttempt(conn_id, checks[conn_id].instance_id, reason, checks[conn_id].dashboard_url, result=failed)
                 for conn_id, reason in checked.reboot_reasons.items()]  # fmt: skip
-    return RebootRound(attempts, problems=[LOST_ROUND], reboots_24h=dict(checked.reboots_24h))
+    return RebootRound(attempts, reboots_24h=dict(checked.reboots_24h))
 
 
 def _times_out(times: dict[str, list[datetime]]) -> dict[str, list[str]]:

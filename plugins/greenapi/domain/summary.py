@@ -55,10 +55,9 @@ def checked(batch: CheckBatch) -> list[Checked]:
     return [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
 
 
-def batch_lines(batch: CheckBatch) -> list[tuple[int, str]]:
+def batch_lines(items: list[Checked], problems: Iterable[str]) -> list[tuple[int, str]]:
     """What a check task logs, with each line's level: a warning per instance with a problem, an
     error per instance that could not be checked, then the summary."""
-    items = checked(batch)
     return ([(logging.WARNING, line) for line in problem_lines(items)]
-            + [(logging.ERROR, problem) for problem in batch.problems]
+            + [(logging.ERROR, problem) for problem in problems]
             + [(logging.INFO, summary_line(items))])  # fmt: skip

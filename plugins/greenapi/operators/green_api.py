@@ -248,9 +248,9 @@ class GreenApiHealthCheckOperator(BaseOperator):
         if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
         batch = check_instances(conn_ids, self.max_concurrency, self.listed_in)
-        for level, line in batch_lines(batch):
-            self.log.log(level, "%s", line)
         items = checked(batch)
+        for level, line in batch_lines(items, batch.problems):
+            self.log.log(level, "%s", line)
         unhealthy = [i.conn_id for i in items if i.verdict.status is not Status.HEALTHY]
         if self.fail_on_problem and (unhealthy or batch.problems):
             raise AirflowException(f"{len(unhealthy)} instance(s) not healthy ({', '.join(unhealthy) or 'none'}), "

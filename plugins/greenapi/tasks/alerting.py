@@ -61,10 +61,12 @@ def senders_for(instance_conn_id: str | None, healthy: bool, settings: Settings)
 ONCE_PER_INCIDENT = frozenset({NoticeKind.OPENING.value, NoticeKind.ESCALATION.value, NoticeKind.RESOLUTION.value})
 
 
-def _sent_key(d: Delivery, run_id: str | None = None) -> tuple[object, ...]:
+def _sent_key(kind: str, instance_id: str, incident_id: int | None, contact_id: int | None,
+              run_id: str) -> tuple[object, ...]:  # fmt: skip
     """What makes a message one: its kind, instance, incident and contact, and its run unless it is
     a notice that an incident has once (a contact gets each reminder, but one opening)."""
-    return (d.message_kind, d.instance_id, d.incident_id, d.contact_id, run_id)
+    once = incident_id is not None and kind in ONCE_PER_INCIDENT
+    return (kind, instance_id, incident_id, contact_id, None if once else run_id)
 
 
 def _delivery(attempt: Attempt, kind: str, instance_id: str, *, incident_id: int | None = None,
@@ -93,7 +95,7 @@ class AlertRun:
         self.levels = sorted({c.notification_priority for c in self.contacts})
         self.undelivered = 0
         self.email_ok = smtp_configured(settings.smtp_conn_id)
-        self.earlier: dict[tuple[object, ...], Delivery] = {}  # what contacts have already (load_earlier)
+        self.earlier: dict[tuple[object, ...], tuple[Delivery, str]] = {}  # contacts' messages, by run (load_earlier)
 
     def _texts(self, notice: Notice, finding: Finding) -> str:
         """The notice's text, about this run's check of the instance (its real time is the header's)."""
@@ -121,10 +123,7 @@ class AlertRun:
         """The messages contacts have already: these incidents' once-only notices (opening,
         escalation, resolution), from any run; any message of this run, from an earlier try."""
         for d, run_id in self.store.delivered(incident_ids, self.dag_id, self.run_id):
-            if run_id == self.run_id:
-                self.earlier[_sent_key(d, run_id)] = d
-            if d.incident_id is not None and d.message_kind in ONCE_PER_INCIDENT:
-                self.earlier[_sent_key(d)] = d
+            self.earlier[_sent_key(d.message_kind, d.instance_id, d.incident_id, d.contact_id, run_id)] = (d, run_id)
 
     def deliver(self, text: str, levels: tuple[int, ...] | None, senders: list[GreenApiHook], *, kind: str,
                 incident_id: int | None, instance_id: str, conn_id: str | None) -> int:
@@ -138,13 +137,13 @@ class AlertRun:
         for contact in self.contacts:
             if levels is not None and contact.notification_priority not in levels:
                 continue
-            this_run = self.earlier.get((kind, instance_id, incident_id, contact.id, self.run_id))
-            before = this_run or self.earlier.get((kind, instance_id, incident_id, contact.id, None))
-            if before is not None and (this_run or kind in ONCE_PER_INCIDENT):
+            before = self.earlier.get(_sent_key(kind, instance_id, incident_id, contact.id, self.run_id))
+            if before is not None:
+                sent, run_id = before
                 log.info("%s about instance %s already sent to %s at %s: not sent again",
-                         kind, instance_id, before.recipient, before.at)  # fmt: skip
-                if this_run:  # this run's outcome, as its earlier try would have said it
-                    self.deliveries.append(this_run)
+                         kind, instance_id, sent.recipient, sent.at)  # fmt: skip
+                if run_id == self.run_id:  # this run's outcome, as its earlier try would have said it
+                    self.deliveries.append(sent)
                 accepted += 1
                 continue
             attempts = send_whatsapp(

@@ -93,12 +93,12 @@ def plan_step() -> list[dict[str, Any]]:
     raw = common.settings_raw()
     try:
         settings = parse_settings(raw)
-        instances = Variable.get(INSTANCES_VARIABLE, default=None)
-        shards = plan_shards(instances, raw)
+        shards = plan_shards(Variable.get(INSTANCES_VARIABLE, default=None), raw)
     except ConfigError as exc:
         _fail_with(exc)
-    digest = instances_digest(parse_instances(instances))
-    log.info("%d instance(s) in %d check task(s)", sum(len(s) for s in shards), len(shards))
+    conn_ids = [conn_id for shard in shards for conn_id in shard]  # the list, in its order
+    digest = instances_digest(conn_ids)
+    log.info("%d instance(s) in %d check task(s)", len(conn_ids), len(shards))
     return [{"shard": n, "shards": len(shards), "instances_digest": digest, "max_concurrency": settings.max_concurrency,
              "listed_in": f"Variable {INSTANCES_VARIABLE}"} for n in range(len(shards))]  # fmt: skip
 
