@@ -210,7 +210,8 @@ def main() -> int:
                 f"real runs (LocalExecutor, parallelism 32), max_concurrency {args.concurrency}"
             )
             print(
-                f"goal: the check <= {1.25 * args.timeout:.1f} s (1.25 x timeout), peak RSS < 300 MB per task, no 429\n"
+                f"goal: the check tasks' span <= {1.25 * args.timeout:.1f} s (1.25 x timeout), peak RSS < 300 MB "
+                "per task, no 429\n"
             )
             with running(env, tmp_path, components):
                 wait_for(lambda: dag_known(env), 180, "the dag-processor to parse the DAG")
@@ -234,6 +235,9 @@ def main() -> int:
                         f"{', '.join(sorted({r['run_state'] for r in results}))}"
                         + (f"  not success: {problems}" if problems else "")
                     )
+                    spans = [r["span"] for r in results]
+                    print(f"{'':14}check tasks' span, first start to last end: median {statistics.median(spans):.1f} s "
+                          f"({', '.join(f'{s:.1f}' for s in spans)})")  # fmt: skip
                 healthy_rounds(env, metadata_url, url, instances, args)
     finally:
         sim.terminate()

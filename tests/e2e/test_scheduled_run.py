@@ -2,12 +2,15 @@
 
 The other end-to-end tests use ``dag.test()`` (a manual run, in-process). This one proves that the
 schedule itself produces a run, that its rows say ``trigger_type = 'automatic'``, and that the
-task log files the executor writes do not contain the token.
+task log files the executor writes do not contain the token. Beside the package's DAGs, a probe
+DAG reads connections as the check shards do (greenapi.masking) and writes their tokens to its log,
+its stdout and its stderr: a real task's supervisor must hide them too.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -25,6 +28,33 @@ from tests.airflow_services import (
 from tests.e2e.conftest import log_rows
 
 SCHED_DB = "airflow_sched_test"
+REPO = Path(__file__).resolve().parents[2]
+PROBE_ID = "green_api_masking_probe"
+PROBE = f"""
+import logging
+import sys
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="{PROBE_ID}", schedule=None)
+def probe():
+    @task
+    def read_tokens():
+        from greenapi.masking import load_connections
+
+        found = load_connections(["green_api_default", "green_api_second"])
+        assert found is not None, "[logging] secret_mask_adapter is not greenapi.masking.expand_bundle"
+        for conn in found.values():
+            logging.getLogger("probe").warning("probe log %s", conn.password)
+            print("probe stdout", conn.password, flush=True)
+            print("probe stderr", conn.password, file=sys.stderr, flush=True)
+
+    read_tokens()
+
+
+probe()
+"""
 
 
 @pytest.fixture
@@ -34,11 +64,21 @@ def airflow_services(tmp_path, make_instance, add_contact, sim, reboot_schedule_
     failing = make_instance("green_api_second", state="notAuthorized")
     make_instance("green_api_alerts")
     metadata_url = fresh_metadata_db(SCHED_DB)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for path in (REPO / "dags").glob("*.py"):
+        (dags / path.name).symlink_to(path)
+    (dags / "masking_probe.py").write_text(PROBE)
     env = service_env(tmp_path, metadata_url, ["green_api_default", "green_api_second"],
-                      SCHED_METADATA_URL=metadata_url)
+                      SCHED_METADATA_URL=metadata_url, AIRFLOW__CORE__DAGS_FOLDER=str(dags))
     components = {name: [name] for name in ("api-server", "dag-processor", "scheduler")}
     with running(env, tmp_path, components):
         yield env, tmp_path, (healthy, failing)
+
+
+def runs_of(env: dict[str, str], dag_id: str) -> list[tuple[str, str]]:
+    with psycopg.connect(env["SCHED_METADATA_URL"]) as conn:
+        return conn.execute("SELECT run_id, state FROM dag_run WHERE dag_id = %s", (dag_id,)).fetchall()
 
 
 def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
@@ -81,6 +121,20 @@ def test_the_schedule_runs_the_check_and_logs_automatic_rows(
     local = next_at.astimezone(ZoneInfo("UTC"))
     assert local.strftime("%H:%M") == reboot_schedule_away_from_now
     assert timedelta(0) < next_at - datetime.now(UTC) <= timedelta(days=1, hours=1)
+
+    # Connections read with one masker update (greenapi.masking, as the check shards read theirs):
+    # each token is hidden in the task's log lines and in what it printed, which its supervisor logs.
+    airflow(env, "dags", "unpause", PROBE_ID)
+    airflow(env, "dags", "trigger", PROBE_ID)
+    probe = wait_for(lambda: [r for r in runs_of(env, PROBE_ID) if r[1] in ("success", "failed")], 120,
+                     "the masking probe to finish")  # fmt: skip
+    probe_logs = [p for p in (tmp_path / "logs").rglob("*") if p.is_file() and f"dag_id={PROBE_ID}" in str(p)]
+    said = "\n".join(p.read_text(errors="replace") for p in probe_logs)
+    assert probe[0][1] == "success", said[-3000:]
+    for where in ("log", "stdout", "stderr"):
+        assert said.count(f"probe {where} ***") == 2, (where, said[-3000:])
+    for token in (healthy.token, failing.token):
+        assert token not in said
 
 
 def next_reboot(env: dict[str, str]) -> datetime | None:

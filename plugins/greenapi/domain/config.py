@@ -80,8 +80,8 @@ class Settings(BaseModel):
     ))
     instances_per_check_task: int = Field(250, ge=1, le=10000, description=(
         "The check is split into mapped tasks of at most this many instances: Airflow masks each token a "
-        "task loads, at a cost that grows with the square of the tokens in one task (docs/deployment.md, "
-        "Many instances)."
+        "task loads, at a cost that grows with the square of the tokens in one task unless the deployment "
+        "sets greenapi.masking.expand_bundle (docs/deployment.md, Many instances)."
     ))
     # incidents
     failure_threshold: int = Field(1, ge=1, le=100, description=(
@@ -258,7 +258,8 @@ def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
 
     Each mapped task holds at most ``instances_per_check_task`` ids, and the shards differ by one
     at most. Airflow masks each token a task process loads, at a cost that grows with the square
-    of the tokens that process already holds; small shards keep it negligible (see make bench).
+    of the tokens that process already holds, unless the deployment lets a task register them in
+    one update (greenapi.masking); small shards keep it low either way (see make bench).
     Raises ConfigError for an invalid Variable: nothing can be checked.
     """
     conn_ids = parse_instances(instances_raw)

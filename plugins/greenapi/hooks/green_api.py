@@ -17,7 +17,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -213,6 +213,10 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
     def config(self) -> InstanceConfig:
         """The connection, validated (raises ConfigError naming the bad field)."""
         return self._configure(self.get_connection(self.green_api_conn_id))
+
+    def use_connection(self, conn: Any) -> None:
+        """Take ``conn``, loaded and its secrets masked by the caller, instead of loading it by id."""
+        self.__dict__["config"] = self._configure(conn)
 
     @property
     def dashboard_url(self) -> str:
@@ -419,11 +423,20 @@ class UnusableConnection(Exception):
         self.missing = missing
 
 
-def open_hook(conn_id: str) -> GreenApiHook:
-    """The hook of a connection, validated now rather than in the middle of a call."""
+def open_hook(conn_id: str, loaded: Mapping[str, Any] | None = None) -> GreenApiHook:
+    """The hook of a connection, validated now rather than in the middle of a call.
+
+    ``loaded``: connections already read (by :func:`greenapi.masking.load_connections`), where a
+    missing or None entry means that no secrets backend has the id.
+    """
     hook = GreenApiHook(conn_id)
     try:
-        hook.config  # noqa: B018
+        if loaded is None:
+            hook.config  # noqa: B018
+        elif (conn := loaded.get(conn_id)) is None:
+            raise AirflowNotFoundException(conn_id)
+        else:
+            hook.use_connection(conn)
     except AirflowNotFoundException:
         raise UnusableConnection(
             f"unknown connection id {conn_id!r}: create it (Admin > Connections, type Green API)", missing=True

@@ -186,14 +186,18 @@ def check_instances(conn_ids: Sequence[str], max_concurrency: int, listed_in: st
     """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
 
     A connection that cannot be used becomes a problem naming it (and ``listed_in``, where the
-    user listed it); the others are still checked. Each worker loads its own connection, so that
-    loading overlaps the calls already waiting.
+    user listed it); the others are still checked. Where the deployment expands secret bundles
+    (:mod:`greenapi.masking`), the connections are read first with one masker update; otherwise
+    each worker loads its own connection, so that loading overlaps the calls already waiting.
     """
     from greenapi.hooks.green_api import UnusableConnection, in_parallel, open_hook
+    from greenapi.masking import load_connections
+
+    loaded = load_connections(conn_ids)
 
     def check(conn_id: str) -> InstanceCheck | str:
         try:
-            hook = open_hook(conn_id)
+            hook = open_hook(conn_id, loaded)
         except UnusableConnection as exc:
             return f"{exc} (listed in {listed_in})" if listed_in else str(exc)
         checked_at = datetime.now(UTC).isoformat()
