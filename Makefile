@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 AUDIT_VENV := .venv-audit
+SDK_VENV := .venv-sdk
 SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
@@ -47,6 +48,12 @@ $(AUDIT_VENV)/.installed: requirements-audit.txt $(INSTALLED)
 	@$(VENV)/bin/uv pip install -q --python $(AUDIT_VENV)/bin/python -r requirements-audit.txt
 	@touch $@
 
+# The vendor's Python SDK in a virtualenv of its own (requirements-sdk.txt), for tests/test_vendor_sdk.py.
+$(SDK_VENV)/.installed: requirements-sdk.txt $(INSTALLED)
+	@$(VENV)/bin/uv venv -q --allow-existing --python $(PY) $(SDK_VENV)
+	@$(VENV)/bin/uv pip install -q --python $(SDK_VENV)/bin/python -r requirements-sdk.txt
+	@touch $@
+
 audit: install $(AUDIT_VENV)/.installed
 	@$(PY) scripts/audit.py --pip-audit $(AUDIT_VENV)/bin/pip-audit 2> >(grep -v "encouraged to fully hash\|Consider using a tool like" >&2)
 
@@ -69,7 +76,7 @@ browser:
 	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
 
-test: install lint audit browser
+test: install lint audit browser $(SDK_VENV)/.installed
 	@. scripts/env.sh test; \
 	  mkdir -p .artifacts; \
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
@@ -126,7 +133,8 @@ lock:
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION); }
 	@$(VENV)/bin/uv pip compile requirements.in --python-version 3.11 -o requirements.txt
 	@$(VENV)/bin/uv pip compile requirements-audit.in --python-version 3.11 -o requirements-audit.txt
+	@$(VENV)/bin/uv pip compile requirements-sdk.in --python-version 3.11 -o requirements-sdk.txt
 
 clean:
 	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true
-	@rm -rf $(VENV) $(AUDIT_VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache
+	@rm -rf $(VENV) $(AUDIT_VENV) $(SDK_VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache

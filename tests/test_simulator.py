@@ -595,6 +595,8 @@ def test_control_api_reset_forgets_everything(
         ),
         ("PUT", "/_sim/instances/7", {"token": "t", "latncy_ms": 5}, 400, "latncy_ms"),
         ("PUT", "/_sim/instances/7", {"token": "t", "latency_ms": -1}, 400, "latency_ms"),
+        ("PUT", "/_sim/instances/7", {"token": "t", "queue_growth": 1.5}, 400, "queue_growth"),
+        ("PUT", "/_sim/instances/7", {"token": "t", "socket_status": "up"}, 400, "socket_status"),
         (
             "PUT",
             "/_sim/instances/7",

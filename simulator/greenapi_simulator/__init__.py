@@ -104,6 +104,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "cycle": None,
     "settings": {},  # getSettings keys that differ from DEFAULT_SETTINGS
     "queue_length": 0,  # messages in the outgoing queue (showMessagesQueue)
+    "queue_growth": 0,  # messages added to the queue by each showMessagesQueue call (negative: sent)
+    "socket_status": None,  # getStatusInstance: "online" or "offline"; None follows the state
 }
 
 #: What getSettings answers for an instance whose ``settings`` were not scripted.
@@ -240,6 +242,11 @@ def _validate_value(where: str, key: str, value: Any) -> Any:
         _check_number(where, value)
     elif key == "queue_length":
         _check_int(where, value, 0)
+    elif key == "queue_growth":
+        _require(isinstance(value, int) and not isinstance(value, bool), where,
+                 f"must be a whole number of messages (negative: the queue drains), got {value!r}")  # fmt: skip
+    elif key == "socket_status":
+        _require(value in (None, "online", "offline"), where, f'must be "online", "offline" or null, got {value!r}')
     elif key == "settings":
         _require(isinstance(value, dict) and all(isinstance(k, str) for k in value), where,
                  "must be an object of getSettings key -> value")  # fmt: skip
@@ -622,16 +629,16 @@ class GreenApiSimulator:
                 return _json_reply(200, {"idMessage": secrets.token_hex(10).upper()})
             if method == "reboot" or inst is None:
                 return _json_reply(200, {"isReboot": True})
-            return self._read_only_answer(inst, method, time.monotonic())
+            return self._read_only_answer(inst, method, time.monotonic(), grow=False)
 
-    def _read_only_answer(self, inst: _Instance, method: str, now: float) -> _Reply:
+    def _read_only_answer(self, inst: _Instance, method: str, now: float, grow: bool = True) -> _Reply:
         state = inst.effective_state(now)
         if method == "getStateInstance":
             if state is None:
                 return _json_reply(200, None)
             return _json_reply(200, {"stateInstance": state})
         if method == "getStatusInstance":
-            status = "online" if state == "authorized" else "offline"
+            status = inst.effective_config(now)["socket_status"] or ("online" if state == "authorized" else "offline")
             return _json_reply(200, {"statusInstance": status})
         if method == "getWaSettings":
             return _json_reply(
@@ -644,6 +651,9 @@ class GreenApiSimulator:
                 },
             )
         config = inst.effective_config(now)
+        if method == "showMessagesQueue" and grow and config["queue_growth"]:
+            inst.config["queue_length"] = max(0, int(inst.config["queue_length"]) + config["queue_growth"])
+            config = inst.effective_config(now)
         if method == "showMessagesQueue":  # the vendor lists the first 500
             queued = [
                 {"idMessage": f"SIM{inst.instance_id}{n:05d}", "type": "sendMessage",

@@ -1,0 +1,79 @@
+"""The simulator answers as Green API documents it: the vendor's own Python SDK reads it.
+
+``whatsapp-api-client-python`` (requirements-sdk.txt) runs in a virtualenv of its own,
+``.venv-sdk``, which ``make test`` installs; it calls the simulator over HTTP as it calls
+api.green-api.com, and prints what its response objects hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from greenapi_simulator import GreenApiSimulator
+
+SDK_PYTHON = Path(__file__).resolve().parents[1] / ".venv-sdk" / "bin" / "python"
+INSTANCE = "1101990001"
+
+# Run by the SDK's interpreter. One call per method and second: the simulator enforces the
+# vendor's per-method rate limits, as Green API does.
+READ = """
+import json, sys, time
+from whatsapp_api_client_python import API
+
+host, instance_id, token = sys.argv[1:4]
+api = API.GreenApi(instance_id, token, host=host)
+calls = [("state", api.account.getStateInstance), ("status", api.account.getStatusInstance),
+         ("settings", api.account.getSettings), ("queue", api.queues.showMessagesQueue)]
+out = {}
+for name, call in calls:
+    answer = call()
+    out[name] = {"code": answer.code, "data": answer.data, "error": answer.error}
+time.sleep(1.1)
+again = api.queues.showMessagesQueue()
+out["queue_again"] = {"code": again.code, "data": again.data, "error": again.error}
+print(json.dumps(out))
+"""
+
+
+def read_with_the_sdk(sim: GreenApiSimulator, token: str) -> dict[str, Any]:
+    assert SDK_PYTHON.exists(), "the vendor's SDK is not installed: make test installs it (.venv-sdk)"
+    done = subprocess.run([str(SDK_PYTHON), "-c", READ, sim.url, INSTANCE, token], capture_output=True, text=True,
+                          timeout=60, env={"PATH": os.environ["PATH"]})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert token not in done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_vendor_sdk_reads_settings_queue_and_socket_status(sim):
+    token = f"sdk-{os.urandom(8).hex()}"
+    hook = "https://bot.example.com/hook"
+    sim.add_instance(INSTANCE, token, settings={"webhookUrl": hook, "incomingWebhook": "no"},
+                     queue_length=3, queue_growth=2, socket_status="offline")  # fmt: skip
+    read = read_with_the_sdk(sim, token)
+
+    assert read["state"] == {"code": 200, "data": {"stateInstance": "authorized"}, "error": None}
+    assert read["status"] == {"code": 200, "data": {"statusInstance": "offline"}, "error": None}
+    settings = read["settings"]["data"]
+    assert read["settings"]["code"] == 200
+    assert settings["webhookUrl"] == hook and settings["incomingWebhook"] == "no"
+    assert settings["wid"] == f"{INSTANCE}@c.us" and settings["stateWebhook"] == "no"  # the defaults stay
+    # Each showMessagesQueue call adds queue_growth messages: 3 + 2, then 7.
+    assert read["queue"]["code"] == 200 and len(read["queue"]["data"]) == 5
+    assert len(read["queue_again"]["data"]) == 7
+    first = read["queue"]["data"][0]
+    assert set(first) == {"idMessage", "type", "body"} and first["body"]["chatId"].endswith("@c.us")
+
+
+def test_a_draining_queue_and_a_socket_that_follows_the_state(sim):
+    token = f"sdk-{os.urandom(8).hex()}"
+    sim.add_instance(INSTANCE, token, state="notAuthorized", queue_length=3, queue_growth=-2)
+    read = read_with_the_sdk(sim, token)
+
+    assert read["state"]["data"] == {"stateInstance": "notAuthorized"}
+    assert read["status"]["data"] == {"statusInstance": "offline"}
+    assert len(read["queue"]["data"]) == 1  # 3 - 2
+    assert read["queue_again"] == {"code": 200, "data": [], "error": None}  # never below empty
