@@ -84,16 +84,21 @@ class Supervisor:
         return None
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        """Everything but the API server, then the API server: a task still running when the
+        scheduler stops reports its end through the API server (stopped first, the task's
+        supervisor would retry it until it is killed)."""
+        last = [p for name, p in self.procs.items() if name == "api-server"]
+        for group in ([p for p in self.procs.values() if p not in last], last):
+            for proc in group:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_SECONDS
+            for proc in group:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 def api_answers(url: str) -> bool:

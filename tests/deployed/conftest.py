@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import requests
 
-from tests.airflow_services import free_port
+from tests.airflow_services import free_port, wait_for
 from tests.conftest import require_env, tagged
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,6 +130,27 @@ def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -
         return None
     done = [r for r in rows if r[1] in ("success", "failed")]
     return done[0] if done else None
+
+
+CHECK_EVERY = 300  # the health check's schedule, */5 * * * *
+
+
+def clear_of_the_schedule(deployment: Deployment, dag_id: str, needed: float) -> None:
+    """Return once at least ``needed`` seconds remain before the next scheduled check, so that a
+    scenario's runs are not interleaved with one (with max_active_runs=1 it would run between a
+    failed run and its re-run). When less remains, wait for that check to come and finish."""
+    left = CHECK_EVERY - time.time() % CHECK_EVERY
+    if left >= needed:
+        return
+    slot = time.time() + left
+    time.sleep(left + 1)
+
+    def slot_done() -> bool:
+        rows = deployment.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_type = 'scheduled'"
+                               " AND run_after >= to_timestamp(%s)", dag_id, slot - 1)  # fmt: skip
+        return bool(rows) and all(state in ("success", "failed") for (state,) in rows)
+
+    wait_for(slot_done, 240, "the scheduled check of the next 5-minute slot")
 
 
 def trigger(deployment: Deployment, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.airflow_services import wait_for
-from tests.deployed.conftest import Deployment, deployed, finished, run_state, trigger
+from tests.deployed.conftest import Deployment, clear_of_the_schedule, deployed, finished, run_state, trigger
 
 pytestmark = pytest.mark.deployed
 DAG_ID = "green_api_health_check"
@@ -134,6 +134,9 @@ def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(health
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
     assert sim.messages() == []
+    # A scheduled check between the killed run and its re-run would send the opening to SECOND
+    # itself (or hang on it): the scenario (about 75 s under load) needs 2 minutes to itself.
+    clear_of_the_schedule(deployment, DAG_ID, 120)
     with psycopg.connect(deployment.health_url, autocommit=True) as conn:
         conn.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
                      " VALUES ('Second Support', %s, 1)", (SECOND,))  # fmt: skip
@@ -208,6 +211,7 @@ def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_do
     deployment = reboot_deployment
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
+    clear_of_the_schedule(deployment, DAG_ID, 120)  # a scheduled check would use up the faults
     failing = {"getStateInstance": {"mode": "http", "status": 500, "times": 2}}  # the check and the re-check
     sim.configure(FLAKY, faults=failing)
     token = deployment.token()
