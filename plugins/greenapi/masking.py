@@ -33,12 +33,13 @@ def expand_bundle(secret: str) -> list[str]:
     return []
 
 
-def bundle(secrets: Iterable[str]) -> tuple[str, list[str]]:
-    """One string carrying ``secrets``, and the secrets it cannot carry (they hold the separator)."""
+def bundle(secrets: Iterable[str]) -> tuple[str | None, list[str]]:
+    """One string carrying ``secrets`` (None if none can be carried), and the secrets it cannot
+    carry (they hold the separator)."""
     carried, apart = [], []
     for secret in secrets:
         (apart if _SEP in secret else carried).append(secret)
-    return _MARK + _SEP.join(carried), apart
+    return (_MARK + _SEP.join(carried) if carried else None), apart
 
 
 def bundles_expanded() -> bool:
@@ -78,8 +79,6 @@ def load_connections(conn_ids: Iterable[str]) -> dict[str, Connection | None] | 
                 break
     secrets = [s for conn in found.values() if conn for s in (conn.password, conn.extra) if s]
     carried, apart = bundle(secrets)
-    if len(carried) > len(_MARK):
-        mask_secret(carried)
-    for secret in apart:
+    for secret in ([carried] if carried else []) + apart:
         mask_secret(secret)
     return found
