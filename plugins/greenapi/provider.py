@@ -62,6 +62,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "expected_settings": {
+                        "label": "Expected settings (JSON)",
+                        "description": ('getSettings keys the instance must keep, e.g. {"incomingWebhook": "yes", '
+                                        '"webhookUrl": "https://bot.example.com/hook"}; a change opens a '
+                                        "settings_drift incident"),
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
             }
         ],

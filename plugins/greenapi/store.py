@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+from greenapi.domain.broken import Watch
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import Incident, Severity
 from greenapi.domain.records import Delivery
@@ -42,6 +43,9 @@ LOG_COLUMNS: dict[str, str] = {
     "run_id": "varchar",
     "incident_id": "bigint",
     "in_maintenance_window": "boolean",
+    "queue_length": "integer",
+    "socket_status": "varchar",
+    "settings_status": "varchar",
 }
 
 _COLS = ", ".join(LOG_COLUMNS)
@@ -173,9 +177,20 @@ SELECT_LIVE_INCIDENTS = (
     " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
 )
 SELECT_RECENT_REBOOTS = "SELECT instance_id, auto_reboots FROM green_api_instance_status WHERE cardinality(auto_reboots) > 0"
+_WATCH_COLUMNS = ("queue_streak", "queue_since", "queue_length", "socket_streak", "socket_since")
 SELECT_COUNTERS = (
-    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"
-    " auto_reboots, streak_started_at, last_checked_at FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"  # noqa: S608 - fixed columns
+    f" auto_reboots, streak_started_at, last_checked_at, {', '.join(_WATCH_COLUMNS)}"
+    " FROM green_api_instance_status WHERE instance_id = ANY(%s)"
+)
+SELECT_READ_TIMES = "SELECT instance_id, queue_read_at, settings_read_at FROM green_api_instance_status"
+# When each instance's queue and settings were read (NULL: not read this time): kept per instance,
+# so that each read keeps its own period (queue_check_minutes, settings_check_minutes).
+MARK_READS = (
+    "INSERT INTO green_api_instance_status AS s (instance_id, queue_read_at, settings_read_at)"
+    " SELECT * FROM unnest(%(ids)s::text[], %(queue)s::timestamptz[], %(settings)s::timestamptz[])"
+    " ON CONFLICT (instance_id) DO UPDATE SET queue_read_at = COALESCE(EXCLUDED.queue_read_at, s.queue_read_at),"
+    " settings_read_at = COALESCE(EXCLUDED.settings_read_at, s.settings_read_at)"
 )
 # A healthy check of a quiet instance (counted before, not failing, no incident to follow up), counted
 # as the alert step would count it (domain.incidents.observe), only once per run (``last_checked_at``).
@@ -189,6 +204,7 @@ SETTLE_HEALTHY = (
     " last_state = 'authorized', last_checked_at = %(now)s"
     " FROM unnest(%(ids)s::text[], %(checked)s::timestamptz[]) AS v(instance_id, checked_at)"
     " WHERE s.instance_id = v.instance_id AND s.failing_kind IS NULL AND s.consecutive_failures = 0"
+    " AND s.queue_streak = 0 AND s.socket_streak = 0"
     " AND (s.last_checked_at IS NULL OR s.last_checked_at < %(now)s)"
     " AND NOT EXISTS (SELECT 1 FROM green_api_incidents i WHERE i.instance_id = s.instance_id AND (i.resolved_at"
     " IS NULL OR (i.resolution_notified_at IS NULL AND i.opening_notified_at IS NOT NULL)))"
@@ -202,13 +218,13 @@ RECORD_AUTO_REBOOT = (
     " WHERE t > %s::timestamptz - INTERVAL '24 hours') || %s::timestamptz"
 )
 UPSERT_COUNTERS = (
-    "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"
-    " consecutive_successes, last_state, state_since, last_checked_at, streak_started_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"  # noqa: S608 - fixed columns
+    f" consecutive_successes, last_state, state_since, last_checked_at, streak_started_at, {', '.join(_WATCH_COLUMNS)})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (instance_id) DO UPDATE SET failing_kind = EXCLUDED.failing_kind,"
     " consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,"
     " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at,"
-    " streak_started_at = EXCLUDED.streak_started_at"
+    f" streak_started_at = EXCLUDED.streak_started_at, {', '.join(f'{c} = EXCLUDED.{c}' for c in _WATCH_COLUMNS)}"
     # A check is counted once: a re-run of the alert step (cleared, retried) changes nothing.
     " WHERE green_api_instance_status.last_checked_at IS NULL"
     " OR green_api_instance_status.last_checked_at < EXCLUDED.last_checked_at"
@@ -255,9 +271,11 @@ def _incident(row: Sequence[Any]) -> Incident:
 
 def _history(row: Sequence[Any]) -> InstanceHistory:
     (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots, streak_started_at,
-     last_checked_at) = row  # fmt: skip
+     last_checked_at) = row[:9]  # fmt: skip
+    watch = Watch(**{**dict(zip(_WATCH_COLUMNS, row[9:], strict=True)), "queue_streak": row[9] or 0,
+                     "socket_streak": row[12] or 0})  # fmt: skip
     return InstanceHistory(instance_id, failing_kind, failures, successes, last_state, state_since,
-                           tuple(auto_reboots or ()), streak_started_at, last_checked_at)  # fmt: skip
+                           tuple(auto_reboots or ()), streak_started_at, last_checked_at, watch)  # fmt: skip
 
 
 class IncidentStore(HealthStore):
@@ -273,6 +291,26 @@ class IncidentStore(HealthStore):
         """What earlier runs saw of these instances (those never seen are missing)."""
         rows = self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,))
         return {h.instance_id: h for h in map(_history, rows)}
+
+    @_reachable
+    def read_times(self) -> dict[str, tuple[Any, Any]]:
+        """When each instance's queue and settings were last read: ``{instance_id: (queue, settings)}``."""
+        return {str(r[0]): (r[1], r[2]) for r in self._hook().get_records(SELECT_READ_TIMES)}
+
+    @_reachable
+    def mark_reads(self, reads: dict[str, tuple[Any, Any]]) -> None:
+        """Record the queue and settings reads just made: ``{instance_id: (queue_at, settings_at)}``,
+        None where that read was not made."""
+        if not reads:
+            return
+        conn = self._hook().get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(MARK_READS, {"ids": list(reads), "queue": [q for q, _ in reads.values()],
+                                         "settings": [s for _, s in reads.values()]})  # fmt: skip
+            conn.commit()
+        finally:
+            conn.close()
 
     @_reachable
     def auto_reboots(self) -> dict[str, list[Any]]:
@@ -332,7 +370,8 @@ class IncidentStore(HealthStore):
                 for h in counters:
                     cur.execute(UPSERT_COUNTERS, (h.instance_id, h.failing_kind, h.consecutive_failures,
                                                   h.consecutive_successes, h.last_state, h.state_since,
-                                                  h.last_checked_at, h.streak_started_at))  # fmt: skip
+                                                  h.last_checked_at, h.streak_started_at,
+                                                  *(getattr(h.watch, c) for c in _WATCH_COLUMNS)))  # fmt: skip
                 for incident in incidents:
                     if incident.id is None:
                         cur.execute(INSERT_INCIDENT, _incident_params(incident, _INCIDENT_COLUMNS[1:]))

@@ -193,3 +193,35 @@ def test_bad_connections_are_refused_by_name(monkeypatch, fields, named):
     assert "TOKEN-SECRET-1" not in str(err.value)
     ok, message = GreenApiHook("green_api_bad").test_connection()
     assert not ok and named in message
+
+
+# ---- what an authorized instance shows beyond its state (issue 15)
+
+EXPECTED = {"webhookUrl": "https://bot.example.com/hook", "incomingWebhook": "yes", "webhookUrlToken": "tok-secret-77"}
+
+
+def test_compare_settings_lists_the_drift_and_masks_the_secrets(hook_for):
+    hook, _ = hook_for(settings={**EXPECTED, "incomingWebhook": "no", "webhookUrlToken": "other-secret-88"},
+                       extra={"expected_settings": EXPECTED})  # fmt: skip
+    result = hook.compare_settings()
+    assert result.ok and result.data["webhookUrlToken"] == "***"
+    assert [(d["key"], d["expected"], d["actual"], d["secret"]) for d in result.data["drift"]] == [
+        ("incomingWebhook", "yes", "no", False), ("webhookUrlToken", None, None, True)]
+    assert "secret-77" not in json.dumps(result.to_dict()) and "secret-88" not in json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize(("actual", "ok", "said"), [
+    (EXPECTED, True, "the 3 expected setting(s) match"),
+    ({**EXPECTED, "webhookUrl": ""}, False, 'webhookUrl: expected "https://bot.example.com/hook", actual ""'),
+    ({**EXPECTED, "webhookUrlToken": "changed"}, False, "webhookUrlToken: differs from the expected value (secret"),
+])  # fmt: skip
+def test_test_connection_compares_the_expected_settings(hook_for, actual, ok, said):
+    hook, _ = hook_for(settings=actual, extra={"expected_settings": json.dumps(EXPECTED)})
+    passed, message = hook.test_connection()
+    assert passed is ok and said in message and "tok-secret" not in message
+
+
+def test_test_connection_refuses_a_key_get_settings_does_not_return(hook_for):
+    hook, _ = hook_for(extra={"expected_settings": {"incomingWebhook": "yes", "webhookUrll": "https://x"}})
+    ok, said = hook.test_connection()
+    assert not ok and said.endswith("extra expected_settings names key(s) that getSettings does not return: webhookUrll")

@@ -445,3 +445,22 @@ def test_provider_info_declares_every_extension():
     assert [c["hook-class-name"] for c in info["connection-types"]] == [
         "greenapi.hooks.green_api.GreenApiHook"
     ]
+
+
+def test_health_check_also_reads_socket_queue_and_settings_of_authorized_instances(make_instance, sim):
+    broken = make_instance("green_api_broken", socket_status="offline", queue_length=12,
+                           settings={"incomingWebhook": "no"}, extra={"expected_settings": {"incomingWebhook": "yes"}})
+    down = make_instance("green_api_down", state="notAuthorized")
+    op = GreenApiHealthCheckOperator(task_id="check", green_api_conn_ids=[broken.conn_id, down.conn_id],
+                                     also_read=["socket", "queue", "settings"])  # fmt: skip
+    raw = json.loads(json.dumps(op.execute({})))
+    batch = CheckBatch.from_dict(raw)
+    reading = {c.conn_id: c.reading for c in batch.checks}
+    assert reading[down.conn_id] is None  # not authorized: nothing more is read
+    got = reading[broken.conn_id]
+    assert (got.socket, got.queue, got.settings) == ("offline", 12, "drift")
+    assert [(d.key, d.expected, d.actual) for d in got.drift] == [("incomingWebhook", "yes", "no")]
+    assert "queued message" not in json.dumps(raw)  # the queue travels as its length only
+    assert sim.requests_log(down.instance_id, "showMessagesQueue") == []
+    with pytest.raises(ValueError, match="also_read"):
+        GreenApiHealthCheckOperator(task_id="bad", green_api_conn_ids=["x"], also_read=["queues"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from greenapi.domain.broken import Thresholds
 from greenapi.domain.config import Settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.incidents import Observation, Policy, Severity
@@ -27,6 +28,11 @@ def observation(finding: Finding, at: datetime, in_window: bool) -> Observation:
         reboot_ok=finding.reboot_success if finding.reboot_triggered else None,
         counts=counts and (healthy or finding.alert is not None),
     )
+
+
+def limits_of(settings: Settings) -> Thresholds:
+    """When the readings of an authorized instance (domain.broken) become a problem."""
+    return Thresholds(settings.queue_alert_threshold, settings.queue_alert_checks, settings.offline_alert_checks)
 
 
 def policy_of(settings: Settings) -> Policy:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -142,6 +145,29 @@ class Settings(BaseModel):
     reboot_poll_seconds: int = Field(15, ge=1, le=600, description=(
         "How often to look meanwhile (within the API's limit of 1 request per second)."
     ))
+    # authorized but broken (docs/alerting.md)
+    settings_check_minutes: float = Field(60, gt=0, le=10080, description=(
+        "How often `getSettings` is compared with a connection's `expected_settings` extra; a differing key "
+        "opens a `settings_drift` incident."
+    ))
+    queue_check_minutes: float = Field(5, gt=0, le=1440, description=(
+        "How often the outgoing queue (`showMessagesQueue`) of an authorized instance is read."
+    ))
+    queue_alert_threshold: int = Field(50, ge=1, le=500, description=(
+        "Messages waiting in the outgoing queue that count as stuck (the API lists at most 500)."
+    ))
+    queue_alert_checks: int = Field(3, ge=1, le=100, description=(
+        "Consecutive queue reads at the threshold or above, without the count going down, that open an "
+        "`outgoing_queue_stuck` incident."
+    ))
+    reboot_on_stuck_queue: Annotated[bool, _Expected("true or false")] = Field(False, description=(
+        "A stuck outgoing queue only alerts, unless this is true: then it is also rebooted automatically "
+        "(within the cooldown and the daily cap)."
+    ))
+    offline_alert_checks: int = Field(3, ge=1, le=100, description=(
+        "Consecutive checks with the socket `offline` (`getStatusInstance`) while `authorized` that open a "
+        "`socket_offline` incident."
+    ))
     # retention
     health_log_retention_days: int = Field(30, ge=1, le=3650, description=(
         "Rows of `green_api_health_logs` older than this are deleted."
@@ -223,6 +249,8 @@ class InstanceConfig:
     state_timeout: float = 10.0
     reboot_timeout: float = 30.0
     send_timeout: float = 20.0
+    # getSettings keys and values the instance must keep (may hold a secret: never in repr)
+    expected_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _load_json(name: str, raw: str | Any) -> Any:
@@ -321,6 +349,29 @@ def _dashboard_url(conn_id: str, extra: dict[str, Any]) -> str | None:
     return str(value).strip()
 
 
+def expected_settings(conn_id: str, value: Any) -> dict[str, Any]:
+    """The connection extra ``expected_settings``: a JSON object of getSettings keys and the
+    values they must keep (text, numbers, true/false). The error names the key, never a secret's value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    where = f"Connection {conn_id}: extra expected_settings"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a JSON object of getSettings keys and values, such as "
+                          f'{{"incomingWebhook": "yes"}}, got {type(value).__name__}')  # fmt: skip
+    for key, want in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"{where} has an empty key")
+        if want is None or isinstance(want, dict | list) or (isinstance(want, float) and not math.isfinite(want)):
+            raise ConfigError(f"{where}: key {key!r} must be text, a number or true/false, got "
+                              f"{'null' if want is None else type(want).__name__}")  # fmt: skip
+    return dict(value)
+
+
 def instance_config(
     conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any]
 ) -> InstanceConfig:
@@ -347,6 +398,7 @@ def instance_config(
         state_timeout=_timeout(conn_id, extra, "state_timeout", 10.0),
         reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
         send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),
+        expected_settings=expected_settings(conn_id, _extra(extra, "expected_settings")),
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from greenapi.domain.broken import Reading
 from greenapi.domain.messages import AlertFacts
 from greenapi.domain.rules import AlertKind, Status, Verdict
 
@@ -24,6 +25,7 @@ class Finding:
     reboot_success: bool | None = None
     alert: AlertKind | None = None
     fix: str | None = None
+    reading: Reading | None = None  # what the check read beyond the state (domain.broken)
 
     @classmethod
     def of(cls, verdict: Verdict, *, reboot_triggered: bool, **context: Any) -> Finding:
@@ -57,9 +59,11 @@ class Finding:
         out = asdict(self)
         out["status"] = self.status.value
         out["alert"] = self.alert.value if self.alert else None
+        out["reading"] = self.reading.to_dict() if self.reading else None
         return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Finding:
         alert = raw.get("alert")
-        return cls(**{**raw, "status": Status(raw["status"]), "alert": AlertKind(alert) if alert else None})
+        return cls(**{**raw, "status": Status(raw["status"]), "alert": AlertKind(alert) if alert else None,
+                      "reading": Reading.from_dict(raw.get("reading"))})  # fmt: skip

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from greenapi.domain.alerts import limits_of
+from greenapi.domain.broken import Watch, fold
 from greenapi.domain.config import Settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.records import CheckBatch, InstanceCheck
@@ -45,6 +47,7 @@ class InstanceHistory:
     auto_reboots: tuple[datetime, ...] = ()
     streak_started_at: datetime | None = None
     last_checked_at: datetime | None = None
+    watch: Watch = Watch()  # the streaks of what the checks read beyond the state
 
 
 @dataclass(frozen=True)
@@ -183,10 +186,14 @@ def within_24h(known: dict[str, list[datetime]], now: datetime, made: dict[str, 
     return {k: v for k, v in kept.items() if v}
 
 
+QUEUE_REBOOT = "outgoing queue stuck"  # the start of the reason of a reboot for a stuck queue
+
+
 def plan_reboots(
     checks: list[InstanceCheck], history: dict[str, InstanceHistory], now: datetime, settings: Settings
 ) -> dict[str, str]:
-    """Which instances call for an automatic reboot, and why (by connection id)."""
+    """Which instances call for an automatic reboot, and why (by connection id). A stuck outgoing
+    queue is one only with ``reboot_on_stuck_queue``."""
     reasons = {}
     for check in checks:
         verdict = classify_check(check.result)
@@ -197,22 +204,32 @@ def plan_reboots(
             starting_reboot_minutes=settings.starting_reboot_minutes,
             reboot_on_yellow_card=settings.reboot_on_yellow_card,
         )  # fmt: skip
+        if reason is None and settings.reboot_on_stuck_queue:
+            reason = _queue_reason(check, past.watch if past else Watch(), settings)
         if reason:
             reasons[check.conn_id] = reason
     return reasons
 
 
+def _queue_reason(check: InstanceCheck, watch: Watch, settings: Settings) -> str | None:
+    _, signs = fold(watch, check.reading, datetime.fromisoformat(check.checked_at), limits_of(settings))
+    stuck = next((s for s in signs if s.kind is AlertKind.OUTGOING_QUEUE_STUCK and s.holds), None)
+    return f"{QUEUE_REBOOT}: {stuck.queue} messages for {stuck.checks} checks" if stuck else None
+
+
 def reboot_skip(
-    recheck: ApiResult, previous: list[datetime], now: datetime, settings: Settings, *, unknown: bool = False
-) -> SkipReason | None:
+    recheck: ApiResult, previous: list[datetime], now: datetime, settings: Settings, *, unknown: bool = False,
+    state_problem: bool = True,
+) -> SkipReason | None:  # fmt: skip
     """Why an automatic reboot must not be made now (None: make it).
 
     ``previous``: the instance's automatic reboots, each at the logical time of the run that made
     it; one at ``now`` was made by an earlier try of this run (the task cleared or retried).
     ``unknown``: this try cannot know whether an earlier try of this run made one (the task is
     run again and the health database is down): no reboot, rather than perhaps a second one.
+    ``state_problem``: False for a stuck queue, which an authorized re-check does not clear.
     """
-    if classify_check(recheck).status is Status.HEALTHY:
+    if state_problem and classify_check(recheck).status is Status.HEALTHY:
         return SkipReason.RECOVERED
     if unknown or now in previous:
         return SkipReason.ALREADY
@@ -264,6 +281,10 @@ def findings(
     for check in checked.batch.checks if checked else []:
         verdict = classify_check(check.result)
         attempt = attempts.get(check.conn_id)
+        if attempt is not None and attempt.reason.startswith(QUEUE_REBOOT):
+            verdict = replace(verdict, error=verdict.error or attempt.reason)
+            if attempt.skipped in (SkipReason.COOLDOWN, SkipReason.ALREADY):
+                attempt = None  # the queue's own incident alerts; no reboot was made
         if attempt is not None and attempt.skipped is not None:
             verdict = _skipped(verdict, attempt, settings)
         elif attempt is not None and attempt.result is not None:
@@ -278,6 +299,7 @@ def findings(
                 dashboard_url=check.dashboard_url or "",
                 checked_at=check.checked_at,
                 response_time_ms=check.result.response_time_ms,
+                reading=check.reading,
             )
         )
     return out

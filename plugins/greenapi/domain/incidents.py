@@ -38,7 +38,13 @@ _FAMILIES = {
     AlertKind.CONFIGURATION_ERROR: "configuration",
     AlertKind.INVALID_RESPONSE: "invalid_response",
     AlertKind.REBOOT_LOOP: "reboot_loop",
+    AlertKind.SETTINGS_DRIFT: "settings_drift",
+    AlertKind.OUTGOING_QUEUE_STUCK: "outgoing_queue_stuck",
+    AlertKind.SOCKET_OFFLINE: "socket_offline",
 }
+# Families of an authorized instance that is still broken: each is followed by its own readings,
+# never resolved by a healthy state (domain.broken).
+BROKEN_FAMILIES = frozenset({"settings_drift", "outgoing_queue_stuck", "socket_offline"})
 
 
 def family(kind: AlertKind) -> str:

@@ -98,6 +98,36 @@ BODIES: dict[AlertKind, str] = {
         "1. Vérifier le dashboard Green API\n"
         "2. Contacter le support Green API"
     ),
+    AlertKind.SETTINGS_DRIFT: (
+        "⚙️ *RÉGLAGES DE L'INSTANCE MODIFIÉS*\n\n"
+        "État détecté: {state}\n"
+        "Écart: {error}\n\n"
+        "ℹ️ *PAS DE REBOOT AUTOMATIQUE*\n"
+        "Le bot ne reçoit peut-être plus les messages (webhook)\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Ouvrir les réglages de l'instance dans la console Green API\n"
+        "2. Rétablir les valeurs attendues"
+    ),
+    AlertKind.OUTGOING_QUEUE_STUCK: (
+        "📤 *FILE D'ENVOI BLOQUÉE*\n\n"
+        "État détecté: {state}\n"
+        "File: {error}\n\n"
+        "ℹ️ Les messages attendent jusqu'à 24 h puis sont perdus\n\n"
+        "⚠️ *ACTION SUGGÉRÉE:*\n"
+        "1. Vérifier le dashboard Green API\n"
+        "2. Rebooter l'instance si la file ne baisse pas"
+    ),
+    AlertKind.SOCKET_OFFLINE: (
+        "📡 *SOCKET WHATSAPP HORS LIGNE*\n\n"
+        "État détecté: {state}\n"
+        "Erreur: {error}\n\n"
+        "ℹ️ *PAS DE REBOOT AUTOMATIQUE*\n"
+        "L'instance ne peut ni envoyer ni recevoir\n\n"
+        "⚠️ *ACTION SUGGÉRÉE:*\n"
+        "1. Vérifier le téléphone (internet, WhatsApp ouvert)\n"
+        "2. Vérifier le dashboard Green API\n"
+        "3. Rebooter l'instance si cela persiste"
+    ),
 }
 
 ORIGINS = {"scheduled": "PLANIFIÉ", "manual": "MANUEL", "automatic": "AUTOMATIQUE"}
@@ -152,6 +182,23 @@ BODIES_EN: dict[AlertKind, str] = {
     AlertKind.REBOOT_LOOP: (
         "🔁 *REBOOT LOOP*\n\nError: {error}\n\nℹ️ *AUTOMATIC REBOOTS STOPPED*\n\n"
         "⚠️ *ACTION REQUIRED:*\n1. Check the Green API dashboard\n2. Contact Green API support"
+    ),
+    AlertKind.SETTINGS_DRIFT: (
+        "⚙️ *INSTANCE SETTINGS CHANGED*\n\nState: {state}\nDifference: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nThe bot may no longer receive messages (webhook)\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Open the instance's settings in the Green API console\n"
+        "2. Restore the expected values"
+    ),
+    AlertKind.OUTGOING_QUEUE_STUCK: (
+        "📤 *OUTGOING QUEUE STUCK*\n\nState: {state}\nQueue: {error}\n\n"
+        "ℹ️ Messages wait up to 24 h, then are dropped\n\n"
+        "⚠️ *SUGGESTED ACTION:*\n1. Check the Green API dashboard\n2. Reboot the instance if the queue does not go down"
+    ),
+    AlertKind.SOCKET_OFFLINE: (
+        "📡 *WHATSAPP SOCKET OFFLINE*\n\nState: {state}\nError: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nThe instance can neither send nor receive\n\n"
+        "⚠️ *SUGGESTED ACTION:*\n1. Check the phone (internet, WhatsApp open)\n2. Check the Green API dashboard\n"
+        "3. Reboot the instance if it persists"
     ),
 }
 
@@ -219,6 +266,9 @@ KIND_LABELS = {
         AlertKind.REBOOT_NOT_BACK: "instance non revenue après reboot",
         AlertKind.REBOOT_NEEDS_RELINK: "reconnexion WhatsApp nécessaire",
         AlertKind.REBOOT_LOOP: "boucle de reboots",
+        AlertKind.SETTINGS_DRIFT: "réglages de l'instance modifiés",
+        AlertKind.OUTGOING_QUEUE_STUCK: "file d'envoi bloquée",
+        AlertKind.SOCKET_OFFLINE: "socket WhatsApp hors ligne",
     },
     "en": {
         AlertKind.INSTANCE_NOT_AUTHORIZED: "instance not authorized",
@@ -231,6 +281,9 @@ KIND_LABELS = {
         AlertKind.REBOOT_NOT_BACK: "instance not back after reboot",
         AlertKind.REBOOT_NEEDS_RELINK: "WhatsApp must be linked again",
         AlertKind.REBOOT_LOOP: "reboot loop",
+        AlertKind.SETTINGS_DRIFT: "instance settings changed",
+        AlertKind.OUTGOING_QUEUE_STUCK: "outgoing queue stuck",
+        AlertKind.SOCKET_OFFLINE: "WhatsApp socket offline",
     },
 }
 

@@ -11,15 +11,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from greenapi.domain.broken import Reading
 from greenapi.domain.results import ApiResult
 
 
 @dataclass(frozen=True)
 class InstanceCheck:
-    """One ``getStateInstance`` call on one instance.
+    """One ``getStateInstance`` call on one instance, and what else was read of it.
 
     JSON: ``{"conn_id", "instance_id", "checked_at" (ISO 8601, UTC, when the call was made),
-    "dashboard_url" (str or null), "result" (ApiResult.to_dict())}``.
+    "dashboard_url" (str or null), "result" (ApiResult.to_dict()), "reading" (Reading.to_dict(),
+    or null when nothing more was read)}``.
     """
 
     conn_id: str
@@ -27,15 +29,18 @@ class InstanceCheck:
     checked_at: str
     result: ApiResult
     dashboard_url: str | None = None
+    reading: Reading | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"conn_id": self.conn_id, "instance_id": self.instance_id, "checked_at": self.checked_at,
-                "dashboard_url": self.dashboard_url, "result": self.result.to_dict()}  # fmt: skip
+                "dashboard_url": self.dashboard_url, "result": self.result.to_dict(),
+                "reading": self.reading.to_dict() if self.reading else None}  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> InstanceCheck:
         return cls(conn_id=raw["conn_id"], instance_id=raw["instance_id"], checked_at=raw["checked_at"],
-                   dashboard_url=raw.get("dashboard_url"), result=ApiResult.from_dict(raw["result"]))  # fmt: skip
+                   dashboard_url=raw.get("dashboard_url"), result=ApiResult.from_dict(raw["result"]),
+                   reading=Reading.from_dict(raw.get("reading")))  # fmt: skip
 
 
 @dataclass(frozen=True)

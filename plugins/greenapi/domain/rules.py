@@ -41,6 +41,10 @@ class AlertKind(StrEnum):
     REBOOT_NOT_BACK = "reboot_not_back"
     REBOOT_NEEDS_RELINK = "reboot_needs_relink"
     REBOOT_LOOP = "reboot_loop"  # automatic reboots stopped: the daily cap is reached
+    # authorized but broken (domain.broken)
+    SETTINGS_DRIFT = "settings_drift"
+    OUTGOING_QUEUE_STUCK = "outgoing_queue_stuck"
+    SOCKET_OFFLINE = "socket_offline"
 
 
 @dataclass(frozen=True)

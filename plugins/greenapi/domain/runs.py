@@ -36,6 +36,9 @@ def log_rows(
                 "run_id": run_id,
                 "incident_id": outcome.incident_ids.get(f.instance_id),
                 "in_maintenance_window": bool(outcome.in_window.get(f.instance_id, False)),
+                "queue_length": f.reading.queue if f.reading else None,
+                "socket_status": f.reading.socket if f.reading else None,
+                "settings_status": f.reading.settings if f.reading else None,
             }
         )
     return rows

@@ -26,6 +26,7 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from greenapi.domain.broken import SECRET_SETTINGS, Drift, compare_settings, drift_text
 from greenapi.domain.config import ConfigError, InstanceConfig, instance_config
 from greenapi.domain.results import ApiResult, ResultKind
 
@@ -39,8 +40,6 @@ R = TypeVar("R")
 
 MAX_BODY_BYTES = 1024 * 1024
 USER_AGENT = "airflow-provider-green-api"
-# getSettings keys whose values are secrets: never shown, logged or stored.
-SECRET_SETTINGS = frozenset({"webhookUrlToken", "proxyInstance"})
 MASK = "***"
 # Requests per second the API allows per instance and method (see the protocol notes).
 RATE_LIMITS = {"sendMessage": 50.0}
@@ -134,10 +133,14 @@ def mask_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: (MASK if k in SECRET_SETTINGS and v not in (None, "") else v) for k, v in settings.items()}
 
 
-def interpret(method: str, status: int, raw: bytes, token: str | None, elapsed_ms: int) -> ApiResult:
+def interpret(method: str, status: int, raw: bytes, token: str | None, elapsed_ms: int,
+              expected: Mapping[str, Any] | None = None) -> ApiResult:  # fmt: skip
     """One answer as an :class:`ApiResult`: the same reading for the sync and the async hook.
 
     ``showMessagesQueue`` answers a JSON array: it is returned as ``data["messages"]``.
+    ``getSettings``' secrets are masked; with ``expected`` (a connection's ``expected_settings``),
+    they are compared first, so that no secret leaves this function: ``data["drift"]`` then lists
+    each differing key (:class:`~greenapi.domain.broken.Drift`, as JSON).
     """
 
     def result(kind: ResultKind, **fields: Any) -> ApiResult:
@@ -159,7 +162,10 @@ def interpret(method: str, status: int, raw: bytes, token: str | None, elapsed_m
     if not isinstance(parsed, dict):
         return result(ResultKind.MALFORMED, error="Malformed answer: body is not a JSON object")
     if method == "getSettings":
+        drift = compare_settings(expected, parsed) if expected else ()
         parsed = mask_settings(parsed)
+        if expected:
+            parsed["drift"] = [d.to_dict() for d in drift]
     return result(ResultKind.OK, data=parsed)
 
 
@@ -250,6 +256,12 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
         """``showMessagesQueue``: the outgoing queue (first 500), as ``data["messages"]``."""
         return self._call("showMessagesQueue", "GET", timeout)
 
+    def compare_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getSettings`` compared with the connection's extra ``expected_settings``:
+        ``data["drift"]`` lists each key that differs (a secret's values are never kept), and the
+        settings themselves come back with their secrets masked."""
+        return self._call("getSettings", "GET", timeout, expected=self.config.expected_settings or None)
+
     def reboot(self, timeout: float | None = None) -> ApiResult:
         """``reboot``: restarts the instance; ``data["isReboot"]`` says whether it was accepted."""
         return self._call("reboot", "GET", timeout)
@@ -259,16 +271,29 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
         return self._call("sendMessage", "POST", timeout, {"chatId": chat_id, "message": message})
 
     def test_connection(self) -> tuple[bool, str]:
-        """Used by the UI's Test button: one getStateInstance call."""
+        """Used by the UI's Test button: getStateInstance, then, with ``expected_settings``, getSettings
+        compared with it (a key it does not return is refused by name)."""
         try:
             cfg = self.config
         except ValueError as exc:
             return False, str(exc)
         result = self.get_state_instance()
-        if result.ok:
-            state = result.data.get("stateInstance")
-            return True, f"Instance {cfg.instance_id} answered in {result.response_time_ms} ms: state {state!r}"
-        return False, f"Instance {cfg.instance_id}: {result.error}"
+        if not result.ok:
+            return False, f"Instance {cfg.instance_id}: {result.error}"
+        said = f"Instance {cfg.instance_id} answered in {result.response_time_ms} ms: state {result.data.get('stateInstance')!r}"
+        if not cfg.expected_settings:
+            return True, said
+        settings = self.compare_settings()
+        if not settings.ok:
+            return False, f"{said}; getSettings failed: {settings.error}"
+        drift = [Drift.from_dict(d) for d in settings.data.get("drift", [])]
+        missing = [d.key for d in drift if d.missing]
+        if missing:
+            return False, (f"{said}; extra expected_settings names key(s) that getSettings does not return: "
+                           f"{', '.join(missing)}")  # fmt: skip
+        if drift:
+            return False, f"{said}; settings differ from expected_settings: {drift_text(tuple(drift), 'en')}"
+        return True, f"{said}; the {len(cfg.expected_settings)} expected setting(s) match"
 
     def _read(self, chunks: Iterator[bytes], deadline: float) -> bytes:
         body = bytearray()
@@ -289,7 +314,8 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
                 return
             yield chunk
 
-    def _call(self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None) -> ApiResult:
+    def _call(self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None,
+              expected: Mapping[str, Any] | None = None) -> ApiResult:  # fmt: skip
         cfg = self.config
         timeout = timeout or self._timeout(cfg, method)
         if self.pace:
@@ -319,7 +345,7 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
             return failed(ResultKind.CONNECTION_ERROR, f"Connection error: {_connection_reason(exc)}")
         except requests.RequestException as exc:
             return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")
-        return interpret(method, status, raw, self._token, _ms_since(started))
+        return interpret(method, status, raw, self._token, _ms_since(started), expected)
 
 
 class GreenApiAsyncHook(_GreenApiConnection, BaseHook):

@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from greenapi.domain.broken import SETTINGS_DRIFT, SETTINGS_MATCH, Drift, Read, Reading, parse_reads
 from greenapi.domain.records import CheckBatch, InstanceCheck
+from greenapi.domain.rules import HEALTHY_STATE
 from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
     from greenapi.hooks.green_api import GreenApiHook
@@ -182,9 +186,45 @@ class GreenApiRebootOperator(BaseOperator):
         return {"instance_id": check.get("instance_id"), "state": self.wait_for_state}
 
 
-def check_instances(conn_ids: Sequence[str], max_concurrency: int, listed_in: str | None = None) -> CheckBatch:
+def read_more(hook: GreenApiHook, wanted: frozenset[Read]) -> Reading:
+    """What else an authorized instance shows (:mod:`greenapi.domain.broken`): its socket
+    (getStatusInstance), its outgoing queue's length (showMessagesQueue) and its settings compared
+    with the connection's ``expected_settings`` (getSettings, only when that extra is set). A read
+    that fails is kept as an error and gives no sign."""
+    socket = queue = settings = None
+    drift: tuple[Drift, ...] = ()
+    errors: dict[str, str] = {}
+    if Read.SOCKET in wanted:
+        result = hook.get_status_instance()
+        socket = result.data.get("statusInstance") if result.ok else None
+        if socket not in ("online", "offline"):
+            errors[Read.SOCKET.value] = result.error or f"getStatusInstance answered statusInstance {socket!r}"
+            socket = None
+    if Read.QUEUE in wanted:
+        result = hook.show_messages_queue()
+        messages = result.data.get("messages") if result.ok else None
+        if isinstance(messages, list):
+            queue = len(messages)  # only the count leaves this function: no message body
+        else:
+            errors[Read.QUEUE.value] = result.error or "showMessagesQueue did not answer a list"
+    if Read.SETTINGS in wanted and hook.config.expected_settings:
+        result = hook.compare_settings()
+        if result.ok:
+            drift = tuple(Drift.from_dict(d) for d in result.data.get("drift", []))
+            settings = SETTINGS_DRIFT if drift else SETTINGS_MATCH
+        else:
+            errors[Read.SETTINGS.value] = result.error or "getSettings failed"
+    return Reading(socket, queue, settings, drift, errors)
+
+
+def check_instances(
+    conn_ids: Sequence[str], max_concurrency: int, listed_in: str | None = None,
+    reads: Callable[[str], frozenset[Read]] | None = None,
+) -> CheckBatch:  # fmt: skip
     """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
 
+    ``reads``: what else to read of an authorized instance, by instance id (see :func:`read_more`),
+    in the same worker right after its state.
     A connection that cannot be used becomes a problem naming it (and ``listed_in``, where the
     user listed it); the others are still checked. Where the deployment expands secret bundles
     (:mod:`greenapi.masking`), the connections are read first with one masker update; otherwise
@@ -202,7 +242,11 @@ def check_instances(conn_ids: Sequence[str], max_concurrency: int, listed_in: st
             return f"{exc} (listed in {listed_in})" if listed_in else str(exc)
         checked_at = datetime.now(UTC).isoformat()
         result = hook.get_state_instance()
-        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url)
+        wanted = reads(hook.config.instance_id) if reads else frozenset()
+        reading = None
+        if wanted and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
+            reading = read_more(hook, wanted)
+        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url, reading)
 
     done = in_parallel(max_concurrency, list(conn_ids), check)
     return CheckBatch([c for c in done if isinstance(c, InstanceCheck)], [p for p in done if isinstance(p, str)])
@@ -217,9 +261,16 @@ class GreenApiHealthCheckOperator(BaseOperator):
     instance or an unusable connection (they are in the result): what to do is the next task's call;
     ``fail_on_problem=True`` fails the task when any instance is not healthy or not checked.
 
+    With ``also_read``, each authorized instance is also read for what breaks a bot while its
+    state says ``authorized``, and each check carries a ``"reading"``: ``"socket"``
+    (getStatusInstance: ``online``/``offline``), ``"queue"`` (the outgoing queue's length, from
+    showMessagesQueue) and ``"settings"`` (getSettings compared with the connection's extra
+    ``expected_settings``: ``match``/``drift``, with each differing key; secrets never shown).
+
     :param green_api_conn_ids: connection ids (templated: a mapped task can take its shard).
     :param max_concurrency: calls in flight at once (default 50).
     :param listed_in: where the ids come from, named in the problem of an unusable one.
+    :param also_read: any of ``"socket"``, ``"queue"``, ``"settings"`` (default none).
     """
 
     template_fields: Sequence[str] = ("green_api_conn_ids",)
@@ -232,6 +283,7 @@ class GreenApiHealthCheckOperator(BaseOperator):
         max_concurrency: int = 50,
         listed_in: str | None = None,
         fail_on_problem: bool = False,
+        also_read: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -241,6 +293,11 @@ class GreenApiHealthCheckOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.listed_in = listed_in
         self.fail_on_problem = fail_on_problem
+        self.also_read = parse_reads(also_read)
+
+    def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
+        """What to read beyond the state, by instance id (here: ``also_read``, every check)."""
+        return lambda _instance_id: self.also_read
 
     def execute(self, context: Context) -> dict[str, Any]:
         from greenapi.domain.rules import Status
@@ -251,7 +308,7 @@ class GreenApiHealthCheckOperator(BaseOperator):
             conn_ids = json.loads(conn_ids) if conn_ids.lstrip().startswith("[") else [conn_ids]
         if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
-        batch = check_instances(conn_ids, self.max_concurrency, self.listed_in)
+        batch = check_instances(conn_ids, self.max_concurrency, self.listed_in, self.reads_for(conn_ids))
         items = checked(batch)
         for level, line in batch_lines(items, batch.problems):
             self.log.log(level, "%s", line)

@@ -17,18 +17,23 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from greenapi.domain.alerts import observation, policy_of
+from greenapi.domain.alerts import limits_of, observation, policy_of
+from greenapi.domain.broken import Sign, Watch, fold, sign_text
 from greenapi.domain.config import ALERTS_CONN_ID, Settings, too_many_contacts
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import (
+    BROKEN_FAMILIES,
     Counters,
     Incident,
     Notice,
     NoticeKind,
+    Observation,
+    Policy,
     Severity,
     delivered,
     due,
+    family,
     observe,
 )
 from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
@@ -98,9 +103,10 @@ class AlertRun:
         self.earlier: dict[tuple[object, ...], tuple[Delivery, str]] = {}  # contacts' messages, by run (load_earlier)
 
     def _texts(self, notice: Notice, finding: Finding) -> str:
-        """The notice's text, about this run's check of the instance (its real time is the header's)."""
+        """The notice's text, about this run's check of the instance (its real time is the header's).
+        An incident of what was read beyond the state says what its incident last recorded."""
         incident, lang, tz = notice.incident, self.settings.language, self.settings.message_timezone
-        if finding.alert is not None:
+        if finding.alert is not None and family(incident.kind) not in BROKEN_FAMILIES:
             facts = replace(finding.alert_facts(), kind=incident.kind)
         else:  # no alert this run (healthy: a resolution; or rate limited)
             facts = AlertFacts(
@@ -177,6 +183,22 @@ class AlertRun:
                 self.problems.append(f"alert {finding.alert.value} for instance {finding.instance_id} reached no contact")
         return self.outcome()
 
+    def _follow(self, sign: Sign, finding: Finding, open_incidents: list[Incident], in_window: bool) -> list[Incident]:
+        """One reading's sign on its own incident: opened (its streak is long enough), kept, or
+        resolved. Never a reboot here; in the maintenance window a sign that holds opens nothing."""
+        if sign.holds and in_window:
+            return []
+        checked_at = datetime.fromisoformat(finding.checked_at)
+        theirs = [i for i in open_incidents if family(i.kind) == family(sign.kind)]
+        obs = Observation(at=self.now, checked_at=checked_at, problem=sign.kind if sign.holds else None,
+                          state=finding.state, error=sign_text(sign, checked_at, self.settings.language))  # fmt: skip
+        # The streak is counted by fold(): the incident follows it, opening and resolving at once.
+        step = observe(Counters(), theirs, obs, Policy(1, 1, self.settings.reminder_minutes,
+                                                       self.settings.escalation_minutes),
+                       finding.instance_id, finding.conn_id)  # fmt: skip
+        return [replace(i, first_failed_at=sign.since, checks=max(i.checks, sign.checks)) if i.id is None else i
+                for i in step.incidents]  # fmt: skip
+
     def run(self, findings: list[Finding], in_window: dict[str, bool]) -> AlertOutcome:
         """Incidents for the health check's findings: counted, saved, and their notices sent."""
         by_instance = {f.instance_id: f for f in findings}
@@ -194,14 +216,21 @@ class AlertRun:
                 continue  # this run's check is counted already (the step is run again): count it once
             current = Counters(old.failing_kind, old.consecutive_failures, old.consecutive_successes,
                                old.streak_started_at) if old else Counters()  # fmt: skip
-            obs = observation(finding, self.now, in_window.get(instance_id, False))
-            step = observe(current, [i for i in live.get(instance_id, []) if i.open], obs, policy,
+            in_maintenance = in_window.get(instance_id, False)
+            obs = observation(finding, self.now, in_maintenance)
+            mine = [i for i in live.get(instance_id, []) if i.open]
+            # A healthy state resolves the state's incidents only: the others follow their readings.
+            step = observe(current, [i for i in mine if family(i.kind) not in BROKEN_FAMILIES], obs, policy,
                            instance_id, finding.conn_id)  # fmt: skip
+            watch, signs = fold(old.watch if old else Watch(), finding.reading,
+                                datetime.fromisoformat(finding.checked_at), limits_of(self.settings))  # fmt: skip
+            for sign in signs:
+                changed.extend(self._follow(sign, finding, mine, in_maintenance))
             state_since = old.state_since if old and old.last_state == finding.state else self.now
             counter_rows.append(InstanceHistory(
                 instance_id, step.counters.failing_kind, step.counters.consecutive_failures,
                 step.counters.consecutive_successes, finding.state, state_since,
-                streak_started_at=step.counters.streak_started_at, last_checked_at=self.now,
+                streak_started_at=step.counters.streak_started_at, last_checked_at=self.now, watch=watch,
             ))  # fmt: skip
             changed.extend(step.incidents)
         by_id = {i.id: i for group in live.values() for i in group}
@@ -213,7 +242,9 @@ class AlertRun:
         updated = []
         for incident in incidents:  # each of an instance checked this run (live_incidents(ids))
             finding = by_instance[incident.instance_id]
-            healthy = finding.alert is None and finding.status is not Status.RATE_LIMITED
+            # Not through the instance itself when it is what is broken (its queue, its socket...).
+            healthy = (finding.alert is None and finding.status is not Status.RATE_LIMITED
+                       and family(incident.kind) not in BROKEN_FAMILIES)  # fmt: skip
             senders = senders_for(incident.connection_id, healthy, self.settings)
             for notice in due(incident, self.now, self.levels, policy):
                 notice = replace(notice, incident=incident)

@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 from greenapi.operators.green_api import GreenApiHealthCheckOperator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from airflow.sdk import Context
+
+    from greenapi.domain.broken import Read
 
 
 class HealthCheckShard(GreenApiHealthCheckOperator):
@@ -18,6 +22,8 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
     ``green_api_instances`` and checks its part (``shard`` of ``shards``). After its checks, the
     healthy instances with nothing to follow up are counted and logged here, in one transaction,
     and only the other checks go on (see :func:`greenapi.tasks.health_check.settle_step`).
+    Each authorized instance's socket is read at every check, its queue and its settings when
+    their periods are due (:func:`greenapi.tasks.health_check.reads_due`).
 
     :param shard: this task's part, from 0.
     :param shards: how many parts the plan made.
@@ -27,6 +33,11 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
     def __init__(self, *, shard: int, shards: int, instances_digest: str, **kwargs: Any) -> None:
         super().__init__(green_api_conn_ids=[], **kwargs)
         self.shard, self.shards, self.instances_digest = shard, shards, instances_digest
+
+    def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
+        from greenapi.tasks.health_check import reads_due
+
+        return reads_due()
 
     def execute(self, context: Context) -> dict[str, Any]:
         from greenapi.tasks.health_check import settle_step, shard_conn_ids

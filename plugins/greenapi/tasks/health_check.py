@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from greenapi.domain.alerts import limits_of
+from greenapi.domain.broken import ALL_READS, Read, due_reads
 from greenapi.domain.config import (
     INSTANCES_VARIABLE,
     ConfigError,
@@ -24,6 +26,7 @@ from greenapi.domain.config import (
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import (
     LOST_ROUND,
+    QUEUE_REBOOT,
     CheckedRun,
     RebootAttempt,
     RebootRound,
@@ -151,37 +154,77 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return checked.to_dict()
 
 
+def reads_due() -> Callable[[str], frozenset[Read]]:
+    """What check_shard reads of each authorized instance beyond its state, by instance id: the
+    socket at every check, the queue and the settings when their periods have passed since their
+    last reads (kept in the health database; without it, everything is read)."""
+    from greenapi.store import IncidentStore, StoreUnavailable
+
+    settings = _settings()
+    now = logical_now()
+    try:
+        times = IncidentStore().read_times()
+    except StoreUnavailable as exc:
+        log.warning("%s: the queue and the settings are read at this check", exc)
+        times = {}
+
+    def due(instance_id: str) -> frozenset[Read]:
+        queue_at, settings_at = times.get(instance_id, (None, None))
+        return due_reads(ALL_READS, now, queue_at, settings_at, queue_minutes=settings.queue_check_minutes,
+                         settings_minutes=settings.settings_check_minutes)  # fmt: skip
+
+    return due
+
+
+def _mark_reads(batch: CheckBatch, now: datetime, store: IncidentStore) -> None:
+    """Record when the queue and the settings were read, so that each keeps its own period."""
+    made = {c.instance_id: (now if c.reading.queue is not None else None,
+                            now if c.reading.settings is not None else None)
+            for c in batch.checks if c.reading is not None}  # fmt: skip
+    store.mark_reads({i: times for i, times in made.items() if times != (None, None)})
+
+
 def settle_step(raw: dict[str, Any]) -> dict[str, Any]:
     """check_shard's end: its healthy checks of quiet instances (not failing, no incident to follow
-    up) are counted and get their health-log rows here, in one transaction; the batch that goes on
-    holds the other checks and the count. The XCom of a run is then O(problems), not O(instances).
-    Without the health database, every check goes on, as before."""
-    from airflow.sdk import get_current_context
-
+    up, nothing wrong read beyond the state and no streak of it running) are counted and get their
+    health-log rows here, in one transaction; the batch that goes on holds the other checks and the
+    count. The XCom of a run is then O(problems), not O(instances). Without the health database,
+    every check goes on, as before."""
     from greenapi.store import IncidentStore, StoreUnavailable
 
     batch = CheckBatch.from_dict(raw)
-    healthy = [c for c in batch.checks if classify_check(c.result).status is Status.HEALTHY]
-    if not healthy:
-        return raw
     settings = _settings()
     now = logical_now()
-    dag_run = get_current_context()["dag_run"]
     store = IncidentStore()
     try:
-        found = findings(CheckedRun(CheckBatch(healthy), now), None, {}, settings)
-        windows = maintenance_windows(found, now, settings, store)
-        rows = log_rows(found, AlertOutcome(in_window=windows), dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-                        trigger_type=common.run_trigger_type(dag_run.run_type))  # fmt: skip
-        settled = store.settle_healthy(rows, now)
+        settled = _settle(batch, settings, now, store)
+        _mark_reads(batch, now, store)
     except StoreUnavailable as exc:
         log.warning("%s: every check goes on to check_instances", exc)
+        return raw
+    if not settled:
         return raw
     batch = replace(batch, checks=[c for c in batch.checks if c.instance_id not in settled],
                     settled=batch.settled + len(settled))  # fmt: skip
     log.info("%d healthy instance(s) counted and logged here; %d check(s) go on to check_instances",
              len(settled), len(batch.checks))  # fmt: skip
     return batch.to_dict()
+
+
+def _settle(batch: CheckBatch, settings: Settings, now: datetime, store: IncidentStore) -> set[str]:
+    from airflow.sdk import get_current_context
+
+    limits = limits_of(settings)
+    healthy = [c for c in batch.checks if classify_check(c.result).status is Status.HEALTHY
+               and not (c.reading and c.reading.follow_up(limits))]  # fmt: skip
+    if not healthy:
+        return set()
+    dag_run = get_current_context()["dag_run"]
+    found = findings(CheckedRun(CheckBatch(healthy), now), None, {}, settings)
+    windows = maintenance_windows(found, now, settings, store)
+    rows = log_rows(found, AlertOutcome(in_window=windows), dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                    trigger_type=common.run_trigger_type(dag_run.run_type))  # fmt: skip
+    return store.settle_healthy(rows, now)
 
 
 # ---- reboot_instances -> wait_for_recovery (GreenApiStateSensor, mapped)
@@ -218,9 +261,11 @@ def reboot_instances(
         hook = GreenApiHook(conn_id)
         recheck = hook.get_state_instance(timeout=settings.recheck_timeout_seconds)
         previous = history.get(check.instance_id, [])
-        attempt = RebootAttempt(conn_id, check.instance_id, checked.reboot_reasons[conn_id], check.dashboard_url,
+        reason = checked.reboot_reasons[conn_id]
+        attempt = RebootAttempt(conn_id, check.instance_id, reason, check.dashboard_url,
                                 recheck, reboot_skip(recheck, previous, now, settings,
-                                                     unknown=run_again and store_error is not None),
+                                                     unknown=run_again and store_error is not None,
+                                                     state_problem=not reason.startswith(QUEUE_REBOOT)),
                                 reboots_in_24h(previous, now))  # fmt: skip
         if attempt.skipped is not None:
             return attempt
