@@ -68,16 +68,26 @@ def log_check(
     trigger_type: str = "automatic",
     incident_id: int | None = None,
     run_id: str | None = None,
+    queue: int | None = None,
+    socket: str | None = None,
+    settings: str | None = None,
+    at: datetime | None = None,
 ) -> int:
-    """One row of green_api_health_logs, as the health-check DAG writes it; returns its id."""
-    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    """One row of green_api_health_logs, as the health-check DAG writes it; returns its id.
+
+    ``queue``, ``socket`` and ``settings`` are what the check read beyond the state (the outgoing
+    queue's length, ``online``/``offline``, ``match``/``drift``); ``at`` replaces ``minutes_ago``.
+    """
+    at = at or datetime.now(UTC) - timedelta(minutes=minutes_ago)
     row = db.execute(
         "INSERT INTO green_api_health_logs (checked_at, status, state_instance, error_message, reboot_triggered,"
         " reboot_success, response_time_ms, support_notified, trigger_type, instance_id, connection_id, dag_id,"
-        " run_id, incident_id, in_maintenance_window)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'green_api_health_check', %s, %s, %s) RETURNING id",
+        " run_id, incident_id, in_maintenance_window, queue_length, socket_status, settings_status)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'green_api_health_check', %s, %s, %s, %s, %s, %s)"
+        " RETURNING id",
         (at, status, state, error, reboot, True if reboot else None, response_ms, notified, trigger_type,
-         instance_id, f"conn_{instance_id}", run_id or f"run_{next(_runs)}", incident_id, in_window),
+         instance_id, f"conn_{instance_id}", run_id or f"run_{next(_runs)}", incident_id, in_window,
+         queue, socket, settings),
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -20,6 +20,8 @@ ENDPOINTS = [
     "/green-api/api/series?window=24h",
     "/green-api/api/series?window=30d",
     "/green-api/charts/24h.svg",
+    "/green-api/api/queue",
+    "/green-api/charts/queue.svg",
     "/green-api/api/checks",
     "/green-api/api/checks/1",
     "/green-api/api/schedule",
@@ -207,6 +209,122 @@ def test_series_of_one_instance(get, db):
     for window in ("24h", "30d"):
         buckets = get(f"/green-api/api/series?window={window}&instance=1101000002").json()["buckets"]
         assert sum(b["checks"] for b in buckets) == 1 and sum(b["failing"] for b in buckets) == 0
+
+
+# --- authorized but broken: socket, queue, settings -------------------------------------------------
+
+READINGS = ("socket_status", "socket_read_at", "queue_length", "queue_read_at", "settings_status", "settings_read_at")
+
+
+def _readings(instance: dict) -> tuple:
+    return tuple(instance[field] for field in READINGS)
+
+
+def _at(db, check_id: int) -> str:
+    return db.execute("SELECT checked_at FROM green_api_health_logs WHERE id = %s", (check_id,)).fetchone()[0].isoformat()
+
+
+def test_instances_show_their_last_socket_queue_and_settings_readings(get, db):
+    # 1101000001: read while authorized, then notAuthorized (nothing read): its last readings stay shown.
+    settings = log_check(db, "1101000001", 60, queue=3, socket="online", settings="match")
+    broken = log_check(db, "1101000001", 30, queue=72, socket="offline")
+    log_check(db, "1101000001", 5, "unhealthy", state="notAuthorized")
+    # 1101000002: never read (never authorized).
+    log_check(db, "1101000002", 5, "unhealthy", state="notAuthorized")
+    # 1101000003: an empty queue, settings drifting 8 days ago (older than 7 days: not shown), then not read.
+    log_check(db, "1101000003", 8 * 24 * 60, settings="drift")
+    fine = log_check(db, "1101000003", 10, queue=0, socket="online")
+
+    by_id = {i["instance_id"]: i for i in get("/green-api/api/instances").json()["instances"]}
+    assert _readings(by_id["1101000001"]) == ("offline", _at(db, broken), 72, _at(db, broken), "match", _at(db, settings))
+    assert _readings(by_id["1101000002"]) == (None,) * 6
+    assert _readings(by_id["1101000003"]) == ("online", _at(db, fine), 0, _at(db, fine), None, None)
+
+    page = get("/green-api/").text
+    assert "<th>Socket</th><th class=\"num\">Queue</th><th>Settings</th>" in page
+
+    def cell(instance: str, field: str) -> str:
+        row = re.search(rf'<tr data-instance="{instance}">.*?</tr>', page, re.S).group(0)
+        return re.search(rf'<td [^>]*data-field="{field}">(.*?)</td>', row, re.S).group(1)
+
+    # An offline socket and a queue at or above the threshold (50) are flagged as problems are.
+    assert cell("1101000001", "socket").startswith('<span class="incident" title="the socket is offline')
+    assert ">⚠ offline</span><br><span class=\"muted\">30 min ago</span>" in cell("1101000001", "socket")
+    assert '<span class="incident" title="72 messages waiting: at or above the alert threshold (50); read ' in (
+        cell("1101000001", "queue"))
+    assert ">⚠ 72</span>" in cell("1101000001", "queue")
+    assert re.fullmatch(r'<span title="read [^"]+">match</span><br><span class="muted">1 h 00 min ago</span>',
+                        cell("1101000001", "settings"))
+    assert [cell("1101000002", field) for field in ("socket", "queue", "settings")] == ["—", "—", "—"]
+    # Read by the last check: no age of its own (the last check's is beside it).
+    assert re.fullmatch(r'<span title="read [^"]+">0</span>', cell("1101000003", "queue"))
+    assert ">online</span>" in cell("1101000003", "socket") and cell("1101000003", "settings") == "—"
+
+
+def test_a_drift_is_flagged_and_the_queue_threshold_follows_the_settings(get, db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", '{"queue_alert_threshold": 80}')
+    log_check(db, "1101000001", 5, queue=72, socket="online", settings="drift")
+    page = get("/green-api/").text
+    row = re.search(r'<tr data-instance="1101000001">.*?</tr>', page, re.S).group(0)
+    assert re.search(r'data-field="queue"><span title="read [^"]+">72</span>', row)  # under 80: not flagged
+    assert re.search(r'data-field="settings"><span class="incident" title="the settings differ from the '
+                     r"connection&#39;s expected_settings; read [^\"]+\">⚠ drift</span>", row)
+    assert "alert threshold (80)" in page
+    assert get("/green-api/api/queue").json()["threshold"] == 80
+    assert "alert threshold 80" in get("/green-api/charts/queue.svg").text
+
+
+def test_the_queue_chart_draws_the_longest_queue_per_5_minutes(get, db):
+    # Buckets of 5 minutes: readings in three buckets in a row, none in the next two, then one more.
+    start = datetime.fromtimestamp((datetime.now(UTC).timestamp() - 3600) // 300 * 300, UTC)
+
+    def at(bucket: int) -> datetime:
+        return start + timedelta(minutes=5 * bucket + 1)
+
+    for bucket, queue in ((0, 5), (1, 60), (2, 7), (5, 12)):
+        log_check(db, "1101000001", 0, queue=queue, socket="online", at=at(bucket))
+    log_check(db, "1101000002", 0, queue=20, socket="online", at=at(1))
+    log_check(db, "1101000002", 0, "unhealthy", state="notAuthorized", at=at(3))  # no reading: not a bucket
+
+    queue = get("/green-api/api/queue").json()
+    assert [(b["at"], b["max_queue"], b["reads"]) for b in queue["buckets"]] == [
+        ((start + timedelta(minutes=5 * n)).isoformat(), q, r) for n, q, r in ((0, 5, 1), (1, 60, 2), (2, 7, 1), (5, 12, 1))]
+    assert (queue["bucket_minutes"], queue["threshold"]) == (5, 50)
+
+    svg = get("/green-api/charts/queue.svg").text
+    [line] = re.findall(r'<polyline points="([^"]+)"', svg)  # the gap breaks the line: 3 points, then a dot
+    points = [tuple(map(float, p.split(","))) for p in line.split()]
+    assert len(points) == 3 and points[0][0] < points[1][0] < points[2][0]
+    assert points[1][1] < points[2][1] < points[0][1]  # 60 is drawn above 7, 7 above 5
+    assert len(re.findall(r'<circle [^>]*class="dot"', svg)) == 1
+    second = (start + timedelta(minutes=5)).astimezone(ZoneInfo("Europe/Paris"))  # the page's zone by default
+    assert re.findall(r"<title>([^<]*messages waiting)</title>", svg) == [  # the threshold, the bucket above it
+        "alert threshold: 50 messages waiting", f"{second:%d/%m %H:%M}: 60 messages waiting"]
+    assert re.search(r"<title>Outgoing queue: Last [^<]* \(all the data so far; the full window is 24 hours\), "
+                     r"5 min buckets, times in Europe/Paris</title>", svg)
+
+    one = get("/green-api/api/queue?instance=1101000002").json()["buckets"]
+    assert [(b["max_queue"], b["reads"]) for b in one] == [(20, 1)]
+    svg = get("/green-api/charts/queue.svg?instance=1101000002").text
+    assert "<polyline" not in svg and svg.count('class="dot"') == 1 and "— 1101000002" in svg
+
+    page = get("/green-api/?instance=1101000002").text
+    assert '<object class="chart queue" id="chart-queue" type="image/svg+xml" data="charts/queue.svg?instance=1101000002">'\
+        in page
+    assert "<h2>Outgoing queue — instance 1101000002</h2>" in page
+    assert "<h2>Outgoing queue — the longest of all instances</h2>" in get("/green-api/").text
+
+
+def test_checks_carry_what_they_read(get, db):
+    read = log_check(db, "1101000001", 10, queue=72, socket="offline")
+    log_check(db, "1101000001", 5, "unhealthy", state="notAuthorized")
+    checks = get("/green-api/api/checks").json()["checks"]
+    assert [(c["queue_length"], c["socket_status"], c["settings_status"]) for c in checks] == [
+        (None, None, None), (72, "offline", None)]
+    assert get(f"/green-api/api/checks/{read}").json()["queue_length"] == 72
+    page = get("/green-api/").text
+    assert page.count("Read while authorized:") == 1
+    assert "Read while authorized: socket offline, outgoing queue 72, settings not read</div>" in page
 
 
 # --- checks list --------------------------------------------------------------------------------
@@ -409,6 +527,10 @@ def test_page_is_self_contained(get, db):
 def test_json_endpoints_are_documented(get):
     schema = get("/green-api/api/openapi.json").json()
     assert set(schema["paths"]) == {"/", "/api/instances", "/api/summary", "/api/series", "/charts/{window}.svg",
-                                    "/api/checks", "/api/checks/{check_id}", "/api/schedule"}
+                                    "/api/queue", "/charts/queue.svg", "/api/checks", "/api/checks/{check_id}",
+                                    "/api/schedule"}
     docs = get("/green-api/api/docs").text
     assert "GET /green-api/api/checks" in docs and "status, instance, page" in docs
+    assert "GET /green-api/api/queue" in docs
+    for field in READINGS:
+        assert f"<code>{field}</code>" in docs

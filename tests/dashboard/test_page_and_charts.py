@@ -84,7 +84,9 @@ def test_page_escapes_everything_that_comes_from_the_database():
                         "sender": HOSTILE, "attempt": 1, "ok": False, "error": HOSTILE}],
     }
     data = {
-        "now": NOW, "instances": [{**hostile_check, "checked_at": NOW}], "status": None, "instance": None,
+        "now": NOW, "instances": [{**hostile_check, "checked_at": NOW, "socket_status": HOSTILE, "socket_read_at": NOW,
+                                   "settings_status": HOSTILE, "settings_read_at": NOW}],
+        "status": None, "instance": None,
         "incidents": [{"instance_id": HOSTILE, "kind": HOSTILE, "severity": "critical", "open_seconds": 60}],
         "stats": {"total_checks": 1, "healthy_count": 0, "avg_response_ms": None},
         "checks": {"page": 1, "pages": 1, "total": 1, "checks": [hostile_check]},
@@ -211,3 +213,67 @@ def test_a_full_window_is_titled_as_such():
     frame = charts.Frame.fitted(timedelta(days=30), NOW, NOW - timedelta(days=31), timedelta(days=1))
     assert charts.title(frame, timedelta(days=30), timedelta(hours=1), PARIS, "1101000001") == (
         "Last 30 days, hourly buckets, times in Europe/Paris — 1101000001")
+
+
+# --- the readings of an authorized instance, and the outgoing queue ----------------------------------
+
+
+def _queue_svg(buckets, threshold=50):
+    return charts.queue_chart(title="q", frame=charts.Frame(NOW - timedelta(hours=24), NOW), buckets=buckets,
+                              bucket=timedelta(minutes=5), threshold=threshold, zone=PARIS)
+
+
+def test_the_queue_chart_scales_to_the_threshold_and_marks_the_buckets_above_it():
+    at = NOW - timedelta(hours=2)
+    svg = _queue_svg([{"at": at + timedelta(minutes=5 * n), "max_queue": q} for n, q in enumerate((0, 10, 50, 120))])
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg") and f'viewBox="0 0 {charts.WIDTH} {charts.QUEUE_HEIGHT}"' in svg
+    [line] = re.findall(r'<polyline points="([^"]+)"', svg)
+    ys = [float(p.split(",")[1]) for p in line.split()]
+    low, high = charts.QUEUE_PANEL
+    assert ys[0] == pytest.approx(high) and ys == sorted(ys, reverse=True)  # 0 on the axis, 120 highest
+    assert ys[3] == pytest.approx(high - (high - low) * 120 / 200)  # the axis' top: 200
+    [threshold_y] = re.findall(r'<line x1="[\d.]+" y1="([\d.]+)" x2="[\d.]+" y2="[\d.]+" class="threshold">', svg)
+    assert float(threshold_y) == pytest.approx(high - (high - low) * 50 / 200, abs=0.1)
+    marks = re.findall(r'<circle [^>]*class="high"><title>([^<]+)</title>', svg)
+    assert marks == ["29/03 12:10: 50 messages waiting", "29/03 12:15: 120 messages waiting"]  # Paris time
+
+
+def test_a_small_queue_is_drawn_against_the_threshold_and_gaps_break_the_line():
+    at = NOW - timedelta(hours=2)
+    buckets = [{"at": at + timedelta(minutes=5 * n), "max_queue": 2} for n in (0, 1, 2, 6, 7, 10)]
+    svg = _queue_svg(buckets, threshold=30)
+    assert len(re.findall("<polyline", svg)) == 2 and len(re.findall(r'class="dot"', svg)) == 1
+    assert ">50</text>" in svg and "alert threshold 30" in svg  # the axis reaches the threshold and 'class="high"' not in svg
+    assert "<polyline" not in _queue_svg([]) and ET.fromstring(_queue_svg([])) is not None
+
+
+def _with_readings(instance_id, socket=None, queue=None, settings=None, read=NOW - timedelta(minutes=7)):
+    return {**_instance(instance_id, "healthy"), "socket_status": socket, "socket_read_at": socket and read,
+            "queue_length": queue, "queue_read_at": None if queue is None else read,
+            "settings_status": settings, "settings_read_at": settings and read}
+
+
+def _cells(html, instance_id):
+    row = re.search(rf'<tr data-instance="{instance_id}">.*?</tr>', html, re.S).group(0)
+    return {field: re.sub(r"<[^>]+>", " ", cell).split()
+            for field, cell in re.findall(r'<td [^>]*data-field="(socket|queue|settings)">(.*?)</td>', row, re.S)}
+
+
+def test_readings_show_with_their_age_and_problems_are_flagged():
+    html = _page([_with_readings("1", "online", 0, "match"), _with_readings("2", "offline", 50, "drift"),
+                  _with_readings("3", "online", 49), _with_readings("4"), _instance("5", None)])
+    assert _cells(html, "1") == {"socket": ["online", "7", "min", "ago"], "queue": ["0", "7", "min", "ago"],
+                                 "settings": ["match", "7", "min", "ago"]}
+    assert _cells(html, "2") == {"socket": ["⚠", "offline", "7", "min", "ago"], "queue": ["⚠", "50", "7", "min", "ago"],
+                                 "settings": ["⚠", "drift", "7", "min", "ago"]}
+    assert _cells(html, "3")["queue"] == ["49", "7", "min", "ago"] and _cells(html, "3")["settings"] == ["—"]
+    assert _cells(html, "4") == _cells(html, "5") == {"socket": ["—"], "queue": ["—"], "settings": ["—"]}
+    by_last_check = _page([_with_readings("6", "online", 4, read=NOW - timedelta(minutes=3))])
+    assert _cells(by_last_check, "6") == {"socket": ["online"], "queue": ["4"], "settings": ["—"]}  # its age is beside
+    row2 = re.search(r'<tr data-instance="2">.*?</tr>', html, re.S).group(0)
+    assert row2.count('<span class="incident" title="') == 3 and "read 2026-03-29 13:53:00 CEST" in row2
+    assert '<span class="incident"' not in re.search(r'<tr data-instance="3">.*?</tr>', html, re.S).group(0)
+    assert page.reading_problems(_with_readings("3", queue=49), 40) == {
+        "queue": "49 messages waiting: at or above the alert threshold (40)"}
+    assert "alert threshold (50)" in html and 'data="charts/queue.svg"' in html

@@ -29,6 +29,8 @@ from greenapi.dashboard.queries import (
     BUCKETS,
     MARK_BUCKETS,
     MIN_SPANS,
+    QUEUE_BUCKET,
+    QUEUE_WINDOW,
     WINDOWS,
     BadFilter,
     CheckFilter,
@@ -84,20 +86,23 @@ class DisplayZone:
     zone: ZoneInfo
     source: str  # why times are in this zone, as the page says it
     error: str | None = None  # an invalid green_api_settings, said on the page
+    # Read from green_api_settings with the zone: the queue length the page and the queue chart flag.
+    queue_threshold: int = page.DEFAULT_QUEUE_THRESHOLD
 
 
 def display_zone(request: Request) -> DisplayZone:
     """The Airflow UI's time zone when the page's script has reported it, else the messages' zone."""
     try:
-        settings_zone, error = parse_settings(_variable("green_api_settings")).message_timezone, None
+        settings = parse_settings(_variable("green_api_settings"))
+        settings_zone, threshold, error = settings.message_timezone, settings.queue_alert_threshold, None
     except ConfigError as exc:
-        settings_zone, error = "UTC", str(exc)
+        settings_zone, threshold, error = "UTC", page.DEFAULT_QUEUE_THRESHOLD, str(exc)
     try:
         ui_zone = check_timezone(page.ZONE_COOKIE, unquote(request.cookies.get(page.ZONE_COOKIE, "")))
-        return DisplayZone(ZoneInfo(ui_zone), "the time zone of your Airflow UI", error)
+        return DisplayZone(ZoneInfo(ui_zone), "the time zone of your Airflow UI", error, threshold)
     except ConfigError:
         source = "message_timezone in Variable green_api_settings" if error is None else "green_api_settings is invalid"
-        return DisplayZone(ZoneInfo(settings_zone), source, error)
+        return DisplayZone(ZoneInfo(settings_zone), source, error, threshold)
 
 
 def _paused(dag_id: str) -> bool | None:
@@ -163,6 +168,16 @@ def _chart(series: dict[str, Any], now: datetime, zone: ZoneInfo, instance: str 
     )
 
 
+def _queue_chart(queue: dict[str, Any], now: datetime, shown: DisplayZone, instance: str | None) -> str:
+    first = queue["buckets"][0]["at"] if queue["buckets"] else None
+    frame = charts.Frame.fitted(QUEUE_WINDOW, now, first, MIN_SPANS["24h"])
+    return charts.queue_chart(
+        title="Outgoing queue: " + charts.title(frame, QUEUE_WINDOW, QUEUE_BUCKET, shown.zone, instance),
+        frame=frame, buckets=queue["buckets"], bucket=QUEUE_BUCKET, threshold=shown.queue_threshold,
+        zone=shown.zone,
+    )
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -220,11 +235,12 @@ def build_app() -> FastAPI:
         data = {
             **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
             "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
-            "zone_source": shown.source, "settings_error": shown.error,
+            "zone_source": shown.source, "settings_error": shown.error, "queue_threshold": shown.queue_threshold,
         }
         return HTMLResponse(page.render(data, shown.zone))
 
-    @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95")
+    @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95, "
+             "last queue length, socket and settings status read")
     def instances() -> Response:
         db = store()
         got = db.together(instances=db.instances, incidents=db.open_incidents)
@@ -244,6 +260,19 @@ def build_app() -> FastAPI:
     def series(window: str = "24h", instance: str | None = None) -> Response:
         _filter(None, instance, 1)
         return _json(store().series(_window(window), datetime.now(UTC), instance or None))
+
+    @app.get("/api/queue", summary="The outgoing queue over 24 h: the longest read per 5-minute bucket")
+    def queue(request: Request, instance: str | None = None) -> Response:
+        _filter(None, instance, 1)
+        return _json({**store().queue(datetime.now(UTC), instance or None),
+                      "threshold": display_zone(request).queue_threshold})
+
+    @app.get("/charts/queue.svg", summary="The outgoing queue's chart as SVG", response_class=Response)
+    def queue_chart(request: Request, instance: str | None = None) -> Response:
+        _filter(None, instance, 1)
+        now = datetime.now(UTC)
+        svg = _queue_chart(store().queue(now, instance or None), now, display_zone(request), instance or None)
+        return Response(svg, media_type="image/svg+xml")
 
     @app.get("/charts/{window}.svg", summary="The chart of a window as SVG", response_class=Response)
     def chart(request: Request, window: str, instance: str | None = None) -> Response:

@@ -2,7 +2,8 @@
 
 One picture per time window: the mean response time as a line (top panel), the failing checks as
 bars (bottom panel), reboots as dashed vertical lines and delivered alerts as triangles. The geometry
-is computed here, the markup is ``templates/chart.svg``.
+is computed here, the markup is ``templates/chart.svg``. A smaller picture, ``templates/queue.svg``,
+draws the outgoing queue's length over 24 h, with its alert threshold.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ TITLE_Y = 14
 LINE_PANEL = (TOP, 142)  # y range of the response-time panel
 BAR_PANEL = (162, 226)  # y range of the failing-checks panel
 AXIS_Y = 244
+# The queue chart: one panel, the same width and time axis.
+QUEUE_HEIGHT = 150
+QUEUE_PANEL = (TOP, 114)
+QUEUE_AXIS_Y = 132
 
 
 # Data covering this share of a window fills it (its first bucket may start a little after the window).
@@ -161,4 +166,42 @@ def timeline(
                  for r in reboots],
         alerts=[{**a, "x": frame.x(a["at"] + mark_bucket / 2), "when": when(a["at"]), "names": named(a)}
                 for a in alerts],
+    )
+
+
+def queue_chart(
+    *,
+    title: str,
+    frame: Frame,
+    buckets: Sequence[dict[str, Any]],
+    bucket: timedelta,
+    threshold: int,
+    zone: ZoneInfo,
+) -> str:
+    """The SVG of the outgoing queue (``templates/queue.svg``): ``buckets`` have ``at`` and ``max_queue``.
+    The line breaks where a bucket has no reading (no instance authorized, or its queue not read);
+    buckets at or above ``threshold`` are marked, with a tooltip."""
+    top = _nice_max(max([float(threshold), *(float(b["max_queue"]) for b in buckets)]))
+    q0, q1 = QUEUE_PANEL
+
+    def y(value: float) -> float:
+        return q1 - (q1 - q0) * value / top
+
+    lines: list[list[tuple[float, float]]] = []
+    high = []
+    previous: datetime | None = None
+    for b in buckets:
+        if previous is None or b["at"] - previous > bucket:
+            lines.append([])
+        previous = b["at"]
+        point = (frame.x(b["at"] + bucket / 2), y(float(b["max_queue"])))
+        lines[-1].append(point)
+        if b["max_queue"] >= threshold:
+            high.append({"x": point[0], "y": point[1], "queue": b["max_queue"],
+                         "when": b["at"].astimezone(zone).strftime("%d/%m %H:%M")})
+    ticks = [{"x": x, "label_x": min(max(x, LEFT), WIDTH - 16), "label": label} for x, label in _ticks(frame, zone)]
+    return ENV.get_template("queue.svg").render(
+        title=title, width=WIDTH, height=QUEUE_HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y,
+        axis_y=QUEUE_AXIS_Y, top_y=q0, bottom_y=q1, top=top, threshold=threshold, threshold_y=y(threshold),
+        ticks=ticks, lines=lines, high=high,
     )

@@ -11,10 +11,13 @@ from markupsafe import Markup
 from greenapi.dashboard import charts
 from greenapi.dashboard.queries import PAGE_SIZE, STATUSES
 from greenapi.dashboard.templating import ENV, ms
+from greenapi.domain.config import Settings
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+# queue_alert_threshold's default in green_api_settings (the app passes the configured one).
+DEFAULT_QUEUE_THRESHOLD: int = Settings.model_fields["queue_alert_threshold"].default
 HEALTH_DAG, REBOOT_DAG, SCHEDULED_DAG = "green_api_health_check", "green_api_reboot", "green_api_scheduled_reboot"
 # The Airflow UI's time zone, as the page's script reports it to the server (templates/zone_script.html).
 ZONE_COOKIE = "green_api_tz"
@@ -31,7 +34,8 @@ STATUS_MEANINGS = {
 REBOOT_OUTCOMES = {True: "succeeded", False: "failed", None: "outcome unknown"}  # by reboot_success
 
 # The same for every request, so rendered once. Markup: our own template's output, inserted unescaped.
-STYLE = Markup(ENV.get_template("page.css").render(chart_width=charts.WIDTH, chart_height=charts.HEIGHT))
+STYLE = Markup(ENV.get_template("page.css").render(chart_width=charts.WIDTH, chart_height=charts.HEIGHT,
+                                                   queue_height=charts.QUEUE_HEIGHT))
 ZONE_SCRIPT = Markup(ENV.get_template("zone_script.html").render(zone_cookie=ZONE_COOKIE))
 PAGE = ENV.get_template("page.html")
 
@@ -78,8 +82,21 @@ def pager_links(status: str | None, instance: str | None, page: int, pages: int)
 
 
 def chart_url(window: str, instance: str | None) -> str:
-    """A chart is its own request (the browser fetches both while it shows the page)."""
+    """A chart is its own request (the browser fetches them while it shows the page)."""
     return f"charts/{window}.svg" + (f"?{urlencode({'instance': instance})}" if instance else "")
+
+
+def reading_problems(instance: dict[str, Any], queue_threshold: int) -> dict[str, str]:
+    """What the last readings of an instance show wrong, by column: the page flags those cells."""
+    problems = {}
+    if instance.get("socket_status") == "offline":
+        problems["socket"] = "the socket is offline while WhatsApp is authorized"
+    queue = instance.get("queue_length")
+    if queue is not None and queue >= queue_threshold:
+        problems["queue"] = f"{queue} messages waiting: at or above the alert threshold ({queue_threshold})"
+    if instance.get("settings_status") == "drift":
+        problems["settings"] = "the settings differ from the connection's expected_settings"
+    return problems
 
 
 def render(data: dict[str, Any], zone: ZoneInfo) -> str:
@@ -89,12 +106,15 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
     for incident in data["incidents"]:
         open_incidents.setdefault(incident["instance_id"], []).append(incident)
     status, instance, checks = data.get("status"), data.get("instance"), data["checks"]
+    queue_threshold = data.get("queue_threshold", DEFAULT_QUEUE_THRESHOLD)
     return PAGE.render(
         data, zone=zone, style=STYLE, zone_script=ZONE_SCRIPT, settings_error=data.get("settings_error"),
         status=status, instance=instance, health_dag=HEALTH_DAG, reboot_dag=REBOOT_DAG,
         status_meanings=STATUS_MEANINGS, reboot_outcomes=REBOOT_OUTCOMES, statuses=STATUSES, page_size=PAGE_SIZE,
         tiles=tiles(data["instances"], data["incidents"], data["stats"]), open_incidents=open_incidents,
         charts=[{"window": window, "url": chart_url(window, instance)} for window in ("24h", "30d")],
+        queue_chart_url=chart_url("queue", instance), queue_threshold=queue_threshold,
+        problems={i["instance_id"]: reading_problems(i, queue_threshold) for i in data["instances"]},
         marks={c["id"]: marks(c) for c in checks["checks"]},
         pager_links=pager_links(status, instance, checks["page"], checks["pages"]),
     )

@@ -1,4 +1,5 @@
-"""Reads behind the dashboard: the SQL views of ``sql/005_dashboard.sql``, through a small pool.
+"""Reads behind the dashboard: the SQL views of ``sql/005_dashboard.sql`` (and ``sql/008_dashboard_readings.sql``),
+through a small pool.
 
 Runs in Airflow's API server. Every value is bound as a parameter; filters only choose among
 fixed SQL fragments.
@@ -27,10 +28,12 @@ FAILING = "status NOT IN ('healthy', 'rebooted') AND NOT in_maintenance_window"
 INSTANCES = """
 SELECT c.instance_id, c.connection_id, c.checked_at, c.status, c.state_instance, c.response_time_ms,
        c.error_message, u.uptime_24h, u.uptime_7d, u.uptime_30d, u.mean_ms_24h, u.mean_ms_7d, u.mean_ms_30d,
-       u.checks_24h, u.reboots_24h, l.p95_ms AS p95_ms_24h
+       u.checks_24h, u.reboots_24h, l.p95_ms AS p95_ms_24h,
+       r.queue_length, r.queue_read_at, r.socket_status, r.socket_read_at, r.settings_status, r.settings_read_at
 FROM green_api_instance_last_check c
 LEFT JOIN green_api_instance_uptime u USING (instance_id)
 LEFT JOIN green_api_instance_latency_24h l USING (instance_id)
+LEFT JOIN green_api_instance_readings r USING (instance_id)
 """
 
 OPEN_INCIDENTS = """
@@ -61,6 +64,23 @@ GROUP BY 1 ORDER BY 1
 SERIES_30D = _SERIES_HOURLY.format(table="green_api_check_hourly_all", instance="")
 SERIES_30D_INSTANCE = _SERIES_HOURLY.format(table="green_api_check_hourly", instance="AND instance_id = %(instance)s")
 
+# The outgoing queue over 24 h: the longest read per 5-minute bucket. For all instances, each
+# instance's readings come from its own range of the partial index (sql/008): a scan of the whole
+# index by time alone is three times slower.
+_QUEUE_24H = """
+SELECT date_bin('5 minutes', g.checked_at, TIMESTAMPTZ '2000-01-01') AS at, max(g.queue_length) AS max_queue,
+       count(*)::int AS reads
+FROM {source}
+GROUP BY 1 ORDER BY 1
+"""
+QUEUE_24H = _QUEUE_24H.format(source="""green_api_instance_ids i
+CROSS JOIN LATERAL (
+  SELECT l.checked_at, l.queue_length FROM green_api_health_logs l
+  WHERE l.instance_id = i.instance_id AND l.queue_length IS NOT NULL AND l.checked_at >= %(since)s
+) AS g""")
+QUEUE_24H_INSTANCE = _QUEUE_24H.format(source="""green_api_health_logs g
+WHERE g.instance_id = %(instance)s AND g.queue_length IS NOT NULL AND g.checked_at >= %(since)s""")
+
 # Reboots and delivered alerts, counted per chart bucket (a marker each), naming a few instances.
 REBOOTS = """
 SELECT date_bin(%(bucket)s, checked_at, TIMESTAMPTZ '2000-01-01') AS at, count(*) AS count,
@@ -81,7 +101,7 @@ GROUP BY 1 ORDER BY 1
 CHECK_COLUMNS = """
 l.id, l.checked_at, l.instance_id, l.connection_id, l.status, l.state_instance, l.response_time_ms, l.error_message,
 l.reboot_triggered, l.reboot_success, l.trigger_type, l.alert_type, l.support_notified, l.support_notification_sent_at,
-l.in_maintenance_window, l.dag_id, l.run_id, l.incident_id
+l.in_maintenance_window, l.dag_id, l.run_id, l.incident_id, l.queue_length, l.socket_status, l.settings_status
 """
 
 CHECKS_PAGE = f"""
@@ -127,6 +147,7 @@ WHERE trigger_type = 'scheduled'
 """
 
 WINDOWS = {"24h": timedelta(hours=24), "30d": timedelta(days=30)}
+QUEUE_WINDOW, QUEUE_BUCKET = WINDOWS["24h"], timedelta(minutes=5)  # the queue chart's
 BUCKETS = {"24h": timedelta(minutes=5), "30d": timedelta(hours=1)}
 # Reboots and alerts are marked per longer span: a few hundred marks at most on a picture.
 MARK_BUCKETS = {"24h": timedelta(minutes=15), "30d": timedelta(hours=6)}
@@ -217,6 +238,12 @@ class DashboardStore:
             "reboots": self._all(REBOOTS, params),
             "alerts": self._all(ALERTS, params),
         }
+
+    def queue(self, now: datetime, instance: str | None = None) -> dict[str, Any]:
+        """The outgoing queue's length over the last 24 h, the longest read per 5-minute bucket."""
+        since = now - QUEUE_WINDOW
+        return {"since": since, "bucket_minutes": int(QUEUE_BUCKET.total_seconds() // 60),
+                "buckets": self._all(QUEUE_24H_INSTANCE if instance else QUEUE_24H, {"since": since, "instance": instance})}
 
     @staticmethod
     def _series_sql(window: str, instance: str | None) -> str:
