@@ -57,8 +57,10 @@ def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the simulator did not start")
 
 
-def configure(url: str, count: int, timeout: float, seed: int) -> tuple[dict[str, str], dict[str, int]]:
-    """Instances and their Airflow connections (as AIRFLOW_CONN_* values); how many of each kind."""
+def configure(url: str, count: int, timeout: float, seed: int, expected_settings: dict[str, Any] | None = None,
+              ) -> tuple[dict[str, str], dict[str, int]]:  # fmt: skip
+    """Instances and their Airflow connections (as AIRFLOW_CONN_* values); how many of each kind.
+    ``expected_settings``: the extra of every connection (the simulator's defaults match it)."""
     rng = random.Random(seed)
     ids = list(range(count))
     rng.shuffle(ids)
@@ -77,7 +79,7 @@ def configure(url: str, count: int, timeout: float, seed: int) -> tuple[dict[str
         session.put(f"{url}/_sim/instances/{instance_id}", json=config, timeout=10).raise_for_status()
         conns[f"green_api_bench_{i:04d}"] = json.dumps({
             "conn_type": "green_api", "host": url, "login": instance_id, "password": token,
-            "extra": {"state_timeout": timeout},
+            "extra": {"state_timeout": timeout, **({"expected_settings": expected_settings} if expected_settings else {})},
         })
     return conns, kinds
 

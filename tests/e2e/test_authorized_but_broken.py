@@ -40,15 +40,19 @@ def test_socket_offline_three_checks_opens_an_incident_then_resolves(health_dag,
     # Not sent through the instance whose socket is down: through green_api_alerts.
     assert {m["instance_id"] for m in sim.messages()} == {setup.instance_id}
 
+    # Still offline 15 minutes after it opened: the second level is told, as for any incident.
+    for minute in (15, 20, 25):
+        assert run_at(health_dag, t0, minute).state == "success"
+    [escalation] = inbox(sim, L2)
+    assert "ESCALADE (niveau 2)" in escalation and "📡 *SOCKET WHATSAPP HORS LIGNE*" in escalation
     sim.configure(inst.instance_id, socket_status="online")
-    assert run_at(health_dag, t0, 15).state == "success"
-    resolution = inbox(sim, L1)[-1]
-    assert "RÉSOLU" in resolution.upper()
+    assert run_at(health_dag, t0, 30).state == "success"
+    for chat in (L1, L2):
+        assert "✅ *INCIDENT RÉSOLU*" in inbox(sim, chat)[-1] and "socket WhatsApp hors ligne" in inbox(sim, chat)[-1]
     assert [i["open"] for i in incidents(db, inst.instance_id)] == [False]
     rows = log_rows(db)
-    assert [r["socket_status"] for r in rows] == ["offline", "offline", "offline", "online"]
+    assert [r["socket_status"] for r in rows] == ["offline"] * 6 + ["online"]
     assert {r["state_instance"] for r in rows} == {"authorized"}
-    assert inbox(sim, L2) == []
 
 
 def test_settings_drift_names_each_key_never_a_secret_and_resolves(

@@ -116,6 +116,9 @@ def test_the_schedule_runs_the_check_and_logs_automatic_rows(
     assert {r["trigger_type"] for r in rows.values()} == {"automatic"}
     assert {r["run_id"] for r in rows.values()} == {run_id}
     assert rows[failing.instance_id]["support_notified"] is True
+    # Beyond the state, the authorized instance's socket and queue were read (and only its).
+    readings = {i: (r["socket_status"], r["queue_length"]) for i, r in rows.items()}
+    assert readings == {healthy.instance_id: ("online", 0), failing.instance_id: (None, None)}
     assert [m["chatId"] for m in sim.messages()] == ["33600000001@c.us"]
     assert f"📱 Instance: {failing.instance_id}" in sim.messages()[0]["message"]
     logs = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]

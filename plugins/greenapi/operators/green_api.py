@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -223,32 +225,56 @@ def check_instances(
 ) -> CheckBatch:  # fmt: skip
     """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
 
-    ``reads``: what else to read of an authorized instance, by instance id (see :func:`read_more`),
-    in the same worker right after its state.
+    ``reads``: what else to read of an authorized instance, by instance id (see :func:`read_more`);
+    asked, and read, once every state call has gone out.
     A connection that cannot be used becomes a problem naming it (and ``listed_in``, where the
     user listed it); the others are still checked. Where the deployment expands secret bundles
     (:mod:`greenapi.masking`), the connections are read first with one masker update; otherwise
     each worker loads its own connection, so that loading overlaps the calls already waiting.
     """
-    from greenapi.hooks.green_api import UnusableConnection, in_parallel, open_hook
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from greenapi.hooks.green_api import UnusableConnection, open_hook
     from greenapi.masking import load_connections
 
+    if not conn_ids:
+        return CheckBatch()
     loaded = load_connections(conn_ids)
+    # The states first: each worker hands its instance's further reads back to the pool, where
+    # they wait until every state call has gone out (CPU spent on reads would delay the last ones,
+    # and with them the run's end when an instance hangs), then run while slow instances are awaited.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(conn_ids))), thread_name_prefix="greenapi")
+    started, all_started, counting = [0], threading.Event(), threading.Lock()
 
-    def check(conn_id: str) -> InstanceCheck | str:
+    def state_call_starts() -> None:
+        with counting:
+            started[0] += 1
+            if started[0] == len(conn_ids):
+                all_started.set()
+
+    def after_the_states(hook: GreenApiHook) -> Reading | None:
+        all_started.wait()
+        wanted = reads(hook.config.instance_id) if reads else frozenset()
+        return read_more(hook, wanted) if wanted else None
+
+    def check(conn_id: str) -> tuple[InstanceCheck | str, Future[Reading | None] | None]:
         try:
             hook = open_hook(conn_id, loaded)
         except UnusableConnection as exc:
-            return f"{exc} (listed in {listed_in})" if listed_in else str(exc)
+            state_call_starts()
+            return (f"{exc} (listed in {listed_in})" if listed_in else str(exc)), None
         checked_at = datetime.now(UTC).isoformat()
+        state_call_starts()
         result = hook.get_state_instance()
-        wanted = reads(hook.config.instance_id) if reads else frozenset()
-        reading = None
-        if wanted and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
-            reading = read_more(hook, wanted)
-        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url, reading)
+        more = None
+        if reads and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
+            more = pool.submit(after_the_states, hook)
+        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url), more
 
-    done = in_parallel(max_concurrency, list(conn_ids), check)
+    with pool:
+        staged = list(pool.map(check, conn_ids))
+        done = [replace(c, reading=more.result()) if more and isinstance(c, InstanceCheck) else c
+                for c, more in staged]  # fmt: skip
     return CheckBatch([c for c in done if isinstance(c, InstanceCheck)], [p for p in done if isinstance(p, str)])
 
 

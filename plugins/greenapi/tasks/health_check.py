@@ -7,6 +7,7 @@ Each function is one task's body; it gets its inputs as TaskFlow arguments (JSON
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -157,18 +158,27 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def reads_due() -> Callable[[str], frozenset[Read]]:
     """What check_shard reads of each authorized instance beyond its state, by instance id: the
     socket at every check, the queue and the settings when their periods have passed since their
-    last reads (kept in the health database; without it, everything is read)."""
-    from greenapi.store import IncidentStore, StoreUnavailable
-
+    last reads (kept in the health database; without it, everything is read). Asked once the
+    state calls have gone out: the read times are fetched then, on the first question."""
     settings = _settings()
     now = logical_now()
-    try:
-        times = IncidentStore().read_times()
-    except StoreUnavailable as exc:
-        log.warning("%s: the queue and the settings are read at this check", exc)
-        times = {}
+    lock = threading.Lock()
+    known: list[dict[str, tuple[Any, Any]]] = []
+
+    def fetched() -> dict[str, tuple[Any, Any]]:
+        from greenapi.store import IncidentStore, StoreUnavailable
+
+        with lock:
+            if not known:
+                try:
+                    known.append(IncidentStore().read_times())
+                except StoreUnavailable as exc:
+                    log.warning("%s: the queue and the settings are read at this check", exc)
+                    known.append({})
+            return known[0]
 
     def due(instance_id: str) -> frozenset[Read]:
+        times = fetched()
         queue_at, settings_at = times.get(instance_id, (None, None))
         return due_reads(ALL_READS, now, queue_at, settings_at, queue_minutes=settings.queue_check_minutes,
                          settings_minutes=settings.settings_check_minutes)  # fmt: skip
