@@ -14,7 +14,7 @@ SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
 
-.PHONY: help install migrate run test test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean
+.PHONY: help install migrate run test test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean remove-pgdata
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
@@ -29,6 +29,7 @@ help:
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
+	@echo "make remove-pgdata  stop the PostgreSQL cluster make started (when none answered) and delete its data"
 
 $(INSTALLED): requirements.txt pyproject.toml simulator/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -135,6 +136,10 @@ lock:
 	@$(VENV)/bin/uv pip compile requirements-audit.in --python-version 3.11 -o requirements-audit.txt
 	@$(VENV)/bin/uv pip compile requirements-sdk.in --python-version 3.11 -o requirements-sdk.txt
 
+# The private PostgreSQL cluster that make started (when no server answered): stopped, its data deleted.
+remove-pgdata: install
+	@$(PY) scripts/ensure_postgres.py --remove
+
 clean:
-	@$(PY) scripts/ensure_postgres.py --stop 2>/dev/null || true
+	@$(PY) scripts/ensure_postgres.py --remove 2>/dev/null || true
 	@rm -rf $(VENV) $(AUDIT_VENV) $(SDK_VENV) .airflow .airflow-test .airflow-bench .pgdata .artifacts .pytest_cache

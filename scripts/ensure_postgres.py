@@ -6,7 +6,11 @@ Resolution order:
 1. ``AIRFLOW_CONN_GREEN_API_DB`` (Airflow connection URI or JSON) -> use it
    (unless ``--ignore-configured``: the demo and the tests never touch it).
 2. A server answering on 127.0.0.1:5432 as ``postgres`` (or ``PGUSER``).
-3. A private cluster in ``--pgdata`` started with the machine's binaries.
+3. A private cluster in ``--pgdata`` started with the machine's binaries. By default its data
+   lives in the checkout (``.pgdata``); as root, when the account that runs PostgreSQL (it refuses
+   to run as root) cannot reach the checkout (a clone in ``/root``, mode 0700), it lives in
+   ``/var/lib/green-api-health/<checkout>-<hash of its path>``, owned by that account: one per
+   checkout, found again at every run. ``--remove`` stops the cluster and deletes its data.
 
 Then the databases are created if missing:
 
@@ -24,6 +28,7 @@ every human-readable message goes to STDERR.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pwd
@@ -196,7 +201,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--health-db", default=None, help="the health database (on a configured server: its own)")
     parser.add_argument("--airflow-db", default=None, help="Airflow's metadata database (marked as this project's)")
     parser.add_argument("--ignore-configured", action="store_true", help=f"do not use {CONN_ENV}")
-    parser.add_argument("--pgdata", type=Path, default=REPO_ROOT / ".pgdata", help="private cluster dir")
+    parser.add_argument("--pgdata", type=Path, default=None,
+                        help="private cluster dir (default: .pgdata in the checkout, or outside it as root: see above)")
     parser.add_argument(
         "--port",
         type=int,
@@ -205,6 +211,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--force-private", action="store_true", help="skip configured/local servers")
     parser.add_argument("--stop", action="store_true", help="stop the private cluster and exit")
+    parser.add_argument("--remove", action="store_true", help="stop the private cluster, delete its data and exit")
     return parser.parse_args(argv)
 
 
@@ -373,6 +380,35 @@ def require_bindir() -> Path:
     return bindir
 
 
+OUTSIDE_ROOT = Path("/var/lib/green-api-health")
+
+
+def outside_pgdata(repo: Path) -> Path:
+    """Where a checkout's private cluster lives when it cannot live in the checkout: named after
+    the checkout and a hash of its path, so that every run of ``make`` finds the same one."""
+    digest = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", repo.resolve().name) or "checkout"
+    return OUTSIDE_ROOT / f"{name}-{digest}"
+
+
+def default_pgdata(repo: Path = REPO_ROOT) -> Path:
+    """The private cluster's data dir: ``.pgdata`` in the checkout, unless running as root in a
+    checkout that the account running PostgreSQL cannot reach (and that holds no cluster yet):
+    then outside it, in a directory of that account's (:func:`outside_pgdata`)."""
+    inside = repo / ".pgdata"
+    if os.geteuid() != 0 or is_initialised(inside):
+        return inside
+    outside = outside_pgdata(repo)
+    if is_initialised(outside):
+        return outside
+    user = run_user(inside)
+    if user is None or run(user, ["test", "-x", str(repo)], 10).returncode == 0:  # the path is traversable
+        return inside
+    log(f"the checkout {repo} is not reachable by the account {user!r} that runs PostgreSQL (it refuses to run "
+        f"as root): the private cluster's data goes in {outside} (`make remove-pgdata` deletes it)")
+    return outside
+
+
 def run_user(pgdata: Path) -> str | None:
     """Pick the account to run PostgreSQL as; ``None`` means the current user.
 
@@ -422,6 +458,8 @@ def run(user: str | None, command: list[str], timeout: float) -> subprocess.Comp
 
 def prepare_datadir(pgdata: Path, user: str | None) -> None:
     """Create ``pgdata`` (mode 0700) and hand it to ``user`` when running as root."""
+    if pgdata.parent == OUTSIDE_ROOT:
+        OUTSIDE_ROOT.mkdir(mode=0o755, exist_ok=True)  # root's; each cluster's own dir is its account's
     pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
     if user is None:
         return
@@ -478,7 +516,8 @@ def init_cluster(bindir: Path, pgdata: Path, user: str | None) -> None:
     )
     if result.returncode != 0:
         raise SetupError(f"initdb failed in {pgdata}: {one_line(result.stderr or result.stdout)}")
-    write_owned(pgdata / "pg_hba.conf", "local all all trust\nhost all all 127.0.0.1/32 trust\n", user)
+    # Trusted: the cluster's own role only, over its socket and 127.0.0.1; anything else is refused.
+    write_owned(pgdata / "pg_hba.conf", f"local all {SUPERUSER} trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n", user)
     with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(f"\ninclude_if_exists = '{CONF_NAME}'\n")
 
@@ -694,10 +733,23 @@ def create_database(conn: psycopg.Connection, name: str) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def remove_private(pgdata: Path) -> None:
+    """Stop the private cluster in ``pgdata`` and delete its data."""
+    stop_private(pgdata)
+    if pgdata.exists():
+        shutil.rmtree(pgdata)
+        log(f"removed the private cluster's data in {pgdata}")
+    if pgdata.parent == OUTSIDE_ROOT and OUTSIDE_ROOT.is_dir() and not any(OUTSIDE_ROOT.iterdir()):
+        OUTSIDE_ROOT.rmdir()
+
+
+def pgdata_of(args: argparse.Namespace) -> Path:
+    return (args.pgdata or default_pgdata()).expanduser().absolute()
+
+
 def resolve_server(args: argparse.Namespace) -> Server:
     """Pick the server following the configured -> local -> private order."""
     port = args.port if args.port is not None else default_port()
-    pgdata = args.pgdata.expanduser().absolute()
     if not args.force_private:
         configured = "" if args.ignore_configured else os.environ.get(CONN_ENV, "").strip()
         if configured:
@@ -705,7 +757,7 @@ def resolve_server(args: argparse.Namespace) -> Server:
         server = local_server()
         if server is not None:
             return server
-    return private_server(pgdata, port)
+    return private_server(pgdata_of(args), port)
 
 
 def fail(message: str) -> NoReturn:
@@ -719,7 +771,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.stop:
-            stop_private(args.pgdata.expanduser().absolute())
+            stop_private(pgdata_of(args))
+            return 0
+        if args.remove:
+            remove_private(pgdata_of(args))
             return 0
         databases = parse_databases(args.databases)
         if not databases and not args.health_db and not args.airflow_db:
