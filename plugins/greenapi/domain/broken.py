@@ -34,8 +34,6 @@ class Read(StrEnum):
 
 ALL_READS = frozenset(Read)
 
-# The problems these readings reveal, one incident family each.
-BROKEN_KINDS = (AlertKind.SETTINGS_DRIFT, AlertKind.OUTGOING_QUEUE_STUCK, AlertKind.SOCKET_OFFLINE)
 SETTINGS_MATCH, SETTINGS_DRIFT = "match", "drift"
 
 

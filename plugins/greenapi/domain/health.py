@@ -189,6 +189,11 @@ def within_24h(known: dict[str, list[datetime]], now: datetime, made: dict[str, 
 QUEUE_REBOOT = "outgoing queue stuck"  # the start of the reason of a reboot for a stuck queue
 
 
+def for_stuck_queue(reason: str) -> bool:
+    """Whether an automatic reboot's reason is a stuck outgoing queue (not the state)."""
+    return reason.startswith(QUEUE_REBOOT)
+
+
 def plan_reboots(
     checks: list[InstanceCheck], history: dict[str, InstanceHistory], now: datetime, settings: Settings
 ) -> dict[str, str]:
@@ -281,7 +286,7 @@ def findings(
     for check in checked.batch.checks if checked else []:
         verdict = classify_check(check.result)
         attempt = attempts.get(check.conn_id)
-        if attempt is not None and attempt.reason.startswith(QUEUE_REBOOT):
+        if attempt is not None and for_stuck_queue(attempt.reason):
             verdict = replace(verdict, error=verdict.error or attempt.reason)
             if attempt.skipped in (SkipReason.COOLDOWN, SkipReason.ALREADY):
                 attempt = None  # the queue's own incident alerts; no reboot was made

@@ -27,11 +27,11 @@ from greenapi.domain.config import (
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import (
     LOST_ROUND,
-    QUEUE_REBOOT,
     CheckedRun,
     RebootAttempt,
     RebootRound,
     findings,
+    for_stuck_queue,
     lost_round,
     plan_reboots,
     reboot_skip,
@@ -275,7 +275,7 @@ def reboot_instances(
         attempt = RebootAttempt(conn_id, check.instance_id, reason, check.dashboard_url,
                                 recheck, reboot_skip(recheck, previous, now, settings,
                                                      unknown=run_again and store_error is not None,
-                                                     state_problem=not reason.startswith(QUEUE_REBOOT)),
+                                                     state_problem=not for_stuck_queue(reason)),
                                 reboots_in_24h(previous, now))  # fmt: skip
         if attempt.skipped is not None:
             return attempt
