@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import TriggerRule, dag, task
+from airflow.sdk import TriggerRule, Variable, dag, task
 
+from greenapi.domain.schedule import CHECK_SCHEDULE_VARIABLE, parse_check_schedule
 from greenapi.notifications import GreenApiNotifier
 from greenapi.tasks.check_shard import HealthCheckShard
 from greenapi.tasks.reboot_flow import recovery_wait
 
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
 
-DOC = """
+# Read at parse time, as the daily reboot's: a bad value is an import error naming it.
+SCHEDULE = parse_check_schedule(Variable.get(CHECK_SCHEDULE_VARIABLE, default=None))
+
+DOC = f"""
 ### Green API health check
 
-Every 5 minutes, checks each Green API instance listed in Variable `green_api_instances`
+On schedule `{SCHEDULE}` (UTC; Variable `green_api_check_schedule`, by default every 5
+minutes), checks each Green API instance listed in Variable `green_api_instances`
 (connection ids, default `["green_api_default"]`) with `getStateInstance`, concurrently:
 **plan_checks** splits them into mapped **check_shard** tasks of at most
 `instances_per_check_task` (setting, default 250). Each shard counts and logs its healthy
@@ -46,7 +51,7 @@ reminders, resolution; through `green_api_alerts`, never only the failing instan
 
 @dag(
     dag_id="green_api_health_check",
-    schedule="*/5 * * * *",
+    schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -101,6 +101,31 @@ def test_bad_reboot_schedule_is_an_import_error_naming_it(monkeypatch, value, na
     assert named in error
 
 
+def _check_bag(monkeypatch, schedule: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_CHECK_SCHEDULE", schedule)
+    return DagBag(dag_folder=str(DAGS / "green_api_health_check.py"))
+
+
+def test_the_check_schedule_comes_from_the_variable(monkeypatch):
+    bag = _check_bag(monkeypatch, "*/2  * * * *")
+    assert not bag.import_errors
+    dag = bag.get_dag("green_api_health_check")
+    assert dag.timetable.expression == "*/2 * * * *"
+    assert "On schedule `*/2 * * * *`" in dag.doc_md
+
+
+@pytest.mark.parametrize("value", ["every 5 minutes", "*/5 * * *", "*/5 * * * * *", "61 * * * *"])
+def test_a_bad_check_schedule_is_an_import_error_naming_it(monkeypatch, value):
+    bag = _check_bag(monkeypatch, value)
+    assert "green_api_health_check" not in bag.dag_ids  # never replaced by another schedule
+    [(path, error)] = bag.import_errors.items()
+    assert path.endswith("green_api_health_check.py")
+    assert f"Variable green_api_check_schedule must be a cron expression of five fields such as '*/5 * * * *', " \
+           f"got {value!r}" in error  # fmt: skip
+
+
 def test_force_reboot_form_offers_the_instances_and_a_confirmation(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 from greenapi.domain.config import ConfigError, check_timezone
 
 REBOOT_SCHEDULE_VARIABLE = "green_api_reboot_schedule"
+CHECK_SCHEDULE_VARIABLE = "green_api_check_schedule"
+DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _KEYS = {"time", "timezone", "enabled"}
 
@@ -66,6 +68,22 @@ def parse_reboot_schedule(raw: str | dict[str, Any] | None) -> RebootSchedule:
     if not isinstance(schedule.enabled, bool):
         raise ConfigError(f"{name}.enabled must be true or false, got {schedule.enabled!r}")
     return schedule
+
+
+def parse_check_schedule(raw: str | None) -> str:
+    """Variable ``green_api_check_schedule``: the health check's cron expression (five fields, UTC),
+    by default every 5 minutes. A bad value is refused by name."""
+    from croniter import croniter
+
+    if raw is None or not str(raw).strip():
+        return DEFAULT_CHECK_SCHEDULE
+    value = " ".join(str(raw).split())
+    if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+        raise ConfigError(
+            f"Variable {CHECK_SCHEDULE_VARIABLE} must be a cron expression of five fields such as "
+            f"{DEFAULT_CHECK_SCHEDULE!r}, got {raw!r}"
+        )
+    return value
 
 
 def run_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
