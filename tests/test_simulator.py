@@ -140,7 +140,9 @@ def test_reboot_passes_through_starting_then_becomes_authorized(
     assert response.status_code == 200
     assert response.json() == {"isReboot": True}
     assert state_of(client, sim) == {"stateInstance": "starting"}
-    time.sleep(0.6)
+    sim.advance(0.4)
+    assert state_of(client, sim) == {"stateInstance": "starting"}  # not yet: 0.4 of 0.5 s
+    sim.advance(0.2)
     assert state_of(client, sim) == {"stateInstance": "authorized"}
     assert sim.instance(instance)["state"] == "authorized"
     assert [r["isReboot"] for r in sim.reboots(instance)] == [True]
@@ -245,10 +247,22 @@ def test_second_get_state_within_a_second_is_rate_limited(
     assert refused.json() == {"message": "Too Many Requests"}
     # Limits are per method: another 1/s method is still allowed.
     assert client.get(api(sim, "getStatusInstance"), timeout=5).status_code == 200
-    time.sleep(1.05)
+    sim.advance(1.05)
     assert client.get(api(sim, "getStateInstance"), timeout=5).status_code == 200
     statuses = [r["status"] for r in sim.requests_log(method="getStateInstance")]
     assert statuses == [200, 429, 200]
+
+
+def test_the_clock_moves_on_through_the_control_api(sim: GreenApiSimulator, client: requests.Session) -> None:
+    sim.add_instance(INSTANCE, TOKEN)
+    assert client.get(api(sim, "getStateInstance"), timeout=5).status_code == 200
+    assert client.get(api(sim, "getStateInstance"), timeout=5).status_code == 429
+    moved = client.post(f"{sim.url}/_sim/clock", json={"advance": 1.0}, timeout=5)
+    assert moved.status_code == 200 and moved.json() == {"advanced": 1.0}
+    assert client.get(api(sim, "getStateInstance"), timeout=5).status_code == 200
+    for bad in ({"advance": -1}, {"advance": "soon"}, {"advance": True}, ["advance"]):
+        refused = client.post(f"{sim.url}/_sim/clock", json=bad, timeout=5)
+        assert refused.status_code == 400 and "advance: seconds must be a number" in refused.text, bad
 
 
 def test_rate_limits_are_per_instance(sim: GreenApiSimulator, client: requests.Session) -> None:
@@ -480,7 +494,6 @@ def test_method_specific_fault_wins_over_wildcard(
 
 
 def test_cycle_phases_repeat(sim: GreenApiSimulator, client: requests.Session) -> None:
-    started = time.monotonic()
     sim.add_instance(
         INSTANCE,
         TOKEN,
@@ -492,15 +505,15 @@ def test_cycle_phases_repeat(sim: GreenApiSimulator, client: requests.Session) -
         ],
     )
 
-    def observed_at(offset: float) -> Any:
-        time.sleep(max(0.0, started + offset - time.monotonic()))
+    def observed_after(seconds: float) -> Any:
+        sim.advance(seconds)
         response = client.get(api(sim, "getStateInstance"), timeout=5)
         return response.json() if response.status_code == 200 else response.status_code
 
-    assert observed_at(0.25) == {"stateInstance": "authorized"}
-    assert observed_at(0.75) == 502
-    assert observed_at(1.25) == {"stateInstance": "notAuthorized"}
-    assert observed_at(1.75) == {"stateInstance": "authorized"}
+    assert observed_after(0.25) == {"stateInstance": "authorized"}
+    assert observed_after(0.5) == 502  # at 0.75 s
+    assert observed_after(0.5) == {"stateInstance": "notAuthorized"}  # at 1.25 s
+    assert observed_after(0.5) == {"stateInstance": "authorized"}  # at 1.75 s: the cycle again
 
 
 # --------------------------------------------------------------------------- records and secrecy
@@ -653,8 +666,7 @@ def test_stop_returns_quickly_while_a_request_hangs(client: requests.Session) ->
 
     caller = threading.Thread(target=hanging_call)
     caller.start()
-    while not sim.requests_log():
-        time.sleep(0.01)
+    sim.wait_for_requests(1)
     url = sim.url
     started = time.monotonic()
     sim.stop()

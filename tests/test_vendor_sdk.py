@@ -19,9 +19,10 @@ SDK_PYTHON = Path(__file__).resolve().parents[1] / ".venv-sdk" / "bin" / "python
 INSTANCE = "1101990001"
 
 # Run by the SDK's interpreter. One call per method and second: the simulator enforces the
-# vendor's per-method rate limits, as Green API does.
+# vendor's per-method rate limits, as Green API does; its clock is moved on (control API) before the
+# second showMessagesQueue, rather than waited for.
 READ = """
-import json, sys, time
+import json, sys, urllib.request
 from whatsapp_api_client_python import API
 
 host, instance_id, token = sys.argv[1:4]
@@ -32,7 +33,7 @@ out = {}
 for name, call in calls:
     answer = call()
     out[name] = {"code": answer.code, "data": answer.data, "error": answer.error}
-time.sleep(1.1)
+urllib.request.urlopen(urllib.request.Request(host + "/_sim/clock", data=b'{"advance": 1.1}', method="POST"))
 again = api.queues.showMessagesQueue()
 out["queue_again"] = {"code": again.code, "data": again.data, "error": again.error}
 print(json.dumps(out))

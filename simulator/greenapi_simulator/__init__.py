@@ -413,6 +413,8 @@ class GreenApiSimulator:
         self.host = host
         self.port = port
         self._lock = threading.RLock()
+        self._recorded = threading.Condition(self._lock)  # notified at each request received
+        self._clock_offset = 0.0  # seconds the simulator's clock is ahead of the monotonic clock (advance())
         self._stopping = threading.Event()
         self._instances: dict[str, _Instance] = {}
         self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
@@ -474,6 +476,28 @@ class GreenApiSimulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    # ---- the simulator's clock: what timed behaviour reads (rate limits, reboots, cycles)
+
+    def _now(self) -> float:
+        return time.monotonic() + self._clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's clock forward: a reboot's ``starting_seconds``, the rate-limit window
+        and the cycle's phases pass at once, without waiting for them."""
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 86400:
+            raise ValueError(f"advance: seconds must be a number from 0 to 86400, got {seconds!r}")
+        with self._lock:
+            self._clock_offset += float(seconds)
+
+    def wait_for_requests(self, count: int = 1, timeout: float = 10, instance_id: str | None = None,
+                          method: str | None = None) -> list[dict[str, Any]]:
+        """The requests received (filtered as :meth:`requests_log`), once there are ``count`` of
+        them; raises ``TimeoutError`` after ``timeout`` seconds."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: len(self.requests_log(instance_id, method)) >= count, timeout):
+                raise TimeoutError(f"fewer than {count} request(s) received in {timeout} s")
+            return self.requests_log(instance_id, method)
+
     # ---- configuration
 
     def add_instance(self, instance_id: str, token: str, **config: Any) -> None:
@@ -483,7 +507,7 @@ class GreenApiSimulator:
     def put_instance(self, instance_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """Create or replace an instance from a full config dict; returns its public view."""
         checked = validate_config(config, creating=True)
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             inst = _Instance(instance_id, {**copy.deepcopy(DEFAULT_CONFIG), **checked}, now)
             self._instances[instance_id] = inst
@@ -496,7 +520,7 @@ class GreenApiSimulator:
     def patch_instance(self, instance_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """Merge a partial config; raises ``KeyError`` for an unknown instance."""
         checked = validate_config(config, creating=False)
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             inst = self._instances[instance_id]
             inst.config.update(checked)
@@ -514,18 +538,18 @@ class GreenApiSimulator:
     def instance(self, instance_id: str) -> dict[str, Any]:
         """The instance's config with the token masked, plus ``effective_state``."""
         with self._lock:
-            return self._instances[instance_id].public_view(time.monotonic())
+            return self._instances[instance_id].public_view(self._now())
 
     def instances(self) -> list[dict[str, Any]]:
         """Public views of every instance."""
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             return [inst.public_view(now) for inst in self._instances.values()]
 
     def effective_state(self, instance_id: str) -> str | None:
         """The state getStateInstance would answer right now."""
         with self._lock:
-            return self._instances[instance_id].effective_state(time.monotonic())
+            return self._instances[instance_id].effective_state(self._now())
 
     def add_demo_instances(self, scale: float = 1.0) -> list[str]:
         """Create the demo instances; ``scale`` multiplies the cycle phase lengths."""
@@ -597,6 +621,7 @@ class GreenApiSimulator:
                 "fault": None,
             }
             self._requests.append(record)
+            self._recorded.notify_all()
             return record
 
     def _update_record(self, record: dict[str, Any], **fields: Any) -> None:
@@ -613,13 +638,13 @@ class GreenApiSimulator:
                 return False, False, 0.0
             expected = inst.config["token"].encode()
             token_ok = secrets.compare_digest(expected, token.encode())
-            latency = inst.effective_config(time.monotonic())["latency_ms"] / 1000
+            latency = inst.effective_config(self._now())["latency_ms"] / 1000
             return True, token_ok, latency
 
     def _take_fault(self, instance_id: str, method: str, chat_id: str | None = None) -> dict[str, Any] | None:
         with self._lock:
             inst = self._instances.get(instance_id)
-            return None if inst is None else inst.take_fault(method, time.monotonic(), chat_id)
+            return None if inst is None else inst.take_fault(method, self._now(), chat_id)
 
     def _preview(self, instance_id: str, method: str) -> _Reply:
         """A plausible 200 answer built without side effects (for unprocessed faults)."""
@@ -629,7 +654,7 @@ class GreenApiSimulator:
                 return _json_reply(200, {"idMessage": secrets.token_hex(10).upper()})
             if method == "reboot" or inst is None:
                 return _json_reply(200, {"isReboot": True})
-            return self._read_only_answer(inst, method, time.monotonic(), grow=False)
+            return self._read_only_answer(inst, method, self._now(), grow=False)
 
     def _read_only_answer(self, inst: _Instance, method: str, now: float, grow: bool = True) -> _Reply:
         state = inst.effective_state(now)
@@ -670,7 +695,7 @@ class GreenApiSimulator:
     def _process(
         self, record: dict[str, Any], instance_id: str, method: str, token_ok: bool, body: Any
     ) -> _Reply:
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             inst = self._instances.get(instance_id)
             if inst is None:  # deleted while the request waited
@@ -1019,6 +1044,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_sim/reboots":
             only("GET")
             return 200, sim.reboots(instance)
+        if path == "/_sim/clock":
+            only("POST")
+            body = _json_body(raw)
+            seconds = body.get("advance") if isinstance(body, dict) else None
+            try:
+                sim.advance(seconds)
+            except ValueError as exc:
+                raise _ControlError(400, f"{exc}; send {{\"advance\": <seconds>}}") from None
+            return 200, {"advanced": seconds}
         if path == "/_sim/reset":
             only("POST")
             sim.reset()
