@@ -67,8 +67,14 @@ def test_seed_rows_and_queries_run_unchanged(db):
         " ('Support Principal', '33620951645@c.us', 1, true), ('Support Secondaire', '33612345678@c.us', 2, true)"
     )
     results = [db.execute(q).fetchall() if q.startswith("SELECT") else db.execute(q) for q in SEED_QUERIES]
-    assert results[0][0][:4] == (3, 1, 1, 1)
-    assert len(results[2]) == 2
+    totals, per_day, problems, contacts, purge = results
+    assert totals[0] == (3, 1, 1, 1, 3403, 0, 0)  # 3 checks by status; 3,403 ms on average; no reboot or alert
+    assert [row[1:4] for row in per_day] == [(3, 1, 2)]  # one day: 3 checks, 1 healthy, 2 issues
+    # one INSERT, one checked_at: the two problems in either order
+    assert sorted((row[1], str(row[2])) for row in problems) == [("critical_failure", "None"),
+                                                                 ("unhealthy", "notAuthorized")]
+    assert sorted(row[2] for row in contacts) == ["33612345678@c.us", "33620951645@c.us"]
+    assert purge.rowcount == 0  # all three rows are from today
 
 
 @pytest.mark.parametrize(
@@ -96,6 +102,10 @@ def test_group_chat_contacts_are_accepted(db):
         "INSERT INTO system_support_contacts (full_name, phone_number) VALUES"
         " ('Groupe', '120363043968066561@g.us'), ('Ancien groupe', '79001234567-1581234048@g.us')"
     )
+    stored = db.execute("SELECT full_name, phone_number, notification_priority, is_active"
+                        " FROM system_support_contacts ORDER BY id").fetchall()  # fmt: skip
+    assert stored == [("Groupe", "120363043968066561@g.us", 1, True),
+                      ("Ancien groupe", "79001234567-1581234048@g.us", 1, True)]  # the defaults: priority 1, active
 
 
 @pytest.mark.parametrize(
