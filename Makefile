@@ -13,12 +13,14 @@ SDK_VENV := .venv-sdk
 SIM_HOST ?= 127.0.0.1
 SIM_PORT ?= 8765
 UI_PORT ?= 8080
+TEST_WORKERS ?= 4
 
-.PHONY: help install migrate run test test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean remove-pgdata
+.PHONY: help install migrate run test test-fast test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean remove-pgdata
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
 	@echo "make test       the whole test suite (real PostgreSQL, simulator, Airflow runs)"
+	@echo "make test-fast  the domain, hook, operator, notifier and dashboard tests (under a minute)"
 	@echo "make test-scale a health-check run on a Celery worker (CeleryExecutor, Redis on 127.0.0.1:6379)"
 	@echo "make lint       ruff and mypy"
 	@echo "make audit      pip-audit of the pinned requirements (api.osv.dev, else the PyPA snapshot in security/)"
@@ -77,12 +79,31 @@ browser:
 	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
 
+# The test databases migrated once (green_api_test, green_api_airflow_test): each pytest process
+# works on copies of its own (tests/conftest.py).
+define TEST_SETUP
+. scripts/env.sh test; \
+  mkdir -p .artifacts; \
+  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
+  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
+endef
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+
+# pytest-xdist runs the suite in TEST_WORKERS processes, slowest tests first; the scan for leaked
+# tokens runs once they are all done.
 test: install lint audit browser $(SDK_VENV)/.installed
-	@. scripts/env.sh test; \
-	  mkdir -p .artifacts; \
-	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
-	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	@$(TEST_SETUP); \
+	  status=0; \
+	  $(PY) -m pytest $(XDIST) --basetemp=.artifacts/pytest $(PYTEST_ARGS) || status=$$?; \
+	  $(PY) -m pytest --token-scan -q -p no:cacheprovider || status=$$?; \
+	  exit $$status
+
+# The edit-test loop: the domain, hooks, operators, notifier and dashboard (not in a browser), in
+# well under a minute.
+FAST_TESTS := tests/domain tests/hooks tests/operators tests/notifications tests/dashboard tests/test_layers.py
+test-fast: install
+	@$(TEST_SETUP); \
+	  $(PY) -m pytest $(XDIST) -m "not browser" -q $(FAST_TESTS) $(PYTEST_ARGS)
 
 bench: install bench-dashboard bench-check
 	@. scripts/env.sh bench; echo; echo "== DAG parse times"; $(PY) scripts/bench_parse.py

@@ -11,17 +11,23 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from greenapi_simulator import GreenApiSimulator
 
+pytest_plugins = ("tests.private_postgres",)  # its fixture private_pg, for the fault and deployed tests
 _ids = itertools.count(1)
+ROOT = Path(__file__).resolve().parents[1]
+LEAKS = ROOT / ".artifacts" / "token-leaks"  # where each test process notes a token it saw
 
 
 def require_env(name: str) -> str:
@@ -38,6 +44,86 @@ def tagged(name: str) -> str:
     return f"{name}_{tag}" if tag else name
 
 
+# ---- one test process, one set of databases and one Airflow home (pytest-xdist workers)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--token-scan", action="store_true",
+                     help="run only the scan for leaked tokens, after the suite (make test does)")  # fmt: skip
+
+
+def _controller(config: pytest.Config) -> bool:
+    """The process that hands tests to pytest-xdist workers and runs none itself."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def copy_database(server: str, template: str, name: str) -> str:
+    """A fresh copy of database ``template`` named ``name`` (dropped first); returns its URL.
+
+    ``make test`` migrates the templates once; each test process copies them, which takes well
+    under a second where a migration of Airflow's metadata takes many."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return f"{server}/{name}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this test process databases and an Airflow home of its own, before any test module
+    imports Airflow (which reads its settings once): copies of the databases ``make test``
+    migrated, named after the process (``_gw0``, ``_gw1``... under pytest-xdist, ``_main``
+    otherwise), so that processes running at once never share a run, a row or a log file."""
+    scan, worker_process = config.getoption("--token-scan"), hasattr(config, "workerinput")
+    if not scan and not worker_process:
+        shutil.rmtree(LEAKS, ignore_errors=True)  # a new suite: no leak noted yet
+    if scan or _controller(config) or "GREEN_API_DB_URL" not in os.environ:
+        return
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    os.environ["GREEN_API_DB_TAG"] = "_".join(t for t in (os.environ.get("GREEN_API_DB_TAG"), worker) if t)
+    health, metadata = os.environ["GREEN_API_DB_URL"], os.environ["GREEN_API_AIRFLOW_DB_URL"]
+    server = health.rsplit("/", 1)[0]
+    health = copy_database(server, health.rsplit("/", 1)[1], tagged("green_api_test"))
+    metadata = copy_database(server, metadata.rsplit("/", 1)[1], tagged("green_api_airflow_test"))
+    home = Path(os.environ["AIRFLOW_HOME"]) / "workers" / worker
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    if (Path(os.environ["AIRFLOW_HOME"]) / "airflow.cfg").exists():
+        shutil.copy(Path(os.environ["AIRFLOW_HOME"]) / "airflow.cfg", home / "airflow.cfg")
+    os.environ.update({
+        "GREEN_API_AIRFLOW_TEMPLATE_DB_URL": os.environ["GREEN_API_AIRFLOW_DB_URL"],  # migrated, used by no process
+        "GREEN_API_DB_URL": health,
+        "GREEN_API_AIRFLOW_DB_URL": metadata,
+        "AIRFLOW_CONN_GREEN_API_DB": health,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata.replace("postgresql://", "postgresql+psycopg2://", 1),
+        "AIRFLOW_HOME": str(home),
+    })  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist names each test after its group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The leak scan runs alone, after the suite (``--token-scan``). The suite runs its slowest
+    tests first, so that the test processes end together: first the two groups of tests that start
+    Airflow's real services (``xdist_group("services-1")``, ``services-2``: each group runs in one
+    process, one test after the other, so that no more than two such stacks share the machine's
+    cores), then the others by expected length."""
+    scan = config.getoption("--token-scan")
+    kept = [i for i in items if ("test_zz_no_token_left" in i.nodeid) == scan]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    kept.sort(key=_order)
+    items[:] = kept
+
+
+def _order(item: pytest.Item) -> tuple[str, int]:
+    group = item.get_closest_marker("xdist_group")
+    if group is not None:
+        return "0 " + str(group.args[0]), 0
+    for marker, seconds in (("deployed", 200), ("slow", 100), ("browser", 60), ("e2e", 10), ("faults", 10)):
+        if item.get_closest_marker(marker):
+            return "1", -seconds
+    return "1", 0
+
+
 @pytest.fixture(scope="session")
 def sim_server() -> Iterator[GreenApiSimulator]:
     with GreenApiSimulator() as server:
@@ -46,24 +132,77 @@ def sim_server() -> Iterator[GreenApiSimulator]:
 
 # Every token the tests create looks like this (make_instance), so a scan can look for all of them.
 TOKEN_PATTERN = re.compile(r"TOKEN-SECRET-[0-9a-f]{16}")
-# Where a token was seen in what a test printed or made the simulator deliver: scanned at the end
-# of the suite by tests/test_zz_no_token_left.py with everything the suite wrote.
-TOKENS_SEEN: list[str] = []
+
+
+def note_leak(where: str) -> None:
+    """Note that a token was seen (``where``), for the leak scan that runs after the suite
+    (tests/test_zz_no_token_left.py, with everything the suite wrote)."""
+    LEAKS.mkdir(parents=True, exist_ok=True)
+    with (LEAKS / f"{os.getpid()}.txt").open("a") as out:
+        out.write(where + "\n")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A token in what a test printed is a leak (noted by the process that ran the test)."""
+    if hasattr(report, "node"):  # pytest-xdist's controller: the worker that ran the test noted it
+        return
     for section, content in report.sections:
         if TOKEN_PATTERN.search(content):
-            TOKENS_SEEN.append(f"{report.nodeid}: {section}")
+            note_leak(f"{report.nodeid}: {section}")
 
 
 @pytest.fixture
 def sim(sim_server: GreenApiSimulator, request: pytest.FixtureRequest) -> Iterator[GreenApiSimulator]:
+    """The simulator, emptied for the test; a token in what it received is noted as a leak."""
     sim_server.reset()
     yield sim_server
     delivered = json.dumps([sim_server.requests_log(), sim_server.messages(), sim_server.reboots()])
     if TOKEN_PATTERN.search(delivered):
-        TOKENS_SEEN.append(f"{request.node.nodeid}: what the simulator received (messages, bodies)")
+        note_leak(f"{request.node.nodeid}: what the simulator received (messages, bodies)")
+
+
+# ---- no test depends on the hour it runs at (tests/test_any_hour.py)
+
+AT_HOURS = (None, "00:30", "02:05")  # None: the current time
+TIME_SENSITIVE = (
+    "tests/domain/",
+    "tests/test_timetable.py",
+    "tests/e2e/test_incidents.py",
+    # runs at the current time and must alert: at 02:05 UTC, inside the default schedule's window
+    "tests/e2e/test_health_check_dag.py::test_not_authorized_states_alert_every_contact_without_reboot",
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each time-sensitive test runs at the current time and at each hour of AT_HOURS."""
+    if any(metafunc.definition.nodeid.startswith(prefix) for prefix in TIME_SENSITIVE):
+        ids = ["now" if h is None else f"at{h.replace(':', '')}utc" for h in AT_HOURS]
+        metafunc.parametrize("wall_clock", AT_HOURS, ids=ids, indirect=True)
+
+
+@pytest.fixture
+def moved_clock() -> Any:
+    """``moved_clock("00:30")``: a context in which the process's wall clock reads that time (UTC)
+    today and ticks on (time-machine: datetime, time.time, pendulum, Airflow; not the monotonic clocks)."""
+    import time_machine
+
+    def at(hour: str) -> Any:
+        hours, minutes = map(int, hour.split(":"))
+        return time_machine.travel(datetime.now(UTC).replace(hour=hours, minute=minutes, second=0, microsecond=0),
+                                   tick=True)  # fmt: skip
+
+    return at
+
+
+@pytest.fixture(autouse=True)
+def wall_clock(request: pytest.FixtureRequest, moved_clock: Any) -> Iterator[str | None]:
+    """The hour a time-sensitive test runs at (None: the current time); set before its other fixtures."""
+    hour = getattr(request, "param", None)
+    if hour is None:
+        yield None
+        return
+    with moved_clock(hour):
+        yield hour
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 import requests
 
-from tests.airflow_services import free_port, wait_for
-from tests.conftest import require_env, tagged
+from tests.airflow_services import free_port
+from tests.conftest import copy_database, require_env, tagged
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,18 +84,30 @@ def make_run(home: Path, metadata_db: str, health_url: str, **settings: str) -> 
 
 @contextmanager
 def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: str, support: str,
-             settings: dict[str, Any], state: str = "authorized") -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
+             settings: dict[str, Any], state: str = "authorized", *, checks_once: bool = False,
+             first_start: bool = True) -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
     """`make run` as a user sets it up in .env: one monitored instance (in ``state``), one alerts
     instance, one support contact, ``settings`` as green_api_settings, the daily reboot 12 h away;
-    fresh databases named after ``name``. Yields the deployment and the two tokens."""
+    fresh databases named after ``name``. Yields the deployment and the two tokens.
+
+    ``checks_once``: the health check's schedule (Variable green_api_check_schedule) is once a day at
+    the current minute, so its first scheduled run comes at once, as every 5 minutes, and no other
+    comes during the test: its own runs, triggered, are never interleaved with a scheduled one.
+    ``first_start``: Airflow's metadata database is new and empty, as on a first `make run`; else it
+    is migrated already, as on any later start (a copy of the suite's, which saves the migration)."""
     server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
     health_url = recreate(server, tagged(f"green_api_{name}"))  # "your own database": run.sh creates it
     metadata_db = tagged(f"green_api_airflow_{name}")
-    recreate(server, metadata_db)
+    if first_start:
+        recreate(server, metadata_db)
+    else:
+        template = require_env("GREEN_API_AIRFLOW_TEMPLATE_DB_URL").rsplit("/", 1)[1]
+        copy_database(server, template, metadata_db)
     tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
     sim.add_instance(instance_id, tokens["monitored"], state=state)
     sim.add_instance(alerts_id, tokens["alerts"])
     far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
+    minute, hour = time.gmtime().tm_min, time.gmtime().tm_hour
     # The env file holds the tokens, as .env does: outside the folders the suite's leak scan reads, and
     # removed at the end.
     secrets_dir = Path(tempfile.mkdtemp(prefix="green-api-env-"))
@@ -110,6 +122,7 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
         f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
         f"AIRFLOW_VAR_GREEN_API_SETTINGS='{json.dumps(settings)}'",
         f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
+        *([f"AIRFLOW_VAR_GREEN_API_CHECK_SCHEDULE='{minute} {hour} * * *'"] if checks_once else []),
     ]) + "\n")  # fmt: skip
     try:
         with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:
@@ -130,27 +143,6 @@ def finished(deployment: Deployment, dag_id: str, run_type: str | None = None) -
         return None
     done = [r for r in rows if r[1] in ("success", "failed")]
     return done[0] if done else None
-
-
-CHECK_EVERY = 300  # the health check's schedule, */5 * * * *
-
-
-def clear_of_the_schedule(deployment: Deployment, dag_id: str, needed: float) -> None:
-    """Return once at least ``needed`` seconds remain before the next scheduled check, so that a
-    scenario's runs are not interleaved with one (with max_active_runs=1 it would run between a
-    failed run and its re-run). When less remains, wait for that check to come and finish."""
-    left = CHECK_EVERY - time.time() % CHECK_EVERY
-    if left >= needed:
-        return
-    slot = time.time() + left
-    time.sleep(left + 1)
-
-    def slot_done() -> bool:
-        rows = deployment.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_type = 'scheduled'"
-                               " AND run_after >= to_timestamp(%s)", dag_id, slot - 1)  # fmt: skip
-        return bool(rows) and all(state in ("success", "failed") for (state,) in rows)
-
-    wait_for(slot_done, 240, "the scheduled check of the next 5-minute slot")
 
 
 def trigger(deployment: Deployment, token: str, dag_id: str, conf: dict[str, Any] | None = None) -> str:

@@ -1,5 +1,8 @@
 """`make migrate` applies the schema to the database the DAGs write to: the one that
-AIRFLOW_CONN_GREEN_API_DB names, in .env or in the environment, and creates no other."""
+AIRFLOW_CONN_GREEN_API_DB names, in .env or in the environment, and creates no other.
+
+Your server is a PostgreSQL of this test process's own (``private_pg``): on the machine's server,
+the suite's other processes create databases at the same time."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import require_env
+from tests.private_postgres import PrivatePostgres
 
 pytestmark = pytest.mark.deployed
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +26,8 @@ def databases(server: str) -> set[str]:
 
 
 @pytest.mark.parametrize("where", ["env file", "environment"])
-def test_make_migrate_applies_the_schema_to_your_own_database(tmp_path, where):
-    server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
+def test_make_migrate_applies_the_schema_to_your_own_database(tmp_path, where, private_pg: PrivatePostgres):
+    server = private_pg.url.rsplit("/", 1)[0]
     mine, metadata = f"mydb_{uuid.uuid4().hex[:8]}", f"meta_{uuid.uuid4().hex[:8]}"
     before = databases(server)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GREEN_API_"))}

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.airflow_services import wait_for
-from tests.deployed.conftest import Deployment, clear_of_the_schedule, deployed, finished, run_state, trigger
+from tests.deployed.conftest import Deployment, deployed, finished, run_state, trigger
 
 pytestmark = pytest.mark.deployed
 DAG_ID = "green_api_health_check"
@@ -26,7 +26,7 @@ SUPPORT = "33600000001@c.us"
 def deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
     """make run watching one notAuthorized instance, with an incident after 2 failing checks."""
     with deployed(tmp_path, sim, "rerun", INSTANCE, "1101778009", SUPPORT, {"failure_threshold": 2},
-                  state="notAuthorized") as (deployment, _tokens):  # fmt: skip
+                  state="notAuthorized", checks_once=True, first_start=False) as (deployment, _tokens):  # fmt: skip
         yield deployment
 
 
@@ -52,8 +52,7 @@ def rerun_done(deployment: Deployment, run_id: str, task_id: str) -> str | None:
 
 
 def settled(deployment: Deployment) -> list[str] | None:
-    """The finished runs of the health check, once none is queued or running (a scheduled check
-    may come during the test: every 5 minutes)."""
+    """The finished runs of the health check, once none is queued or running."""
     runs = deployment.rows("SELECT run_id, state FROM dag_run WHERE dag_id = %s", DAG_ID)
     if any(state not in ("success", "failed") for _, state in runs):
         return None
@@ -79,6 +78,7 @@ def kept_promises(deployment: Deployment, sim) -> dict[str, Any]:
     return {"runs": runs, "failures": failures, "incidents": incidents}
 
 
+@pytest.mark.xdist_group("services-2")
 def test_clearing_a_run_sends_nothing_twice_and_counts_each_check_once(deployment, sim):
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
@@ -111,9 +111,8 @@ WATCHED = "1101779001"
 @pytest.fixture
 def healthy_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
     """make run watching one healthy instance; an incident opens at the first failing check."""
-    with deployed(tmp_path, sim, "killed", WATCHED, ALERTS, SUPPORT, {"failure_threshold": 1, "send_retries": 1}) as (
-        deployment, _tokens,
-    ):  # fmt: skip
+    with deployed(tmp_path, sim, "killed", WATCHED, ALERTS, SUPPORT, {"failure_threshold": 1, "send_retries": 1},
+                  checks_once=True, first_start=False) as (deployment, _tokens):  # fmt: skip
         yield deployment
 
 
@@ -129,14 +128,14 @@ def task_process(ti_id: str) -> int | None:
     return None
 
 
+@pytest.mark.xdist_group("services-1")
 def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(healthy_deployment, sim):
     deployment = healthy_deployment
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
     assert sim.messages() == []
-    # A scheduled check between the killed run and its re-run would send the opening to SECOND
-    # itself (or hang on it): the scenario (about 75 s under load) needs 2 minutes to itself.
-    clear_of_the_schedule(deployment, DAG_ID, 120)
+    # No scheduled check comes between the killed run and its re-run (checks_once): it would send
+    # the opening to SECOND itself, or hang on it.
     with psycopg.connect(deployment.health_url, autocommit=True) as conn:
         conn.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
                      " VALUES ('Second Support', %s, 1)", (SECOND,))  # fmt: skip
@@ -194,7 +193,9 @@ def reboot_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
     """make run watching one instance, with no cooldown between automatic reboots: only the
     guard against a second reboot for one failure stands between a re-run and a second reboot."""
     settings = {"reboot_cooldown_minutes": 0, "reboot_poll_seconds": 2, "reboot_verify_minutes": 1}
-    with deployed(tmp_path, sim, "reclear", FLAKY, "1101780009", SUPPORT, settings) as (deployment, _tokens):
+    with deployed(tmp_path, sim, "reclear", FLAKY, "1101780009", SUPPORT, settings, checks_once=True, first_start=False) as (
+        deployment, _tokens,
+    ):  # fmt: skip
         yield deployment
 
 
@@ -207,11 +208,12 @@ def try_done(deployment: Deployment, run_id: str, task_id: str, try_number: int)
     return None
 
 
+@pytest.mark.xdist_group("services-2")
 def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_down(reboot_deployment, sim):
     deployment = reboot_deployment
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
-    clear_of_the_schedule(deployment, DAG_ID, 120)  # a scheduled check would use up the faults
+    # No scheduled check comes meanwhile (checks_once): it would use up the faults.
     failing = {"getStateInstance": {"mode": "http", "status": 500, "times": 2}}  # the check and the re-check
     sim.configure(FLAKY, faults=failing)
     token = deployment.token()

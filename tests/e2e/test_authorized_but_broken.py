@@ -7,10 +7,13 @@ The instance's state stays ``authorized`` throughout: only what the checks read 
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from tests.e2e import test_incidents
 from tests.e2e.conftest import log_rows
 from tests.e2e.test_incidents import L1, L2, inbox, run_at
+
+pytestmark = pytest.mark.e2e
 
 # The incident tests' fixtures: two support levels, green_api_alerts as the sender, a distinct day.
 setup, settings, t0 = test_incidents.setup, test_incidents.settings, test_incidents.t0

@@ -15,6 +15,8 @@ import pytest
 
 from tests.e2e.conftest import log_rows, printed, run_dag
 
+pytestmark = pytest.mark.e2e
+
 SUPPORT_1 = "33600000001@c.us"
 SUPPORT_2 = "33600000002@c.us"
 HANG = {"mode": "hang", "seconds": 5}

@@ -21,6 +21,8 @@ from greenapi.domain.incidents import format_duration
 from tests.e2e.conftest import log_rows, run_dag
 from tests.e2e.test_health_check_dag import FAST
 
+pytestmark = pytest.mark.e2e
+
 L1 = "33600000001@c.us"  # notification_priority 1
 L2 = "33600000002@c.us"  # notification_priority 2
 _days = itertools.count()
@@ -212,6 +214,7 @@ def test_failing_check_inside_the_maintenance_window_opens_nothing(
     assert log_rows(db)[-1]["in_maintenance_window"] is False
 
 
+@pytest.mark.slow
 def test_reboot_cooldown_and_daily_cap(health_dag, make_instance, sim, db, setup, t0):
     inst = make_instance(faults={"getStateInstance": {"mode": "hang", "seconds": 3}})
     for minute in (0, 10, 30, 60, 90):

@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pendulum
 import psycopg
+import pytest
 
 from tests.conftest import require_env
 from tests.e2e.conftest import run_dag
+
+pytestmark = pytest.mark.e2e
 
 
 def add_log(db, days_ago: float, now: datetime) -> int:

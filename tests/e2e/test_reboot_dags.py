@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import require_env
 from tests.e2e.conftest import log_rows, printed, run_dag
 
+pytestmark = pytest.mark.e2e
+
 SUPPORT = "33600000001@c.us"
 # Wait at most 3 s for recovery, looking every second (the API allows 1 request/s).
 FAST = json.dumps({"reboot_verify_minutes": 0.05, "reboot_poll_seconds": 1, "send_backoff_seconds": 0.05})

@@ -34,6 +34,7 @@ from tests.airflow_services import (
 )
 from tests.e2e.conftest import log_rows
 
+pytestmark = pytest.mark.e2e
 SCHED_DB = "airflow_sched_test"
 REPO = Path(__file__).resolve().parents[2]
 PROBE_ID = "green_api_masking_probe"
@@ -43,7 +44,6 @@ import logging
 import sys
 
 from airflow.sdk import dag, task
-
 
 @dag(dag_id="{PROBE_ID}", schedule=None)
 def probe():
@@ -99,6 +99,8 @@ def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
         ).fetchall()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("services-1")
 def test_the_schedule_runs_the_check_and_logs_automatic_rows(
     airflow_services, db, sim, reboot_schedule_away_from_now
 ):

@@ -19,6 +19,8 @@ from tests.conftest import require_env
 from tests.e2e.conftest import run_dag
 from tests.e2e.test_health_check_dag import FAST
 
+pytestmark = pytest.mark.e2e
+
 SCENARIOS = [
     {"state": "authorized"},
     {"state": "notAuthorized"},
@@ -40,6 +42,7 @@ def all_rows_as_text(url: str) -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.slow
 def test_token_appears_nowhere_after_every_kind_of_run(
     health_dag, make_instance, sim, db, add_contact, capfd, monkeypatch
 ):

@@ -170,6 +170,7 @@ def test_without_the_database_the_cooldown_comes_from_earlier_runs(make_instance
     assert len(sim.reboots(inst.instance_id)) == 1
 
 
+@pytest.mark.slow
 def test_down_for_hours_the_cooldown_and_the_cap_still_see_the_whole_day(health_dag, make_instance, sim, monkeypatch):
     """The database unreachable for a whole series of health-check runs (dag.test at successive
     logical times): an instance that never answers is rebooted within the cooldown and the daily cap

@@ -23,7 +23,7 @@ from tests.airflow_services import (
 )
 from tests.e2e.conftest import log_rows
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("services-2")]
 RESTART_DB = "airflow_restart_test"
 
 
@@ -40,6 +40,7 @@ def task_states(metadata_url: str, run_id: str) -> dict[str, str | None]:
     return dict(rows)
 
 
+@pytest.mark.slow
 def test_a_run_survives_a_scheduler_restart_in_the_middle_of_its_check(tmp_path, make_instance, add_contact, sim, db):
     add_contact("Support", "33600000001@c.us", 1)
     make_instance("green_api_alerts")
