@@ -87,7 +87,7 @@ define TEST_SETUP
   $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
   $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
 endef
-XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(TEST_WORKERS)
 
 # pytest-xdist runs the suite in TEST_WORKERS processes, slowest tests first; the scan for leaked
 # tokens runs once they are all done.

@@ -99,13 +99,44 @@ def pytest_configure(config: pytest.Config) -> None:
     })  # fmt: skip
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist names each test after its group
+# The tests that start Airflow's real services (an API server, a scheduler...), in two groups: each
+# group runs in one test process, one test after the other, so that no more than two such stacks
+# share the machine's cores (four at once took longer in all than two). Keys: node id prefixes.
+SERVICE_GROUPS = {
+    "tests/deployed/test_make_run.py": "services-1",
+    "tests/deployed/test_rerun.py::test_an_alert_step_killed": "services-1",
+    "tests/e2e/test_scheduled_run.py": "services-1",
+    "tests/dashboard/test_dashboard_browser.py": "services-1",
+    "tests/deployed/test_rerun.py::test_clearing_a_run": "services-2",
+    "tests/deployed/test_rerun.py::test_clearing_the_reboot_task": "services-2",
+    "tests/deployed/test_demo.py": "services-2",
+    "tests/faults/test_scheduler_restart.py": "services-2",
+}
+
+
+def service_group(nodeid: str) -> str | None:
+    """The group of SERVICE_GROUPS a test belongs to, if any."""
+    return next((group for prefix, group in SERVICE_GROUPS.items() if nodeid.startswith(prefix)), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's load scheduling by work unit, a unit being a group of SERVICE_GROUPS or a
+    single test, handed out in the order of collection (pytest-xdist's own ``xdist_group`` marks
+    are lost with pytest 9.2, which no longer reads the node id they rewrite)."""
+    from xdist.scheduler.loadscope import LoadScopeScheduling
+
+    class ByServiceGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return service_group(nodeid) or nodeid
+
+    config.option.loadscopereorder = False
+    return ByServiceGroup(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The leak scan runs alone, after the suite (``--token-scan``). The suite runs its slowest
-    tests first, so that the test processes end together: first the two groups of tests that start
-    Airflow's real services (``xdist_group("services-1")``, ``services-2``: each group runs in one
-    process, one test after the other, so that no more than two such stacks share the machine's
-    cores), then the others by expected length."""
+    tests first, so that the test processes end together: the two groups of SERVICE_GROUPS, then
+    the others by expected length."""
     scan = config.getoption("--token-scan")
     kept = [i for i in items if ("test_zz_no_token_left" in i.nodeid) == scan]
     if len(kept) != len(items):
@@ -115,9 +146,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _order(item: pytest.Item) -> tuple[str, int]:
-    group = item.get_closest_marker("xdist_group")
+    group = service_group(item.nodeid)
     if group is not None:
-        return "0 " + str(group.args[0]), 0
+        return "0 " + group, 0
     for marker, seconds in (("deployed", 200), ("slow", 100), ("browser", 60), ("e2e", 10), ("faults", 10)):
         if item.get_closest_marker(marker):
             return "1", -seconds

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ".artifacts" / "screenshots"
 USER, PASSWORD = "support", "pw-support-7Hq2"
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("services-1")]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,11 @@ from typing import Any
 
 import psycopg
 import requests
+from psycopg import sql
 
 from tests.airflow_services import free_port
 from tests.conftest import copy_database, require_env, tagged
+from tests.test_ensure_postgres import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,9 +102,12 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
     metadata_db = tagged(f"green_api_airflow_{name}")
     if first_start:
         recreate(server, metadata_db)
-    else:
+    else:  # as make run left it at its first start: migrated, and marked as this project's
         template = require_env("GREEN_API_AIRFLOW_TEMPLATE_DB_URL").rsplit("/", 1)[1]
         copy_database(server, template, metadata_db)
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(metadata_db),
+                                                                        sql.Literal(load_script().AIRFLOW_DB_MARK)))
     tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
     sim.add_instance(instance_id, tokens["monitored"], state=state)
     sim.add_instance(alerts_id, tokens["alerts"])

@@ -17,7 +17,7 @@ from tests.airflow_services import free_port, wait_for
 from tests.conftest import require_env, tagged
 from tests.deployed.conftest import descendants, finished, listening, make_run, recreate
 
-pytestmark = [pytest.mark.deployed, pytest.mark.xdist_group("services-2")]
+pytestmark = pytest.mark.deployed
 
 
 def test_the_demo_runs_its_first_check_and_ui_host_opens_the_ui_to_the_network(tmp_path):

@@ -31,7 +31,7 @@ from tests.deployed.conftest import (
     trigger,
 )
 
-pytestmark = [pytest.mark.deployed, pytest.mark.xdist_group("services-1")]
+pytestmark = pytest.mark.deployed
 DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot")
 
 

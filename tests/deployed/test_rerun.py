@@ -78,7 +78,6 @@ def kept_promises(deployment: Deployment, sim) -> dict[str, Any]:
     return {"runs": runs, "failures": failures, "incidents": incidents}
 
 
-@pytest.mark.xdist_group("services-2")
 def test_clearing_a_run_sends_nothing_twice_and_counts_each_check_once(deployment, sim):
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
@@ -128,7 +127,6 @@ def task_process(ti_id: str) -> int | None:
     return None
 
 
-@pytest.mark.xdist_group("services-1")
 def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(healthy_deployment, sim):
     deployment = healthy_deployment
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
@@ -208,7 +206,6 @@ def try_done(deployment: Deployment, run_id: str, task_id: str, try_number: int)
     return None
 
 
-@pytest.mark.xdist_group("services-2")
 def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_down(reboot_deployment, sim):
     deployment = reboot_deployment
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")

@@ -100,7 +100,6 @@ def scheduled_runs(env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("services-1")
 def test_the_schedule_runs_the_check_and_logs_automatic_rows(
     airflow_services, db, sim, reboot_schedule_away_from_now
 ):

@@ -23,7 +23,7 @@ from tests.airflow_services import (
 )
 from tests.e2e.conftest import log_rows
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("services-2")]
+pytestmark = pytest.mark.faults
 RESTART_DB = "airflow_restart_test"
 
 
