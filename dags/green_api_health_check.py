@@ -7,9 +7,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import TriggerRule, Variable, dag, task
 
+from greenapi.domain.codec import XCom
+from greenapi.domain.config import ShardArgs
+from greenapi.domain.findings import Finding
+from greenapi.domain.health import CheckedRun, RecoveryWait
+from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck
+from greenapi.domain.runs import RunSummary
 from greenapi.domain.schedule import CHECK_SCHEDULE_VARIABLE, parse_check_schedule
-from greenapi.notifications import GreenApiNotifier
 from greenapi.tasks.check_shard import HealthCheckShard
+from greenapi.tasks.notices import support_notifier
 from greenapi.tasks.reboot_flow import recovery_wait
 
 # Task bodies import their glue when they run: parsing this file stays as cheap as a bare DAG.
@@ -62,46 +68,48 @@ reminders, resolution; through `green_api_alerts`, never only the failing instan
 )
 def green_api_health_check() -> None:
     @task
-    def plan_checks() -> list[dict]:
+    def plan_checks() -> list[ShardArgs]:
         from greenapi.tasks import health_check
 
         return health_check.plan_step()
 
     @task(show_return_value_in_logs=False)
-    def check_instances(shards: list[dict]) -> dict:
+    def check_instances(shards: list[XCom[CheckBatch]]) -> XCom[CheckedRun]:
         from greenapi.tasks import health_check
 
         return health_check.check_step(shards)
 
     @task(show_return_value_in_logs=False)
-    def reboot_instances(checked: dict) -> list[dict]:
+    def reboot_instances(checked: XCom[CheckedRun]) -> list[RecoveryWait]:
         from greenapi.tasks import health_check
 
         return health_check.reboot_step(checked)
 
     # Runs even when the reboot task failed as a whole: its instances are then alerted as not rebooted.
     @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
-    def conclude(checked: dict, looks: list[dict] | None) -> list[dict]:
+    def conclude(checked: XCom[CheckedRun] | None, looks: list[XCom[InstanceCheck] | None] | None,
+                 ) -> XCom[list[Finding]]:
         from greenapi.tasks import health_check
 
         return health_check.conclude_step(checked, looks)
 
     @task(show_return_value_in_logs=False)
-    def send_alerts(findings: list[dict]) -> dict:
+    def send_alerts(findings: XCom[list[Finding]]) -> XCom[AlertOutcome]:
         from greenapi.tasks import health_check
 
         return health_check.alert_step(findings)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
-    def log_results(findings: list[dict] | None, alerting: dict | None) -> int:
+    def log_results(findings: XCom[list[Finding]] | None, alerting: XCom[AlertOutcome] | None) -> int:
         from greenapi.tasks import health_check
 
         return health_check.log_step(findings, alerting)
 
     # The run's last word: when it fails (configuration, database down, a crash, an alert that
     # reached nobody), support is told through GreenApiNotifier, even without the database.
-    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier())
-    def report(checked: dict | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
+    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=support_notifier())
+    def report(checked: XCom[CheckedRun] | None, findings: XCom[list[Finding]] | None,
+               alerting: XCom[AlertOutcome] | None, logged: int | None) -> XCom[RunSummary]:
         from greenapi.tasks import health_check
 
         return health_check.report_step(checked, findings, alerting, logged)

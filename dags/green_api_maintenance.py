@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Variable, dag, get_current_context, task
-from airflow.sdk.configuration import conf
+from airflow.sdk import dag, task
 
-from greenapi.domain.config import SETTINGS_VARIABLE, parse_settings
-from greenapi.notifications import GreenApiNotifier
+from greenapi.tasks.notices import support_notifier
 
 DOC = """
 ### Green API maintenance
@@ -29,14 +27,6 @@ job `python -m greenapi.retention` does it beside the scheduler with `airflow db
 """
 
 
-def _settings():
-    return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
-
-
-def _now():
-    return get_current_context()["dag_run"].run_after
-
-
 @dag(
     dag_id="green_api_maintenance",
     schedule="30 4 * * *",
@@ -49,29 +39,21 @@ def _now():
         "retries": 1,
         "retry_delay": timedelta(minutes=10),
         # A failure of the monitoring itself reaches support too.
-        "on_failure_callback": GreenApiNotifier(),
+        "on_failure_callback": support_notifier(),
     },
 )
 def green_api_maintenance() -> None:
     @task(multiple_outputs=False)
     def purge_health_logs() -> dict:
-        from greenapi.store import HealthStore
-        from greenapi.tasks import maintenance as mt
+        from greenapi.tasks import maintenance
 
-        settings = _settings()
-        before = mt.cutoff(_now(), settings.health_log_retention_days)
-        removed = mt.purge_health_logs(HealthStore(), before, settings.cleanup_batch_size)
-        print(f"Deleted {removed['rows']} health-log row(s) checked before {before.isoformat()}")
-        return removed
+        return maintenance.purge_health_logs_step()
 
     @task(multiple_outputs=False)
     def purge_task_logs() -> dict:
-        from greenapi.tasks import maintenance as mt
+        from greenapi.tasks import maintenance
 
-        before = mt.cutoff(_now(), _settings().airflow_retention_days)
-        removed = mt.purge_task_logs(conf.get("logging", "base_log_folder"), before)
-        print(f"Deleted task logs before {before.isoformat()}: {removed}")
-        return removed
+        return maintenance.purge_task_logs_step()
 
     @task(multiple_outputs=False)
     def report(health: dict, logs: dict) -> dict:

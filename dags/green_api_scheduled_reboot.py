@@ -8,7 +8,7 @@ import pendulum
 from airflow.sdk import Variable, dag, task
 
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule
-from greenapi.notifications import GreenApiNotifier
+from greenapi.tasks.notices import support_notifier
 from greenapi.tasks.reboot_flow import reboot_flow
 from greenapi.timetables import DailyLocalTimeTimetable
 
@@ -47,7 +47,7 @@ when it came back authorized; otherwise a failure and a WhatsApp alert saying wh
 )
 def green_api_scheduled_reboot() -> None:
     # A bad Variable stops the run here: support is told, as for any failure of the daily reboot.
-    @task(on_failure_callback=GreenApiNotifier())
+    @task(on_failure_callback=support_notifier())
     def pick_instances() -> list[str]:
         from greenapi.tasks import reboot
 

@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWED = {
     ("plugins/greenapi/store.py", "INSERT INTO green_api_health_logs ({_COLS})"),
-    ("plugins/greenapi/store.py", '"SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state'),
-    ("plugins/greenapi/store.py", '"INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"'),
+    ("plugins/greenapi/store.py", "SELECT {', '.join(_STATUS_COLUMNS + _WATCH_COLUMNS)}, auto_reboots"),
+    ("plugins/greenapi/store.py", "INSERT INTO green_api_instance_status ({', '.join(_COUNTER_COLUMNS)})"),
     ("plugins/greenapi/store.py", "SELECT {', '.join(_INCIDENT_COLUMNS)} FROM green_api_incidents"),
     ("plugins/greenapi/store.py", "INSERT INTO green_api_incidents ({', '.join(_INCIDENT_COLUMNS[1:])})"),
     ("plugins/greenapi/store.py", "UPDATE green_api_incidents SET {', '.join(f'{c} = %s' for c in _MUTABLE)}"),

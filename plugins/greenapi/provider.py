@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 from greenapi import __version__
@@ -16,6 +17,7 @@ def _seconds(label: str, default: float, description: str) -> dict[str, Any]:
 
 
 def get_provider_info() -> dict[str, Any]:
+    """What ``airflow providers`` lists, and the connection type with its form and Test button."""
     return {
         "package-name": "airflow-provider-green-api",
         "name": "Green API",
@@ -34,7 +36,9 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Green API", "python-modules": ["greenapi.sensors.green_api"]}],
         "triggers": [{"integration-name": "Green API", "python-modules": ["greenapi.triggers.green_api"]}],
         "notifications": ["greenapi.notifications.green_api.GreenApiNotifier"],
-        "plugins": [{"name": "green_api", "plugin-class": "greenapi.plugin.GreenApiPlugin"}],
+        # The dashboard's plugin belongs to the monitoring DAGs, not to the provider: listed when installed.
+        "plugins": [{"name": "green_api", "plugin-class": "greenapi.plugin.GreenApiPlugin"}]
+        if find_spec("greenapi.plugin") is not None else [],
         "connection-types": [
             {
                 "hook-class-name": "greenapi.hooks.green_api.GreenApiHook",

@@ -1,23 +1,33 @@
-"""PostgreSQL reads and writes of the health data (connection ``green_api_db``), nothing else."""
+"""PostgreSQL reads and writes of the health data (connection ``green_api_db``), nothing else.
+
+Every method opens one connection, runs its statements in one transaction (:meth:`HealthStore._cursor`),
+and reads rows by column name into the records of ``greenapi.domain``. A server that cannot be
+reached raises :class:`StoreUnavailable`, naming the connection.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from greenapi.domain.broken import Watch
+from greenapi.domain.codec import encode
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import Incident, Severity
 from greenapi.domain.records import Delivery
 from greenapi.domain.rules import AlertKind
+from greenapi.domain.runs import LogRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import datetime
 
 
 P = ParamSpec("P")
@@ -47,6 +57,7 @@ LOG_COLUMNS: dict[str, str] = {
     "socket_status": "varchar",
     "settings_status": "varchar",
 }
+assert list(LOG_COLUMNS) == [f.name for f in fields(LogRow)], "LogRow and the health log's columns differ"
 
 _COLS = ", ".join(LOG_COLUMNS)
 _RECORD = ", ".join(f"{name} {kind}" for name, kind in LOG_COLUMNS.items())
@@ -59,10 +70,9 @@ INSERT_LOGS = (
 )
 
 SELECT_ACTIVE_CONTACTS = (
-    "SELECT id, full_name, phone_number, notification_priority FROM system_support_contacts "
+    "SELECT id, full_name, phone_number, notification_priority, email FROM system_support_contacts "
     "WHERE is_active ORDER BY notification_priority, id"
 )
-
 
 # Bounded batches: a short transaction each, so checks keep logging while a large purge runs.
 DELETE_OLD_LOGS = (
@@ -73,6 +83,8 @@ DELETE_OLD_LOGS = (
 
 @dataclass(frozen=True)
 class Contact:
+    """An active row of ``system_support_contacts``."""
+
     id: int
     full_name: str
     phone_number: str
@@ -123,44 +135,57 @@ class HealthStore:
     def __init__(self, postgres_conn_id: str = DB_CONN_ID) -> None:
         self.postgres_conn_id = postgres_conn_id
 
-    def _hook(self) -> PostgresHook:
-        return PostgresHook(postgres_conn_id=self.postgres_conn_id)
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor in a transaction of its own: committed when the block ends, rolled back (the
+        connection closed without a commit) when it raises."""
+        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        finally:
+            conn.close()
+
+    def _rows(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """The rows of one query, each by column name."""
+        with self._cursor() as cur:
+            cur.execute(query, params)
+            names = [column[0] for column in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     @_reachable
     def active_contacts(self) -> list[Contact]:
-        rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS)
-        return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+        """The active support contacts, lowest ``notification_priority`` first."""
+        return [Contact(**row) for row in self._rows(SELECT_ACTIVE_CONTACTS)]
+
+    contacts_with_email = active_contacts
 
     @_reachable
     def delete_logs_before(self, cutoff: str, batch_size: int) -> int:
         """Delete one batch of health-log rows checked before ``cutoff``; returns how many."""
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(DELETE_OLD_LOGS, (cutoff, batch_size))
-                deleted = cur.rowcount
-            conn.commit()
-        finally:
-            conn.close()
-        return int(deleted)
+        with self._cursor() as cur:
+            cur.execute(DELETE_OLD_LOGS, (cutoff, batch_size))
+            return int(cur.rowcount)
 
     @_reachable
-    def insert_health_logs(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert the rows in one round trip; returns how many were new."""
+    def insert_health_logs(self, rows: Sequence[LogRow | Mapping[str, Any]]) -> int:
+        """Insert the rows in one round trip; returns how many were new (a row of a run and
+        instance already logged is left as it is)."""
         if not rows:
             return 0
-        unknown = {key for row in rows for key in row} - set(LOG_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown health log column(s): {sorted(unknown)}")
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(INSERT_LOGS, (json.dumps(list(rows), default=str),))
-                inserted = cur.rowcount
-            conn.commit()
-        finally:
-            conn.close()
-        return int(inserted)
+        with self._cursor() as cur:
+            cur.execute(INSERT_LOGS, (_logs_json(rows),))
+            return int(cur.rowcount)
+
+
+def _logs_json(rows: Sequence[LogRow | Mapping[str, Any]]) -> str:
+    """Health-log rows as the JSON the insert reads; a key that is not a column is refused."""
+    plain = [dict(row) if isinstance(row, Mapping) else encode(row) for row in rows]
+    unknown = {key for row in plain for key in row} - set(LOG_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown health log column(s): {sorted(unknown)}")
+    return json.dumps(plain, default=str)
 
 
 # ---- incidents, per-instance counters, delivery attempts
@@ -170,6 +195,9 @@ _INCIDENT_COLUMNS = (
     "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
     "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at",
 )  # fmt: skip
+assert set(_INCIDENT_COLUMNS) == {f.name for f in fields(Incident)}, "Incident and green_api_incidents differ"
+_STATUS_COLUMNS = tuple(f.name for f in fields(InstanceHistory) if f.name not in ("watch", "auto_reboots"))
+_WATCH_COLUMNS = tuple(f.name for f in fields(Watch))
 
 SELECT_LIVE_INCIDENTS = (
     f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM green_api_incidents "  # noqa: S608 - fixed column list
@@ -177,10 +205,8 @@ SELECT_LIVE_INCIDENTS = (
     " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
 )
 SELECT_RECENT_REBOOTS = "SELECT instance_id, auto_reboots FROM green_api_instance_status WHERE cardinality(auto_reboots) > 0"
-_WATCH_COLUMNS = ("queue_streak", "queue_since", "queue_length", "socket_streak", "socket_since")
 SELECT_COUNTERS = (
-    "SELECT instance_id, failing_kind, consecutive_failures, consecutive_successes, last_state, state_since,"  # noqa: S608 - fixed columns
-    f" auto_reboots, streak_started_at, last_checked_at, {', '.join(_WATCH_COLUMNS)}"
+    f"SELECT {', '.join(_STATUS_COLUMNS + _WATCH_COLUMNS)}, auto_reboots"  # noqa: S608 - fixed column list
     " FROM green_api_instance_status WHERE instance_id = ANY(%s)"
 )
 SELECT_READ_TIMES = "SELECT instance_id, queue_read_at, settings_read_at FROM green_api_instance_status"
@@ -192,24 +218,6 @@ MARK_READS = (
     " ON CONFLICT (instance_id) DO UPDATE SET queue_read_at = COALESCE(EXCLUDED.queue_read_at, s.queue_read_at),"
     " settings_read_at = COALESCE(EXCLUDED.settings_read_at, s.settings_read_at)"
 )
-# A healthy check of a quiet instance (counted before, not failing, no incident to follow up), counted
-# as the alert step would count it (domain.incidents.observe), only once per run (``last_checked_at``).
-# The instances it did not match (new, failing, with an incident, or counted already) are left to
-# the alert step.
-SETTLE_HEALTHY = (
-    "UPDATE green_api_instance_status s SET consecutive_successes = s.consecutive_successes + 1,"
-    " streak_started_at = CASE WHEN s.consecutive_successes > 0 THEN COALESCE(s.streak_started_at, v.checked_at)"
-    " ELSE v.checked_at END,"
-    " state_since = CASE WHEN s.last_state = 'authorized' THEN s.state_since ELSE %(now)s END,"
-    " last_state = 'authorized', last_checked_at = %(now)s"
-    " FROM unnest(%(ids)s::text[], %(checked)s::timestamptz[]) AS v(instance_id, checked_at)"
-    " WHERE s.instance_id = v.instance_id AND s.failing_kind IS NULL AND s.consecutive_failures = 0"
-    " AND s.queue_streak = 0 AND s.socket_streak = 0"
-    " AND (s.last_checked_at IS NULL OR s.last_checked_at < %(now)s)"
-    " AND NOT EXISTS (SELECT 1 FROM green_api_incidents i WHERE i.instance_id = s.instance_id AND (i.resolved_at"
-    " IS NULL OR (i.resolution_notified_at IS NULL AND i.opening_notified_at IS NOT NULL)))"
-    " RETURNING s.instance_id"
-)
 # Appends under the row lock: two runs rebooting at once still see each other's reboot.
 RECORD_AUTO_REBOOT = (
     "INSERT INTO green_api_instance_status (instance_id, auto_reboots) VALUES (%s, ARRAY[%s::timestamptz])"
@@ -217,17 +225,21 @@ RECORD_AUTO_REBOOT = (
     " SELECT COALESCE(array_agg(t ORDER BY t), '{}') FROM unnest(green_api_instance_status.auto_reboots) t"
     " WHERE t > %s::timestamptz - INTERVAL '24 hours') || %s::timestamptz"
 )
+_COUNTER_COLUMNS = _STATUS_COLUMNS + _WATCH_COLUMNS
 UPSERT_COUNTERS = (
-    "INSERT INTO green_api_instance_status (instance_id, failing_kind, consecutive_failures,"  # noqa: S608 - fixed columns
-    f" consecutive_successes, last_state, state_since, last_checked_at, streak_started_at, {', '.join(_WATCH_COLUMNS)})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (instance_id) DO UPDATE SET failing_kind = EXCLUDED.failing_kind,"
-    " consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,"
-    " last_state = EXCLUDED.last_state, state_since = EXCLUDED.state_since, last_checked_at = EXCLUDED.last_checked_at,"
-    f" streak_started_at = EXCLUDED.streak_started_at, {', '.join(f'{c} = EXCLUDED.{c}' for c in _WATCH_COLUMNS)}"
+    f"INSERT INTO green_api_instance_status ({', '.join(_COUNTER_COLUMNS)})"  # noqa: S608 - fixed columns
+    f" VALUES ({', '.join(['%s'] * len(_COUNTER_COLUMNS))}) ON CONFLICT (instance_id) DO UPDATE SET"
+    f" {', '.join(f'{c} = EXCLUDED.{c}' for c in _COUNTER_COLUMNS[1:])}"
     # A check is counted once: a re-run of the alert step (cleared, retried) changes nothing.
     " WHERE green_api_instance_status.last_checked_at IS NULL"
     " OR green_api_instance_status.last_checked_at < EXCLUDED.last_checked_at"
+)
+# The counters a check task computed from the row it read, written only if that row is still as it
+# read it (its last_checked_at unchanged): the rule of which checks it settles is the domain's.
+SETTLE_COUNTERS = UPSERT_COUNTERS.replace(
+    " WHERE green_api_instance_status.last_checked_at IS NULL"
+    " OR green_api_instance_status.last_checked_at < EXCLUDED.last_checked_at",
+    " WHERE green_api_instance_status.last_checked_at IS NOT DISTINCT FROM %s::timestamptz RETURNING instance_id",
 )
 _MUTABLE = _INCIDENT_COLUMNS[4:]
 INSERT_INCIDENT = (
@@ -245,17 +257,13 @@ INSERT_DELIVERY = (
 # Messages already delivered: those of these incidents that happen once per incident (opening,
 # escalation, resolution), and all of this run's (an earlier try of its alert step, stopped).
 SELECT_DELIVERED = (
-    "SELECT message_kind, instance_id, recipient, channel, sender, attempt, ok, attempted_at, id_message, error,"
-    " incident_id, contact_id, run_id FROM green_api_alert_deliveries WHERE ok"
+    "SELECT message_kind, instance_id, recipient, channel, sender, attempt, ok, attempted_at AS at, id_message,"
+    " error, incident_id, contact_id, run_id FROM green_api_alert_deliveries WHERE ok"
     " AND ((incident_id = ANY(%s) AND message_kind <> 'reminder') OR (run_id = %s AND dag_id = %s))"
 )
 SELECT_SCHEDULED_REBOOT_FAILURES = (
     "SELECT instance_id FROM green_api_health_logs WHERE dag_id = 'green_api_scheduled_reboot'"
     " AND status <> 'rebooted' AND checked_at >= %s AND instance_id = ANY(%s)"
-)
-SELECT_ACTIVE_CONTACTS_WITH_EMAIL = (
-    "SELECT id, full_name, phone_number, notification_priority, email FROM system_support_contacts "
-    "WHERE is_active ORDER BY notification_priority, id"
 )
 
 
@@ -264,18 +272,18 @@ def _incident_params(incident: Incident, columns: tuple[str, ...]) -> list[Any]:
     return [value.value if hasattr(value, "value") else value for value in values]  # enums as text
 
 
-def _incident(row: Sequence[Any]) -> Incident:
-    fields = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
-    return Incident(**{**fields, "kind": AlertKind(fields["kind"]), "severity": Severity(fields["severity"])})
+def _incident(row: dict[str, Any]) -> Incident:
+    return Incident(**{**row, "kind": AlertKind(row["kind"]), "severity": Severity(row["severity"])})
 
 
-def _history(row: Sequence[Any]) -> InstanceHistory:
-    (instance_id, failing_kind, failures, successes, last_state, state_since, auto_reboots, streak_started_at,
-     last_checked_at) = row[:9]  # fmt: skip
-    watch = Watch(**{**dict(zip(_WATCH_COLUMNS, row[9:], strict=True)), "queue_streak": row[9] or 0,
-                     "socket_streak": row[12] or 0})  # fmt: skip
-    return InstanceHistory(instance_id, failing_kind, failures, successes, last_state, state_since,
-                           tuple(auto_reboots or ()), streak_started_at, last_checked_at, watch)  # fmt: skip
+def _history(row: dict[str, Any]) -> InstanceHistory:
+    watch = Watch(**{c: row.pop(c) for c in _WATCH_COLUMNS})
+    watch = replace(watch, queue_streak=watch.queue_streak or 0, socket_streak=watch.socket_streak or 0)
+    return InstanceHistory(**{**row, "auto_reboots": tuple(row["auto_reboots"] or ())}, watch=watch)
+
+
+def _counter_params(h: InstanceHistory) -> list[Any]:
+    return [*(getattr(h, c) for c in _STATUS_COLUMNS), *(getattr(h.watch, c) for c in _WATCH_COLUMNS)]
 
 
 class IncidentStore(HealthStore):
@@ -284,114 +292,86 @@ class IncidentStore(HealthStore):
     @_reachable
     def live_incidents(self, instance_ids: list[str]) -> list[Incident]:
         """Open incidents of these instances, and resolved ones whose resolution is still to send."""
-        return [_incident(r) for r in self._hook().get_records(SELECT_LIVE_INCIDENTS, parameters=(instance_ids,))]
+        return [_incident(row) for row in self._rows(SELECT_LIVE_INCIDENTS, (instance_ids,))]
 
     @_reachable
     def counters(self, instance_ids: list[str]) -> dict[str, InstanceHistory]:
         """What earlier runs saw of these instances (those never seen are missing)."""
-        rows = self._hook().get_records(SELECT_COUNTERS, parameters=(instance_ids,))
-        return {h.instance_id: h for h in map(_history, rows)}
+        return {h.instance_id: h for h in map(_history, self._rows(SELECT_COUNTERS, (instance_ids,)))}
 
     @_reachable
-    def read_times(self) -> dict[str, tuple[Any, Any]]:
+    def read_times(self) -> dict[str, tuple[datetime | None, datetime | None]]:
         """When each instance's queue and settings were last read: ``{instance_id: (queue, settings)}``."""
-        return {str(r[0]): (r[1], r[2]) for r in self._hook().get_records(SELECT_READ_TIMES)}
+        return {r["instance_id"]: (r["queue_read_at"], r["settings_read_at"]) for r in self._rows(SELECT_READ_TIMES)}
 
     @_reachable
-    def mark_reads(self, reads: dict[str, tuple[Any, Any]]) -> None:
+    def mark_reads(self, reads: dict[str, tuple[datetime | None, datetime | None]]) -> None:
         """Record the queue and settings reads just made: ``{instance_id: (queue_at, settings_at)}``,
         None where that read was not made."""
         if not reads:
             return
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(MARK_READS, {"ids": list(reads), "queue": [q for q, _ in reads.values()],
-                                         "settings": [s for _, s in reads.values()]})  # fmt: skip
-            conn.commit()
-        finally:
-            conn.close()
+        with self._cursor() as cur:
+            cur.execute(MARK_READS, {"ids": list(reads), "queue": [q for q, _ in reads.values()],
+                                     "settings": [s for _, s in reads.values()]})  # fmt: skip
 
     @_reachable
-    def auto_reboots(self) -> dict[str, list[Any]]:
+    def auto_reboots(self) -> dict[str, list[datetime]]:
         """Every instance's recorded automatic reboots (the past 24 h are kept)."""
-        return {str(r[0]): list(r[1]) for r in self._hook().get_records(SELECT_RECENT_REBOOTS)}
+        return {r["instance_id"]: list(r["auto_reboots"]) for r in self._rows(SELECT_RECENT_REBOOTS)}
 
     @_reachable
-    def contacts_with_email(self) -> list[Contact]:
-        rows = self._hook().get_records(SELECT_ACTIVE_CONTACTS_WITH_EMAIL)
-        return [Contact(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4]) for r in rows]
+    def scheduled_reboot_failures(self, since: datetime, instance_ids: list[str]) -> set[str]:
+        """The instances whose scheduled reboot since ``since`` was logged as a failure."""
+        return {r["instance_id"] for r in self._rows(SELECT_SCHEDULED_REBOOT_FAILURES, (since, instance_ids))}
 
     @_reachable
-    def scheduled_reboot_failures(self, since: Any, instance_ids: list[str]) -> set[str]:
-        rows = self._hook().get_records(SELECT_SCHEDULED_REBOOT_FAILURES, parameters=(since, instance_ids))
-        return {r[0] for r in rows}
-
-    @_reachable
-    def settle_healthy(self, rows: Sequence[dict[str, Any]], now: Any) -> set[str]:
-        """Count the healthy checks of quiet instances and log their rows, in one transaction.
-
-        ``rows``: health-log rows of healthy checks (``instance_id``, ``checked_at``). Returns the
-        instances settled; the others are left to the alert step and ``log_results``.
-        """
-        if not rows:
+    def settle(self, rows: Sequence[LogRow], counters: Sequence[InstanceHistory],
+               seen: Mapping[str, datetime | None]) -> set[str]:  # fmt: skip
+        """Save the counters a check task computed and log its rows, in one transaction, for the
+        instances whose status row is still as it was read (``seen``: its ``last_checked_at``
+        then). Returns the instances settled; the others are left to the alert step."""
+        if not counters:
             return set()
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(SETTLE_HEALTHY, {"now": now, "ids": [r["instance_id"] for r in rows],
-                                             "checked": [r["checked_at"] for r in rows]})  # fmt: skip
-                settled = {str(r[0]) for r in cur.fetchall()}
-                mine = [r for r in rows if r["instance_id"] in settled]
-                if mine:
-                    cur.execute(INSERT_LOGS, (json.dumps(mine, default=str),))
-            conn.commit()
-        finally:
-            conn.close()
+        settled: set[str] = set()
+        with self._cursor() as cur:
+            for h in counters:
+                cur.execute(SETTLE_COUNTERS, [*_counter_params(h), seen.get(h.instance_id)])
+                settled.update(str(r[0]) for r in cur.fetchall())
+            mine = [r for r in rows if r.instance_id in settled]
+            if mine:
+                cur.execute(INSERT_LOGS, (_logs_json(mine),))
         return settled
 
     @_reachable
-    def record_auto_reboot(self, instance_id: str, at: Any) -> None:
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(RECORD_AUTO_REBOOT, (instance_id, at, at, at))
-            conn.commit()
-        finally:
-            conn.close()
+    def record_auto_reboot(self, instance_id: str, at: datetime) -> None:
+        """Record an automatic reboot at ``at`` (the run's logical time), before it is requested."""
+        with self._cursor() as cur:
+            cur.execute(RECORD_AUTO_REBOOT, (instance_id, at, at, at))
 
     @_reachable
-    def save(self, counters: list[InstanceHistory], incidents: list[Incident]) -> list[Incident]:
+    def save(self, counters: Sequence[InstanceHistory], incidents: Sequence[Incident]) -> list[Incident]:
         """Upsert counters and incidents; returns the incidents with their ids."""
         saved = []
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                for h in counters:
-                    cur.execute(UPSERT_COUNTERS, (h.instance_id, h.failing_kind, h.consecutive_failures,
-                                                  h.consecutive_successes, h.last_state, h.state_since,
-                                                  h.last_checked_at, h.streak_started_at,
-                                                  *(getattr(h.watch, c) for c in _WATCH_COLUMNS)))  # fmt: skip
-                for incident in incidents:
-                    if incident.id is None:
-                        cur.execute(INSERT_INCIDENT, _incident_params(incident, _INCIDENT_COLUMNS[1:]))
-                        new_id = cur.fetchone()[0]
-                        saved.append(replace(incident, id=int(new_id)))
-                    else:
-                        cur.execute(UPDATE_INCIDENT, [*_incident_params(incident, _MUTABLE), incident.id])
-                        saved.append(incident)
-            conn.commit()
-        finally:
-            conn.close()
+        with self._cursor() as cur:
+            for h in counters:
+                cur.execute(UPSERT_COUNTERS, _counter_params(h))
+            for incident in incidents:
+                if incident.id is None:
+                    cur.execute(INSERT_INCIDENT, _incident_params(incident, _INCIDENT_COLUMNS[1:]))
+                    saved.append(replace(incident, id=int(cur.fetchone()[0])))
+                else:
+                    cur.execute(UPDATE_INCIDENT, [*_incident_params(incident, _MUTABLE), incident.id])
+                    saved.append(incident)
         return saved
 
     @_reachable
     def delivered(self, incident_ids: list[int], dag_id: str, run_id: str) -> list[tuple[Delivery, str]]:
         """Accepted deliveries (with their run id): of these incidents' once-only notices, and of this run."""
-        rows = self._hook().get_records(SELECT_DELIVERED, parameters=(incident_ids, run_id, dag_id))
-        return [(Delivery(message_kind=r[0], instance_id=r[1], recipient=r[2], channel=r[3], sender=r[4],
-                          attempt=int(r[5]), ok=bool(r[6]), at=r[7].isoformat(), id_message=r[8], error=r[9],
-                          incident_id=r[10], contact_id=r[11]), r[12]) for r in rows]  # fmt: skip
+        found = []
+        for row in self._rows(SELECT_DELIVERED, (incident_ids, run_id, dag_id)):
+            of_run = row.pop("run_id")
+            found.append((Delivery(**{**row, "at": row["at"].isoformat()}), of_run))
+        return found
 
     @_reachable
     def record_deliveries(self, deliveries: Sequence[Delivery], dag_id: str, run_id: str) -> None:
@@ -400,10 +380,5 @@ class IncidentStore(HealthStore):
             return
         rows = [(d.incident_id, d.instance_id, dag_id, run_id, d.message_kind, d.contact_id, d.recipient, d.channel,
                  d.sender, d.attempt, d.ok, d.id_message, d.error, d.at) for d in deliveries]  # fmt: skip
-        conn = self._hook().get_conn()
-        try:
-            with conn.cursor() as cur:
-                cur.executemany(INSERT_DELIVERY, rows)
-            conn.commit()
-        finally:
-            conn.close()
+        with self._cursor() as cur:
+            cur.executemany(INSERT_DELIVERY, rows)

@@ -133,7 +133,7 @@ def test_without_the_database_one_alert_per_reminder_interval_across_runs(make_i
                        checked_at=at.isoformat(), status=Status.UNHEALTHY, state="notAuthorized", error=None,
                        response_time_ms=5, alert=AlertKind.INSTANCE_NOT_AUTHORIZED)  # fmt: skip
 
-    told: dict[str, str] = {}
+    told: list = []  # what each run carries to the next (AlertOutcome.untracked)
     sent_at = []
     for minutes in (0, 5, 10, 55, 61, 65):  # runs every few minutes, the database down throughout
         now = t0 + timedelta(minutes=minutes)
@@ -157,7 +157,7 @@ def test_without_the_database_the_cooldown_comes_from_earlier_runs(make_instance
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     timeout = ApiResult("getStateInstance", ResultKind.TIMEOUT, 1000, error="Connection timeout")
     check = InstanceCheck(inst.conn_id, inst.instance_id, now.isoformat(), timeout, sim.url)
-    checked = CheckedRun(CheckBatch([check]), now, {inst.conn_id: "no answer"})
+    checked = CheckedRun.of(CheckBatch([check]), now, {inst.conn_id: "no answer"})
     settings = parse_settings({**FAST, "reboot_cooldown_minutes": 30})
     ten_minutes_ago = {inst.instance_id: [now - timedelta(minutes=10)]}
     held = reboot_instances(checked, settings, unreachable_store, lambda: ten_minutes_ago)

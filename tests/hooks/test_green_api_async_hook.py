@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -94,3 +95,42 @@ def test_async_hook_keeps_the_rate_limit(inst, sim):
     assert all(r.ok for r in results), results
     assert time.monotonic() - started >= 3.0
     assert len(sim.requests_log(made.instance_id, "getStateInstance")) == 4
+
+
+def test_the_async_hook_has_every_call_of_the_sync_hook():
+    """What one can do with GreenApiHook, one can await with GreenApiAsyncHook (``config`` is
+    ``aconfig`` there: reading a connection in the triggerer is a call)."""
+    import inspect
+
+    from airflow.sdk import BaseHook
+
+    def own(hook: type) -> set[str]:
+        return {name for name in dir(hook) if not name.startswith("_") and name not in dir(BaseHook)
+                and callable(getattr(hook, name))}  # fmt: skip
+
+    sync_calls = own(GreenApiHook) - {"config", "pace"}
+    missing = {name for name in sync_calls if not inspect.iscoroutinefunction(getattr(GreenApiAsyncHook, name, None))}
+    assert missing == {"use_connection"}  # loading a given connection waits on nothing: a plain method in both
+    assert inspect.iscoroutinefunction(GreenApiAsyncHook.aconfig)
+    assert callable(GreenApiAsyncHook.use_connection) and callable(GreenApiAsyncHook.test_connection)
+
+
+def test_the_async_hook_compares_settings_and_tests_the_connection(inst):
+    made = inst(settings={"webhookUrl": "https://bot.example.com/other", "webhookUrlToken": "TOKEN-SECRET-0123456789abcdef"},
+                extra={"expected_settings": json.dumps({"webhookUrl": "https://bot.example.com/hook",
+                                                        "webhookUrlToken": "TOKEN-SECRET-0123456789abcdef"})})  # fmt: skip
+
+    async def both() -> tuple:
+        hook = GreenApiAsyncHook(CONN)
+        return await hook.compare_settings(), await hook.test_connection()
+
+    compared, (ok, said) = asyncio.run(both())
+    assert compared.data["drift"] == [{"key": "webhookUrl", "expected": "https://bot.example.com/hook",
+                                       "actual": "https://bot.example.com/other", "secret": False, "missing": False}]  # fmt: skip
+    assert "TOKEN-SECRET" not in json.dumps(compared.to_dict())
+    in_ms = re.compile(r"answered in \d+ ms")
+    sync_ok, sync_said = GreenApiHook(CONN).test_connection()
+    assert (ok, in_ms.sub("", said)) == (sync_ok, in_ms.sub("", sync_said))  # the same verdict as the sync hook's
+    assert not ok and said.startswith(f"Instance {made.instance_id} answered in ")
+    assert said.endswith('settings differ from expected_settings: webhookUrl: expected "https://bot.example.com/hook", '
+                         'actual "https://bot.example.com/other"')  # fmt: skip

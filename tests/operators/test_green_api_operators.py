@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -222,8 +223,8 @@ def test_failures_in_a_run_fail_or_skip_their_task_and_never_show_the_token(make
                              "never_authorized": "skipped", "check_strict": "failed"}  # fmt: skip
     assert "HTTP 466: QUOTE_EXCEEDED (the instance's quota is exceeded" in out
     assert f"Reboot of instance {refused.instance_id} refused by the API (isReboot: False; connection " in out
-    assert f"Reboot done, but instance {stuck.instance_id} did not reach authorized by " in out
-    assert "last seen: starting" in out
+    # deferred or not, the same wait and the same error
+    assert f"Instance {stuck.instance_id} rebooted but did not reach authorized within 2 s; last seen: starting" in out
     assert "1 instance(s) not healthy (green_api_asleep), 0 not checked" in out
     assert sim.messages() == [] and len(sim.reboots()) == 2
     stored = stored_text(outcome.run_id)  # XComs and rendered template fields
@@ -464,3 +465,19 @@ def test_health_check_also_reads_socket_queue_and_settings_of_authorized_instanc
     assert sim.requests_log(down.instance_id, "showMessagesQueue") == []
     with pytest.raises(ValueError, match="also_read"):
         GreenApiHealthCheckOperator(task_id="bad", green_api_conn_ids=["x"], also_read=["queues"])
+
+
+@pytest.mark.parametrize("setting", [None, "True", "False"])
+def test_the_reboot_operator_and_the_sensor_follow_default_deferrable(setting):
+    """Like Airflow's own operators: ``[operators] default_deferrable`` is their default (read when
+    the module is imported, so in a process of its own)."""
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"}
+    if setting is not None:
+        env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = setting
+    probe = ("from greenapi.operators.green_api import GreenApiRebootOperator as R\n"
+             "from greenapi.sensors.green_api import GreenApiStateSensor as S\n"
+             "print(R(task_id='r').deferrable, S(task_id='s').deferrable, R(task_id='x', deferrable=False).deferrable)")
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = "True" if setting == "True" else "False"
+    assert done.stdout.split() == [expected, expected, "False"]

@@ -36,6 +36,7 @@ def limits_of(settings: Settings) -> Thresholds:
 
 
 def policy_of(settings: Settings) -> Policy:
+    """The incident engine's policy (thresholds, reminders, escalation) from the settings."""
     return Policy(
         failure_threshold=settings.failure_threshold,
         success_threshold=settings.success_threshold,

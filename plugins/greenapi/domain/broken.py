@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from greenapi.domain.codec import Record
 from greenapi.domain.incidents import format_duration
 from greenapi.domain.rules import AlertKind
 
@@ -47,7 +48,7 @@ def parse_reads(value: Any) -> frozenset[Read]:
 
 
 @dataclass(frozen=True)
-class Drift:
+class Drift(Record):
     """One expected setting that differs. A secret's values are never kept."""
 
     key: str
@@ -55,15 +56,6 @@ class Drift:
     actual: Any = None
     secret: bool = False
     missing: bool = False  # getSettings did not return the key
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "expected": self.expected, "actual": self.actual, "secret": self.secret,
-                "missing": self.missing}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Drift:
-        return cls(raw["key"], raw.get("expected"), raw.get("actual"), bool(raw.get("secret")),
-                   bool(raw.get("missing")))  # fmt: skip
 
 
 def _number(value: Any) -> float | None:
@@ -101,7 +93,7 @@ def compare_settings(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> 
 
 
 @dataclass(frozen=True)
-class Reading:
+class Reading(Record):
     """What one check read beyond the state; None where it did not read (or the read failed).
 
     JSON: ``{"socket": "online"|"offline"|null, "queue": int|null, "settings": "match"|"drift"|null,
@@ -119,17 +111,6 @@ class Reading:
         """Whether the alert step must see this check: a socket offline, a queue at the threshold, a drift."""
         return (self.socket == "offline" or (self.queue or 0) >= limits.queue_alert_threshold
                 or self.settings == SETTINGS_DRIFT)  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"socket": self.socket, "queue": self.queue, "settings": self.settings,
-                "drift": [d.to_dict() for d in self.drift], "errors": dict(self.errors)}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> Reading | None:
-        if raw is None:
-            return None
-        return cls(raw.get("socket"), raw.get("queue"), raw.get("settings"),
-                   tuple(Drift.from_dict(d) for d in raw.get("drift", [])), dict(raw.get("errors", {})))  # fmt: skip
 
 
 def due_reads(wanted: frozenset[Read], now: datetime, queue_read_at: datetime | None,
@@ -161,6 +142,7 @@ class Watch:
 
 @dataclass(frozen=True)
 class Thresholds:
+    """When the readings of an authorized instance become a problem."""
     queue_alert_threshold: int = 50
     queue_alert_checks: int = 3
     offline_alert_checks: int = 3

@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -296,6 +296,24 @@ def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
     return [shard_of(conn_ids, i, count) for i in range(count)]
 
 
+class ShardArgs(TypedDict):
+    """The arguments of one mapped check task of the health check: its part of the instance list."""
+
+    shard: int  # this task's part, from 0
+    shards: int  # how many parts the plan made
+    instances_digest: str  # the fingerprint of the list the plan split (instances_digest)
+    max_concurrency: int
+    listed_in: str  # where the connection ids come from, named in the problem of an unusable one
+
+
+def shard_args(conn_ids: list[str], settings: Settings) -> list[ShardArgs]:
+    """The check tasks of a run over ``conn_ids``: ``instances_per_check_task`` at most each."""
+    count = -(-len(conn_ids) // settings.instances_per_check_task)
+    digest = instances_digest(conn_ids)
+    return [ShardArgs(shard=n, shards=count, instances_digest=digest, max_concurrency=settings.max_concurrency,
+                      listed_in=f"Variable {INSTANCES_VARIABLE}") for n in range(count)]  # fmt: skip
+
+
 def shard_of(conn_ids: list[str], shard: int, shards: int) -> list[str]:
     """Part ``shard`` (from 0) of ``shards`` near-equal, ordered parts of ``conn_ids`` (as plan_shards cuts them)."""
     return conn_ids[shard * len(conn_ids) // shards:(shard + 1) * len(conn_ids) // shards]
@@ -307,6 +325,7 @@ def instances_digest(conn_ids: list[str]) -> str:
 
 
 def check_timezone(key: str, value: Any) -> str:
+    """``value`` if it is an IANA time zone, else a ConfigError naming ``key``."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} must be {_TIMEZONE}, got {value!r}")
     try:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from greenapi.domain.broken import Reading
+from greenapi.domain.codec import Record
 from greenapi.domain.messages import AlertFacts
 from greenapi.domain.rules import AlertKind, Status, Verdict
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(Record):
+    """One instance's outcome in one run: its status, what was done, what to alert and log.
+
+    JSON: every field below; ``status`` and ``alert`` as their values, ``reading`` as a Reading or null.
+    """
+
     conn_id: str
     instance_id: str
     dashboard_url: str
@@ -29,6 +35,7 @@ class Finding:
 
     @classmethod
     def of(cls, verdict: Verdict, *, reboot_triggered: bool, **context: Any) -> Finding:
+        """The finding of ``verdict`` about the instance that ``context`` names."""
         return cls(
             status=verdict.status,
             state=verdict.state,
@@ -54,16 +61,3 @@ class Finding:
             fix=self.fix,
             origin=origin,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = self.status.value
-        out["alert"] = self.alert.value if self.alert else None
-        out["reading"] = self.reading.to_dict() if self.reading else None
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Finding:
-        alert = raw.get("alert")
-        return cls(**{**raw, "status": Status(raw["status"]), "alert": AlertKind(alert) if alert else None,
-                      "reading": Reading.from_dict(raw.get("reading"))})  # fmt: skip

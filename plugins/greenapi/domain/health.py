@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from greenapi.domain.alerts import limits_of
 from greenapi.domain.broken import Watch, fold
+from greenapi.domain.codec import Record
 from greenapi.domain.config import Settings
 from greenapi.domain.findings import Finding
 from greenapi.domain.records import CheckBatch, InstanceCheck
@@ -50,30 +51,28 @@ class InstanceHistory:
     watch: Watch = Watch()  # the streaks of what the checks read beyond the state
 
 
-@dataclass(frozen=True)
-class CheckedRun:
+@dataclass(frozen=True, kw_only=True)
+class CheckedRun(CheckBatch):
     """The run's checks, its logical time, and the reboots they call for (by connection id).
 
-    JSON: ``CheckBatch`` fields plus ``"logical_now"`` (ISO 8601) and ``"reboot_reasons"``.
+    JSON: ``CheckBatch``'s fields plus ``"logical_now"`` (ISO 8601), ``"reboot_reasons"``
+    (``{conn_id: why}``) and ``"reboots_24h"`` (``{instance_id: [ISO 8601]}``, see :class:`RebootRound`).
     """
 
-    batch: CheckBatch
     logical_now: datetime
     reboot_reasons: dict[str, str] = field(default_factory=dict)
     reboots_24h: dict[str, list[datetime]] = field(default_factory=dict)  # see RebootRound
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.batch.to_dict(), "logical_now": self.logical_now.isoformat(),
-                "reboot_reasons": dict(self.reboot_reasons), "reboots_24h": _times_out(self.reboots_24h)}  # fmt: skip
-
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> CheckedRun:
-        return cls(CheckBatch.from_dict(raw), datetime.fromisoformat(raw["logical_now"]),
-                   dict(raw.get("reboot_reasons", {})), _times_in(raw.get("reboots_24h", {})))  # fmt: skip
+    def of(cls, batch: CheckBatch, logical_now: datetime, reboot_reasons: dict[str, str] | None = None,
+           reboots_24h: dict[str, list[datetime]] | None = None) -> CheckedRun:  # fmt: skip
+        """The run of ``batch``'s checks at ``logical_now``."""
+        return cls(checks=batch.checks, problems=batch.problems, settled=batch.settled, logical_now=logical_now,
+                   reboot_reasons=reboot_reasons or {}, reboots_24h=reboots_24h or {})  # fmt: skip
 
 
 @dataclass(frozen=True)
-class RebootAttempt:
+class RebootAttempt(Record):
     """One automatic reboot the check called for: its re-check, and the reboot or why none.
 
     JSON: ``{"conn_id", "instance_id", "reason", "dashboard_url", "recheck" (ApiResult or null),
@@ -96,28 +95,9 @@ class RebootAttempt:
         """The reboot was requested and the API accepted it (``isReboot`` true)."""
         return self.result is not None and self.result.ok and self.result.data.get("isReboot") is True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conn_id": self.conn_id, "instance_id": self.instance_id, "reason": self.reason,
-            "dashboard_url": self.dashboard_url, "recheck": self.recheck.to_dict() if self.recheck else None,
-            "skipped": self.skipped.value if self.skipped else None, "recent_reboots": self.recent_reboots,
-            "requested_at": self.requested_at, "result": self.result.to_dict() if self.result else None,
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RebootAttempt:
-        return cls(
-            conn_id=raw["conn_id"], instance_id=raw["instance_id"], reason=raw["reason"],
-            dashboard_url=raw.get("dashboard_url"),
-            recheck=ApiResult.from_dict(raw["recheck"]) if raw.get("recheck") else None,
-            skipped=SkipReason(raw["skipped"]) if raw.get("skipped") else None,
-            recent_reboots=int(raw.get("recent_reboots", 0)), requested_at=raw.get("requested_at"),
-            result=ApiResult.from_dict(raw["result"]) if raw.get("result") else None,
-        )  # fmt: skip
-
 
 @dataclass(frozen=True)
-class RebootRound:
+class RebootRound(Record):
     """A run's reboots. ``store_error``: the health database could not be read, so the cooldown
     and the cap were checked against earlier runs' XComs.
 
@@ -142,16 +122,8 @@ class RebootRound:
 
     @property
     def accepted(self) -> list[RebootAttempt]:
+        """The reboots the API accepted."""
         return [a for a in self.attempts if a.accepted]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"attempts": [a.to_dict() for a in self.attempts], "store_error": self.store_error,
-                "problems": list(self.problems), "reboots_24h": _times_out(self.reboots_24h)}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RebootRound:
-        return cls([RebootAttempt.from_dict(a) for a in raw.get("attempts", [])], raw.get("store_error"),
-                   list(raw.get("problems", [])), _times_in(raw.get("reboots_24h", {})))  # fmt: skip
 
 
 LOST_ROUND = "reboot_instances did not complete (see its log): whether the automatic reboot was made is unknown"
@@ -161,19 +133,11 @@ def lost_round(checked: CheckedRun) -> RebootRound:
     """The round of a reboot task that ended without saying what it did (crashed, killed, its
     worker lost): each reboot the checks called for counts as failed, so that its instance is
     alerted, never silenced, and the run's report names the task."""
-    checks = {c.conn_id: c for c in checked.batch.checks}
+    checks = {c.conn_id: c for c in checked.checks}
     failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0, error=LOST_ROUND)
     attempts = [RebootAttempt(conn_id, checks[conn_id].instance_id, reason, checks[conn_id].dashboard_url, result=failed)
                 for conn_id, reason in checked.reboot_reasons.items()]  # fmt: skip
     return RebootRound(attempts, reboots_24h=dict(checked.reboots_24h))
-
-
-def _times_out(times: dict[str, list[datetime]]) -> dict[str, list[str]]:
-    return {k: [t.isoformat() for t in v] for k, v in times.items()}
-
-
-def _times_in(raw: dict[str, list[str]]) -> dict[str, list[datetime]]:
-    return {k: [datetime.fromisoformat(t) for t in v] for k, v in raw.items()}
 
 
 def within_24h(known: dict[str, list[datetime]], now: datetime, made: dict[str, datetime] | None = None
@@ -243,7 +207,56 @@ def reboot_skip(
     )
 
 
+def decide_reboot(check: InstanceCheck, reason: str, recheck: ApiResult, previous: list[datetime], now: datetime,
+                  settings: Settings, *, unknown: bool = False) -> RebootAttempt:  # fmt: skip
+    """The automatic reboot a check calls for (``reason``), after its quick re-check: made, or
+    skipped and why (:func:`reboot_skip`). ``previous``: the instance's automatic reboots, at the
+    logical times of the runs that made them; ``unknown``: this try cannot know whether an earlier
+    try of this run made one."""
+    skip = reboot_skip(recheck, previous, now, settings, unknown=unknown, state_problem=not for_stuck_queue(reason))
+    return RebootAttempt(check.conn_id, check.instance_id, reason, check.dashboard_url, recheck, skip,
+                         reboots_in_24h(previous, now))  # fmt: skip
+
+
+def not_requested(check: InstanceCheck, reason: str, error: BaseException) -> RebootAttempt:
+    """A reboot that failed before its request (its connection gone, a database error on its
+    claim): reported as the reboot failing, so that its instance is alerted."""
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0,
+                       error=f"reboot not requested: {type(error).__name__}: {first_line}")  # fmt: skip
+    return RebootAttempt(check.conn_id, check.instance_id, reason, check.dashboard_url, result=failed)
+
+
+def carried(round_: RebootRound, checked: CheckedRun) -> RebootRound:
+    """The round with the past day's reboots it carries to the next run: those the run knew of,
+    and those it made."""
+    made_now = {a.instance_id: checked.logical_now for a in round_.attempts if a.requested_at}
+    return replace(round_, reboots_24h=within_24h(checked.reboots_24h, checked.logical_now, made_now))
+
+
+def reboot_outcome(attempt: RebootAttempt) -> str:
+    """A reboot attempt in a word or two, for the task's log."""
+    if attempt.skipped is not None:
+        return attempt.skipped.value
+    return "accepted" if attempt.accepted else "not accepted"
+
+
+class RecoveryWait(TypedDict):
+    """The arguments of one recovery wait (a mapped ``GreenApiStateSensor``) after an accepted reboot."""
+
+    green_api_conn_id: str
+    poke_interval: float
+    timeout: float
+
+
+def recovery_waits(round_: RebootRound, settings: Settings) -> list[RecoveryWait]:
+    """One wait per accepted reboot: every ``reboot_poll_seconds``, up to ``reboot_verify_minutes``."""
+    return [RecoveryWait(green_api_conn_id=a.conn_id, poke_interval=float(settings.reboot_poll_seconds),
+                         timeout=settings.reboot_verify_minutes * 60) for a in round_.accepted]  # fmt: skip
+
+
 def reboots_in_24h(previous: list[datetime], now: datetime) -> int:
+    """How many of ``previous`` reboots fall within the 24 h before ``now``."""
     return len([t for t in previous if now - timedelta(hours=24) < t <= now])
 
 
@@ -283,7 +296,7 @@ def findings(
     (``recovery``, by connection id: the last look after an accepted reboot)."""
     attempts = {a.conn_id: a for a in (round_.attempts if round_ else [])}
     out = []
-    for check in checked.batch.checks if checked else []:
+    for check in checked.checks if checked else []:
         verdict = classify_check(check.result)
         attempt = attempts.get(check.conn_id)
         if attempt is not None and for_stuck_queue(attempt.reason):

@@ -19,11 +19,13 @@ from greenapi.domain.rules import AlertKind
 
 
 class Severity(StrEnum):
+    """How bad an incident is: ``critical`` (blocked, reboot loop) marks its messages."""
     WARNING = "warning"
     CRITICAL = "critical"
 
 
 class NoticeKind(StrEnum):
+    """The messages an incident sends: opening, reminder, escalation, resolution."""
     OPENING = "opening"
     REMINDER = "reminder"
     ESCALATION = "escalation"
@@ -54,6 +56,7 @@ def family(kind: AlertKind) -> str:
 
 @dataclass(frozen=True)
 class Policy:
+    """When an incident opens, resolves, reminds and escalates."""
     failure_threshold: int = 1  # consecutive failing checks that open an incident
     success_threshold: int = 1  # consecutive healthy checks that resolve it
     reminder_minutes: float = 60
@@ -76,6 +79,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Counters:
+    """An instance's running streak of failing or healthy checks."""
     failing_kind: str | None = None
     consecutive_failures: int = 0
     consecutive_successes: int = 0
@@ -84,6 +88,7 @@ class Counters:
 
 @dataclass(frozen=True)
 class Incident:
+    """One problem of one instance, from its first failing check to its resolution (a row of ``green_api_incidents``)."""
     instance_id: str
     kind: AlertKind
     opened_at: datetime
@@ -105,6 +110,7 @@ class Incident:
 
     @property
     def open(self) -> bool:
+        """Not resolved yet."""
         return self.resolved_at is None
 
     @property
@@ -120,6 +126,7 @@ class Incident:
 
 @dataclass(frozen=True)
 class Notice:
+    """A message due about an incident, and the priority levels it goes to."""
     kind: NoticeKind
     incident: Incident
     levels: tuple[int, ...]  # notification_priority values to reach
@@ -128,6 +135,7 @@ class Notice:
 
 @dataclass
 class Step:
+    """One check folded into an instance's counters: the new counters and the incidents it changed or opened."""
     counters: Counters
     incidents: list[Incident] = field(default_factory=list)  # changed or new
 

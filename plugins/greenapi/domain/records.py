@@ -1,22 +1,23 @@
 """The records tasks pass each other through XCom: typed here, plain JSON in XCom.
 
-Airflow 3 only deserialises classes it is told to trust (``[core] allowed_deserialization_classes``,
-default ``airflow.*``), so a record crosses a task boundary as ``to_dict()`` and is read back with
-``from_dict()``; the JSON shapes below are the documented ones.
+Each crosses a task boundary as ``to_dict()`` and is read back with ``from_dict()``, both from
+:class:`~greenapi.domain.codec.Record`; the JSON shapes below are the documented ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from greenapi.domain.broken import Reading
+from greenapi.domain.codec import Record
 from greenapi.domain.results import ApiResult
+from greenapi.domain.rules import AlertKind
 
 
 @dataclass(frozen=True)
-class InstanceCheck:
+class InstanceCheck(Record):
     """One ``getStateInstance`` call on one instance, and what else was read of it.
 
     JSON: ``{"conn_id", "instance_id", "checked_at" (ISO 8601, UTC, when the call was made),
@@ -31,20 +32,9 @@ class InstanceCheck:
     dashboard_url: str | None = None
     reading: Reading | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"conn_id": self.conn_id, "instance_id": self.instance_id, "checked_at": self.checked_at,
-                "dashboard_url": self.dashboard_url, "result": self.result.to_dict(),
-                "reading": self.reading.to_dict() if self.reading else None}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> InstanceCheck:
-        return cls(conn_id=raw["conn_id"], instance_id=raw["instance_id"], checked_at=raw["checked_at"],
-                   dashboard_url=raw.get("dashboard_url"), result=ApiResult.from_dict(raw["result"]),
-                   reading=Reading.from_dict(raw.get("reading")))  # fmt: skip
-
 
 @dataclass(frozen=True)
-class CheckBatch:
+class CheckBatch(Record):
     """The checks of a set of instances, and why some could not be checked.
 
     JSON: ``{"checks": [InstanceCheck], "problems": [str], "settled": int}``; a problem names the
@@ -56,14 +46,6 @@ class CheckBatch:
     checks: list[InstanceCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     settled: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"checks": [c.to_dict() for c in self.checks], "problems": list(self.problems), "settled": self.settled}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> CheckBatch:
-        return cls([InstanceCheck.from_dict(c) for c in raw.get("checks", [])], list(raw.get("problems", [])),
-                   int(raw.get("settled", 0)))  # fmt: skip
 
     @classmethod
     def merge(cls, batches: Iterable[CheckBatch]) -> CheckBatch:
@@ -79,7 +61,7 @@ class CheckBatch:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Delivery(Record):
     """One attempt to deliver one message to one recipient (a row of ``green_api_alert_deliveries``).
 
     JSON: every field below; ``at`` in ISO 8601.
@@ -99,41 +81,39 @@ class Delivery:
     contact_id: int | None = None
     conn_id: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Delivery:
-        return cls(**raw)
+@dataclass(frozen=True)
+class Told(Record):
+    """An alert sent while the health database was down (no incident to remember it): which
+    instance, which kind, when (the run's logical time). Runs carry these to the next one in XCom,
+    so that the next alert of the same kind waits ``reminder_minutes``.
+
+    JSON: ``{"instance_id", "kind" (an AlertKind value), "at" (ISO 8601)}``.
+    """
+
+    instance_id: str
+    kind: AlertKind
+    at: datetime
 
 
 @dataclass(frozen=True)
-class AlertOutcome:
+class AlertOutcome(Record):
     """What a run's alert step did: every delivery attempt, the problems, and the incidents.
 
     JSON: ``{"deliveries": [Delivery], "problems": [str], "undelivered": int (notices that reached
-    nobody), "incident_ids": {instance_id: open incident id}, "untracked": {"<instance>:<kind>":
-    ISO 8601 (alerts sent without the health database, when)}, "in_window": {instance_id: bool}}``.
+    nobody), "incident_ids": {instance_id: open incident id}, "untracked": [Told] (alerts sent
+    without the health database, still within their reminder interval), "in_window": {instance_id:
+    bool}}``.
     """
 
     deliveries: list[Delivery] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     undelivered: int = 0
     incident_ids: dict[str, int] = field(default_factory=dict)
-    untracked: dict[str, str] = field(default_factory=dict)
+    untracked: list[Told] = field(default_factory=list)
     in_window: dict[str, bool] = field(default_factory=dict)
 
     @property
     def sent(self) -> int:
+        """How many messages a recipient accepted."""
         return sum(1 for d in self.deliveries if d.ok)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"deliveries": [d.to_dict() for d in self.deliveries], "problems": list(self.problems),
-                "undelivered": self.undelivered, "incident_ids": dict(self.incident_ids),
-                "untracked": dict(self.untracked), "in_window": dict(self.in_window)}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> AlertOutcome:
-        return cls([Delivery.from_dict(d) for d in raw.get("deliveries", [])], list(raw.get("problems", [])),
-                   int(raw.get("undelivered", 0)), dict(raw.get("incident_ids", {})), dict(raw.get("untracked", {})),
-                   dict(raw.get("in_window", {})))  # fmt: skip

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from greenapi.domain.codec import Record
 
 
 class ResultKind(StrEnum):
@@ -19,8 +21,10 @@ class ResultKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class ApiResult:
-    """One call's outcome. ``error`` is safe to log: it never contains the URL or the token."""
+class ApiResult(Record):
+    """One call's outcome. ``error`` is safe to log: it never contains the URL or the token.
+
+    JSON: every field below, ``kind`` as its value (``"ok"``, ``"timeout"``...)."""
 
     method: str
     kind: ResultKind
@@ -32,13 +36,5 @@ class ApiResult:
 
     @property
     def ok(self) -> bool:
+        """The call succeeded: a 2xx answer with a JSON body (``kind`` is ``ok``)."""
         return self.kind is ResultKind.OK
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["kind"] = self.kind.value
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ApiResult:
-        return cls(**{**raw, "kind": ResultKind(raw["kind"])})

@@ -37,10 +37,12 @@ class RebootSchedule:
 
     @property
     def at(self) -> dt_time:
+        """The time of day as a ``time``."""
         return parse_time(self.time)
 
 
 def parse_time(value: Any, key: str = f"{REBOOT_SCHEDULE_VARIABLE}.time") -> time:
+    """A 24-hour ``HH:MM`` as a ``time``; anything else is a ConfigError naming ``key``."""
     match = _TIME.match(value) if isinstance(value, str) else None
     if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         raise ConfigError(f"{key} must be a 24-hour time HH:MM such as '03:00', got {value!r}")

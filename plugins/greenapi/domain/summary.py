@@ -14,6 +14,7 @@ MAX_IDS = 5  # instance ids listed per outcome in the summary; the problem lines
 
 @dataclass(frozen=True)
 class Checked:
+    """One check as its task logs it: the instance and what the check means."""
     instance_id: str
     conn_id: str
     verdict: Verdict
@@ -52,6 +53,7 @@ def summary_line(checks: Iterable[Checked]) -> str:
 
 
 def checked(batch: CheckBatch) -> list[Checked]:
+    """Each check of ``batch`` with its verdict."""
     return [Checked(c.instance_id, c.conn_id, classify_check(c.result)) for c in batch.checks]
 
 

@@ -169,6 +169,26 @@ def interpret(method: str, status: int, raw: bytes, token: str | None, elapsed_m
     return result(ResultKind.OK, data=parsed)
 
 
+def tested(cfg: InstanceConfig, state: ApiResult, settings: ApiResult | None) -> tuple[bool, str]:
+    """A connection test's verdict, from its getStateInstance and (with ``expected_settings``) its
+    getSettings compared with them: ``(ok, what to tell the user)``."""
+    if not state.ok:
+        return False, f"Instance {cfg.instance_id}: {state.error}"
+    said = f"Instance {cfg.instance_id} answered in {state.response_time_ms} ms: state {state.data.get('stateInstance')!r}"
+    if settings is None:
+        return True, said
+    if not settings.ok:
+        return False, f"{said}; getSettings failed: {settings.error}"
+    drift = [Drift.from_dict(d) for d in settings.data.get("drift", [])]
+    missing = [d.key for d in drift if d.missing]
+    if missing:
+        return False, (f"{said}; extra expected_settings names key(s) that getSettings does not return: "
+                       f"{', '.join(missing)}")  # fmt: skip
+    if drift:
+        return False, f"{said}; settings differ from expected_settings: {drift_text(tuple(drift), 'en')}"
+    return True, f"{said}; the {len(cfg.expected_settings)} expected setting(s) match"
+
+
 class _GreenApiConnection:
     """What both hooks share: the connection fields, validated, and the timeouts per method."""
 
@@ -200,7 +220,7 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
     Connection fields: host = apiUrl (e.g. ``https://7105.api.greenapi.com``), login = idInstance,
     password = apiTokenInstance; extras ``state_timeout`` (s, default 10; also for getSettings,
     getStatusInstance and showMessagesQueue), ``reboot_timeout`` (30), ``send_timeout`` (20) and
-    ``dashboard_url`` (the link put in alerts; default the dashboard in the Airflow UI).
+    ``dashboard_url`` (the link the monitoring DAGs put in this instance's alerts, read as ``config.dashboard_url``).
 
     Every method returns an :class:`ApiResult` and never raises for an API or network failure.
     Calls are paced within the API's per-instance, per-method limits (``pace=False`` to skip).
@@ -223,14 +243,6 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
     def use_connection(self, conn: Any) -> None:
         """Take ``conn``, loaded and its secrets masked by the caller, instead of loading it by id."""
         self.__dict__["config"] = self._configure(conn)
-
-    @property
-    def dashboard_url(self) -> str:
-        """The link put in alerts about this instance: the connection's extra ``dashboard_url``,
-        else the dashboard in the Airflow UI."""
-        from greenapi.dashboard import dashboard_link
-
-        return self.config.dashboard_url or dashboard_link()
 
     @cached_property
     def _session(self) -> requests.Session:
@@ -277,23 +289,8 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
             cfg = self.config
         except ValueError as exc:
             return False, str(exc)
-        result = self.get_state_instance()
-        if not result.ok:
-            return False, f"Instance {cfg.instance_id}: {result.error}"
-        said = f"Instance {cfg.instance_id} answered in {result.response_time_ms} ms: state {result.data.get('stateInstance')!r}"
-        if not cfg.expected_settings:
-            return True, said
-        settings = self.compare_settings()
-        if not settings.ok:
-            return False, f"{said}; getSettings failed: {settings.error}"
-        drift = [Drift.from_dict(d) for d in settings.data.get("drift", [])]
-        missing = [d.key for d in drift if d.missing]
-        if missing:
-            return False, (f"{said}; extra expected_settings names key(s) that getSettings does not return: "
-                           f"{', '.join(missing)}")  # fmt: skip
-        if drift:
-            return False, f"{said}; settings differ from expected_settings: {drift_text(tuple(drift), 'en')}"
-        return True, f"{said}; the {len(cfg.expected_settings)} expected setting(s) match"
+        state = self.get_state_instance()
+        return tested(cfg, state, self.compare_settings() if state.ok and cfg.expected_settings else None)
 
     def _read(self, chunks: Iterator[bytes], deadline: float) -> bytes:
         body = bytearray()
@@ -372,27 +369,54 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
             self._config = self._configure(await self.aget_connection(self.green_api_conn_id))
         return self._config
 
+    def use_connection(self, conn: Any) -> None:
+        """Take ``conn``, loaded and its secrets masked by the caller, instead of loading it by id."""
+        self._config = self._configure(conn)
+
     async def get_state_instance(self, timeout: float | None = None) -> ApiResult:
+        """``getStateInstance``: the instance's WhatsApp state, ``data["stateInstance"]``."""
         return await self._call("getStateInstance", "GET", timeout)
 
     async def get_status_instance(self, timeout: float | None = None) -> ApiResult:
+        """``getStatusInstance``: the socket to WhatsApp, ``data["statusInstance"]`` (online/offline)."""
         return await self._call("getStatusInstance", "GET", timeout)
 
     async def get_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getSettings``: the instance's settings; secret values come back as ``***``."""
         return await self._call("getSettings", "GET", timeout)
 
     async def show_messages_queue(self, timeout: float | None = None) -> ApiResult:
+        """``showMessagesQueue``: the outgoing queue (first 500), as ``data["messages"]``."""
         return await self._call("showMessagesQueue", "GET", timeout)
 
+    async def compare_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getSettings`` compared with the connection's extra ``expected_settings`` (see
+        :meth:`GreenApiHook.compare_settings`)."""
+        cfg = await self.aconfig()
+        return await self._call("getSettings", "GET", timeout, expected=cfg.expected_settings or None)
+
     async def reboot(self, timeout: float | None = None) -> ApiResult:
+        """``reboot``: restarts the instance; ``data["isReboot"]`` says whether it was accepted."""
         return await self._call("reboot", "GET", timeout)
 
     async def send_message(self, chat_id: str, message: str, timeout: float | None = None) -> ApiResult:
+        """``sendMessage``: queues a WhatsApp text; ``data["idMessage"]`` on success."""
         return await self._call("sendMessage", "POST", timeout, {"chatId": chat_id, "message": message})
 
+    async def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]
+        """The test of :meth:`GreenApiHook.test_connection`, awaited (for async code: the UI's Test
+        button uses the sync hook)."""
+        try:
+            cfg = await self.aconfig()
+        except ValueError as exc:
+            return False, str(exc)
+        state = await self.get_state_instance()
+        return tested(cfg, state, await self.compare_settings() if state.ok and cfg.expected_settings else None)
+
     async def _call(
-        self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None
-    ) -> ApiResult:
+        self, method: str, http_method: str, timeout: float | None, body: dict[str, Any] | None = None,
+        expected: Mapping[str, Any] | None = None,
+    ) -> ApiResult:  # fmt: skip
         import httpx
 
         cfg = await self.aconfig()
@@ -422,7 +446,7 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
             return failed(ResultKind.CONNECTION_ERROR, f"Connection error: {_connection_reason(exc)}")
         except httpx.HTTPError as exc:
             return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")
-        return interpret(method, status, raw, self._token, _ms_since(started))
+        return interpret(method, status, raw, self._token, _ms_since(started), expected)
 
     @staticmethod
     async def _aread(response: httpx.Response) -> bytes:

@@ -9,9 +9,11 @@ sendMessage limit.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from greenapi.domain.results import ApiResult, ResultKind
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One try to deliver one text to one recipient through one channel and sender."""
+
     channel: str  # whatsapp | email
     sender: str | None
     recipient: str
@@ -33,11 +37,9 @@ class Attempt:
     at: str
     http_status: int | None = None  # the API's answer to a WhatsApp send, when it answered
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def retryable(result: ApiResult) -> bool:
+    """Whether a failed send may pass if tried again: a timeout, a connection error, 429 or 5xx."""
     if result.kind in (ResultKind.TIMEOUT, ResultKind.CONNECTION_ERROR):
         return True
     return result.kind is ResultKind.HTTP_ERROR and (result.http_status == 429 or (result.http_status or 0) >= 500)
@@ -45,6 +47,10 @@ def retryable(result: ApiResult) -> bool:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _accepted(result: ApiResult) -> bool:
+    return result.ok and bool(result.data.get("idMessage"))
 
 
 def send_whatsapp(
@@ -56,21 +62,31 @@ def send_whatsapp(
     backoff_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Attempt]:
-    """Try each sender until one accepts; the last attempt tells whether it was delivered."""
+    """Try each sender until one accepts; the last attempt tells whether it was delivered.
+
+    Each sender gets up to ``retries`` tries of a send that may pass (:func:`retryable`), waiting
+    ``backoff_seconds``, then twice that, and so on, between them (tenacity)."""
     attempts: list[Attempt] = []
     for sender in senders:
-        for number in range(1, retries + 1):
+
+        def send_once(sender: GreenApiHook = sender) -> ApiResult:
             result = sender.send_message(chat_id, text)
             message_id = result.data.get("idMessage") if result.ok else None
-            ok = bool(message_id)
-            error = None if ok else (result.error or "answer without idMessage")
-            attempts.append(Attempt("whatsapp", sender.green_api_conn_id, chat_id, number, ok, message_id, error, _now(),
-                                    result.http_status))  # fmt: skip
-            if ok:
-                return attempts
-            if not retryable(result) or number == retries:
-                break
-            sleep(backoff_seconds * 2 ** (number - 1))
+            error = None if _accepted(result) else (result.error or "answer without idMessage")
+            tried = sum(1 for a in attempts if a.sender == sender.green_api_conn_id) + 1
+            attempts.append(Attempt("whatsapp", sender.green_api_conn_id, chat_id, tried, _accepted(result), message_id,
+                                    error, _now(), result.http_status))  # fmt: skip
+            return result
+
+        retrying = Retrying(
+            stop=stop_after_attempt(retries),
+            wait=wait_exponential(multiplier=backoff_seconds, exp_base=2, min=0),
+            retry=retry_if_result(lambda r: not _accepted(r) and retryable(r)),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=sleep,
+        )
+        if _accepted(retrying(send_once)):
+            return attempts
     return attempts
 
 
@@ -90,6 +106,7 @@ def send_email(smtp_conn_id: str, address: str, subject: str, text: str) -> Atte
 
 
 def smtp_configured(smtp_conn_id: str) -> bool:
+    """Whether the e-mail fallback's connection exists."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 

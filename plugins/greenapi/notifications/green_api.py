@@ -1,11 +1,17 @@
 """GreenApiNotifier: an Airflow notifier that sends a WhatsApp message through Green API.
 
-Any DAG can use it, e.g. ``on_failure_callback=GreenApiNotifier()``: this package's own DAGs do,
-so that a failure of the monitoring itself (PostgreSQL down, a crash) reaches support too.
+Any DAG can use it, e.g. ``on_failure_callback=GreenApiNotifier(chat_ids=["33612345678@c.us"])``.
+Who gets the notice, and how, comes from its arguments or from a ``route``: a function of the
+task's context, so that a deployment can look its recipients up where it keeps them. This
+package's own DAGs pass :func:`greenapi.tasks.notices.support_route` (the support contacts of the
+health database, and the settings of ``green_api_settings``), so that a failure of the monitoring
+itself reaches support too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +23,39 @@ from greenapi.domain.notices import FailureFacts, render_failure_notice
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from greenapi.hooks.green_api import GreenApiHook
+
+
+@dataclass(frozen=True)
+class NoticeRoute:
+    """Who a notice goes to, and how it is sent.
+
+    :param chat_ids: the recipients (``<digits>@c.us`` or a group id).
+    :param senders: connection ids tried, in order, after the notifier's ``green_api_conn_id``.
+    :param language: of the default failure notice, ``fr`` or ``en``.
+    :param timezone: of the times in the default failure notice (IANA name).
+    :param attempts: tries per sender and recipient for a send that may pass (429, 5xx, timeout).
+    :param backoff_seconds: the wait before the second try, doubled for each next one.
+    """
+
+    chat_ids: Sequence[str] = ()
+    senders: Sequence[str] = ()
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    attempts: int = 3
+    backoff_seconds: float = 1.0
+
 
 class GreenApiNotifier(BaseNotifier):
     """Send ``message`` (a Jinja template over the task context) to WhatsApp chats.
 
-    :param message: the text; default: a failure notice in the language of ``green_api_settings``
-        saying which DAG and task failed, what went wrong (one line, never a traceback) and the link
-        to the task's log in the Airflow UI (from ``[api] base_url``).
-    :param chat_ids: recipients (``<digits>@c.us`` or a group id). Default: the active contacts
-        of ``system_support_contacts``; when the database cannot be read, the ``fallback_chat_ids``
-        of Variable ``green_api_settings``.
-    :param green_api_conn_id: the sending instance (templated); then ``alert_senders`` of the settings.
+    :param message: the text; default: a failure notice (in the route's language) saying which DAG
+        and task failed, what went wrong (one line, never a traceback) and the link to the task's
+        log in the Airflow UI (from ``[api] base_url``).
+    :param chat_ids: the recipients (templated); they replace the route's.
+    :param green_api_conn_id: the sending instance (templated); then the route's ``senders``.
+    :param route: a function of the task's context giving the :class:`NoticeRoute` (recipients,
+        further senders, language...), called when the notice is sent. Needed without ``chat_ids``.
     """
 
     template_fields = ("message", "chat_ids", "green_api_conn_id")
@@ -38,6 +66,7 @@ class GreenApiNotifier(BaseNotifier):
         message: str | None = None,
         chat_ids: list[str] | None = None,
         green_api_conn_id: str = "green_api_alerts",
+        route: Callable[[Context], NoticeRoute] | None = None,
     ) -> None:
         super().__init__()
         if message is not None:
@@ -47,17 +76,20 @@ class GreenApiNotifier(BaseNotifier):
                 raise ValueError(
                     f"GreenApiNotifier: message is not a valid Jinja template: {exc} (line {exc.lineno})"
                 ) from None
+        if not chat_ids and route is None:
+            raise ValueError("GreenApiNotifier: give chat_ids, or a route that finds the recipients")
         self.message = message
         self.chat_ids = chat_ids
         self.green_api_conn_id = green_api_conn_id
+        self.route = route
         self._text: str | None = message  # None: the failure notice, written when sending
         self._template_error: str | None = None
         self._chats: list[str] | None = chat_ids
         self._conn_id = green_api_conn_id
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        # Rendered into copies: Airflow renders notifiers in place, and one notifier object serves
-        # every run of a DAG within a process (the DAG file is parsed once).
+        """Render the templates into copies: one notifier object serves every run of a DAG within a
+        process (the DAG file is parsed once), and a bad template still lets the default notice out."""
         base = jinja_env or self.get_template_env(dag=context.get("dag"))
         # A placeholder that names nothing is an error here, as in DAGs by default, never a blank.
         env = base.overlay(undefined=jinja2.StrictUndefined)
@@ -71,40 +103,16 @@ class GreenApiNotifier(BaseNotifier):
         self._chats = self.render_template(self.chat_ids, context, env) if self.chat_ids else None
         self._conn_id = self.render_template(self.green_api_conn_id, context, env)
 
-    def _settings(self) -> Any:
-        from airflow.sdk import Variable
+    def routed(self, context: Context) -> NoticeRoute:
+        """The route of this notice: the ``route`` function's, its recipients replaced by ``chat_ids``."""
+        route = self.route(context) if self.route is not None else NoticeRoute()
+        return replace(route, chat_ids=tuple(self._chats)) if self._chats else route
 
-        from greenapi.domain.config import SETTINGS_VARIABLE, ConfigError, Settings, parse_settings
-
-        try:
-            return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
-        except ConfigError as exc:  # the broken settings may be the very failure to report
-            self.log.error("GreenApiNotifier: %s; notifying with the default settings", exc)
-            return Settings()
-
-    def _recipients(self, settings: Any) -> list[str]:
-        if self._chats:
-            return list(self._chats)
-        from greenapi.domain.config import too_many_contacts
-
-        try:
-            from greenapi.store import HealthStore
-
-            phones = [c.phone_number for c in HealthStore().active_contacts()]
-        except Exception:  # noqa: BLE001 - the database may be the very thing that failed
-            self.log.warning("Support contacts unreadable; using fallback_chat_ids of green_api_settings")
-            return list(settings.fallback_chat_ids)
-        refused = too_many_contacts(len(phones), settings)
-        if refused:
-            self.log.error("%s; using fallback_chat_ids of green_api_settings", refused)
-            return list(settings.fallback_chat_ids)
-        return phones
-
-    def _senders(self, settings: Any) -> list[Any]:
+    def _senders(self, route: NoticeRoute) -> list[GreenApiHook]:
         from greenapi.hooks.green_api import UnusableConnection, open_hook
 
         senders = []
-        for conn_id in (self._conn_id, *settings.alert_senders):
+        for conn_id in dict.fromkeys((self._conn_id, *route.senders)):
             try:
                 senders.append(open_hook(conn_id))
             except UnusableConnection as exc:
@@ -132,23 +140,22 @@ class GreenApiNotifier(BaseNotifier):
         )
 
     def notify(self, context: Context) -> None:
+        """Send the notice to every recipient, each sender in turn until one accepts."""
         from greenapi.notifications.delivery import send_whatsapp
 
-        settings = self._settings()  # read once per notice
+        route = self.routed(context)
         text = self._text
         if text is None:
-            text = render_failure_notice(self.failure_facts(context), settings.message_timezone, settings.language)
+            text = render_failure_notice(self.failure_facts(context), route.timezone, route.language)
             if self._template_error:
                 text += f"\n\n⚠️ Message template of GreenApiNotifier unusable: {self._template_error}"
-        senders, recipients = self._senders(settings), self._recipients(settings)
-        if not senders or not recipients:
-            self.log.error("GreenApiNotifier: no usable sender (%d) or recipient (%d)", len(senders), len(recipients))
+        senders = self._senders(route)
+        if not senders or not route.chat_ids:
+            self.log.error("GreenApiNotifier: no usable sender (%d) or recipient (%d)", len(senders), len(route.chat_ids))
             return
-        for chat_id in recipients:
-            attempts = send_whatsapp(
-                senders, chat_id, text,
-                retries=settings.send_retries, backoff_seconds=settings.send_backoff_seconds,
-            )  # fmt: skip
+        for chat_id in route.chat_ids:
+            attempts = send_whatsapp(senders, chat_id, text, retries=route.attempts,
+                                     backoff_seconds=route.backoff_seconds)  # fmt: skip
             last = attempts[-1]
             self.log.info("Failure notice to %s via %s: %s", chat_id, last.sender, "sent" if last.ok else last.error)
 
@@ -156,13 +163,13 @@ class GreenApiNotifier(BaseNotifier):
         """Send from the triggerer (e.g. a DeadlineAlert's ``AsyncCallback``): ``message`` to
         ``chat_ids`` through ``green_api_conn_id``, with :class:`GreenApiAsyncHook`.
 
-        There, no database or Variable is read: ``chat_ids`` and ``message`` must be given. A
-        refused send raises, naming the recipient and the API's reason.
+        There, no route is called: ``chat_ids`` and ``message`` must be given. A refused send
+        raises, naming the recipient and the API's reason.
         """
         from greenapi.hooks.green_api import GreenApiAsyncHook
 
         if not self._chats or self._text is None:
-            raise ValueError("GreenApiNotifier: async use needs both message and chat_ids (no Variable is read there)")
+            raise ValueError("GreenApiNotifier: async use needs both message and chat_ids (no route is called there)")
         hook = GreenApiAsyncHook(self._conn_id)
         failed = []
         for chat_id in self._chats:

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
 from greenapi.domain.broken import SETTINGS_DRIFT, SETTINGS_MATCH, Drift, Read, Reading, parse_reads
 from greenapi.domain.records import CheckBatch, InstanceCheck
 from greenapi.domain.rules import HEALTHY_STATE
-from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states
+from greenapi.triggers.green_api import (
+    GreenApiStateTrigger,
+    check_interval,
+    check_states,
+    run_here,
+    state_seen,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,6 +86,7 @@ class GreenApiSendMessageOperator(BaseOperator):
         self.backoff_seconds = backoff_seconds
 
     def execute(self, context: Context) -> str:
+        """Send the message, trying again what may pass; returns its ``idMessage``."""
         from greenapi.notifications.delivery import send_whatsapp
 
         if not isinstance(self.message, str) or not self.message.strip():
@@ -107,7 +114,8 @@ class GreenApiRebootOperator(BaseOperator):
     :param timeout: seconds to wait for that state (default 300).
     :param poke_interval: seconds between looks, at least 1 (default 15). The first look comes one
         interval after the reboot: the instance may still answer from before its restart.
-    :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot.
+    :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot;
+        by default ``[operators] default_deferrable``. Otherwise the same trigger runs in the task.
     """
 
     template_fields: Sequence[str] = ("green_api_conn_id",)
@@ -120,7 +128,7 @@ class GreenApiRebootOperator(BaseOperator):
         wait_for_state: str | None = "authorized",
         timeout: float = 300,
         poke_interval: float = 15,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +143,7 @@ class GreenApiRebootOperator(BaseOperator):
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Reboot, then wait (in the triggerer when deferrable, else here) for ``wait_for_state``."""
         hook = _hook(self.green_api_conn_id)
         instance_id = hook.config.instance_id
         result = hook.reboot()
@@ -149,43 +158,30 @@ class GreenApiRebootOperator(BaseOperator):
         if self.wait_for_state is None:
             return {"instance_id": instance_id, "state": None}
         now = datetime.now(UTC)
+        trigger = GreenApiStateTrigger(
+            green_api_conn_id=self.green_api_conn_id,
+            target_states=[self.wait_for_state],
+            poke_interval=self.poke_interval,
+            end_at=(now + timedelta(seconds=self.timeout)).isoformat(),
+            first_look_at=(now + timedelta(seconds=self.poke_interval)).isoformat(),
+        )
         if self.deferrable:
-            self.defer(
-                trigger=GreenApiStateTrigger(
-                    green_api_conn_id=self.green_api_conn_id,
-                    target_states=[self.wait_for_state],
-                    poke_interval=self.poke_interval,
-                    end_at=(now + timedelta(seconds=self.timeout)).isoformat(),
-                    first_look_at=(now + timedelta(seconds=self.poke_interval)).isoformat(),
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + 60),
-            )
-        return self._wait(hook, instance_id, time.monotonic() + self.timeout)
-
-    def _wait(self, hook: GreenApiHook, instance_id: str, deadline: float) -> dict[str, Any]:
-        seen = None
-        while True:
-            time.sleep(max(0.0, min(self.poke_interval, deadline - time.monotonic())))
-            result = hook.get_state_instance()
-            state = result.data.get("stateInstance") if result.ok else None
-            seen = state or result.error
-            self.log.info("Instance %s: %s", instance_id, seen)
-            if state == self.wait_for_state:
-                return {"instance_id": instance_id, "state": state}
-            if time.monotonic() + self.poke_interval > deadline:
-                raise AirflowException(
-                    f"Instance {instance_id} rebooted but did not reach {self.wait_for_state} within "
-                    f"{self.timeout:g} s; last seen: {seen}"
-                )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout + 60))
+        return self.execute_complete(context, run_here(trigger))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Back from the triggerer."""
-        check = event.get("check") or {}
-        if event.get("status") != "success":
-            raise AirflowException(f"Reboot done, but {event.get('message')}")
-        self.log.info("%s", event.get("message"))
-        return {"instance_id": check.get("instance_id"), "state": self.wait_for_state}
+        """The wait's end (from the triggerer, or from the trigger run in the task): the state
+        came, or the error names the last state seen."""
+        look = InstanceCheck.from_dict(event["check"]) if event.get("check") else None
+        if event.get("status") == "success" and look is not None:
+            self.log.info("%s", event.get("message"))
+            return {"instance_id": look.instance_id, "state": self.wait_for_state}
+        if event.get("status") == "timeout" and look is not None:
+            raise AirflowException(
+                f"Instance {look.instance_id} rebooted but did not reach {self.wait_for_state} within "
+                f"{self.timeout:g} s; last seen: {state_seen(look) or look.result.error}"
+            )
+        raise AirflowException(f"Reboot done, but {event.get('message')}")
 
 
 def read_more(hook: GreenApiHook, wanted: frozenset[Read]) -> Reading:
@@ -221,9 +217,12 @@ def read_more(hook: GreenApiHook, wanted: frozenset[Read]) -> Reading:
 
 def check_instances(
     conn_ids: Sequence[str], max_concurrency: int, listed_in: str | None = None,
-    reads: Callable[[str], frozenset[Read]] | None = None,
+    reads: Callable[[str], frozenset[Read]] | None = None, dashboard_url: str | None = None,
 ) -> CheckBatch:  # fmt: skip
     """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
+
+    ``dashboard_url``: the link each check carries (for alerts), unless its connection's extra
+    ``dashboard_url`` names another.
 
     ``reads``: what else to read of an authorized instance, by instance id (see :func:`read_more`);
     asked, and read, once every state call has gone out.
@@ -269,7 +268,8 @@ def check_instances(
         more = None
         if reads and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
             more = pool.submit(after_the_states, hook)
-        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, hook.dashboard_url), more
+        link = hook.config.dashboard_url or dashboard_url
+        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link), more
 
     with pool:
         staged = list(pool.map(check, conn_ids))
@@ -296,7 +296,10 @@ class GreenApiHealthCheckOperator(BaseOperator):
     :param green_api_conn_ids: connection ids (templated: a mapped task can take its shard).
     :param max_concurrency: calls in flight at once (default 50).
     :param listed_in: where the ids come from, named in the problem of an unusable one.
+    :param fail_on_problem: fail the task when any instance is not healthy or not checked (default False).
     :param also_read: any of ``"socket"``, ``"queue"``, ``"settings"`` (default none).
+    :param dashboard_url: the link each check carries (``"dashboard_url"``, for alerts), for the
+        instances whose connection has no extra ``dashboard_url`` (default none).
     """
 
     template_fields: Sequence[str] = ("green_api_conn_ids",)
@@ -310,6 +313,7 @@ class GreenApiHealthCheckOperator(BaseOperator):
         listed_in: str | None = None,
         fail_on_problem: bool = False,
         also_read: Sequence[str] = (),
+        dashboard_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -320,12 +324,14 @@ class GreenApiHealthCheckOperator(BaseOperator):
         self.listed_in = listed_in
         self.fail_on_problem = fail_on_problem
         self.also_read = parse_reads(also_read)
+        self.dashboard_url = dashboard_url
 
     def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
         """What to read beyond the state, by instance id (here: ``also_read``, every check)."""
         return lambda _instance_id: self.also_read
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Check every instance; log a line per problem and the summary; return the ``CheckBatch``."""
         from greenapi.domain.rules import Status
         from greenapi.domain.summary import batch_lines, checked
 
@@ -334,7 +340,8 @@ class GreenApiHealthCheckOperator(BaseOperator):
             conn_ids = json.loads(conn_ids) if conn_ids.lstrip().startswith("[") else [conn_ids]
         if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
-        batch = check_instances(conn_ids, self.max_concurrency, self.listed_in, self.reads_for(conn_ids))
+        batch = check_instances(conn_ids, self.max_concurrency, self.listed_in, self.reads_for(conn_ids),
+                                self.dashboard_url)  # fmt: skip
         items = checked(batch)
         for level, line in batch_lines(items, batch.problems):
             self.log.log(level, "%s", line)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states
+from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states, state_seen
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,7 +30,8 @@ class GreenApiStateSensor(BaseSensorOperator):
         every sensor. With ``soft_fail``, an unusable connection skips it too.
     :param first_look_after_interval: make the first look one ``poke_interval`` after the start:
         an instance just rebooted may still answer from before its restart.
-    :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot.
+    :param deferrable: wait in the triggerer (:class:`GreenApiStateTrigger`), holding no worker slot;
+        by default ``[operators] default_deferrable``.
     """
 
     template_fields: Sequence[str] = ("green_api_conn_id",)
@@ -41,7 +43,7 @@ class GreenApiStateSensor(BaseSensorOperator):
         green_api_conn_id: str = "green_api_default",
         target_states: Sequence[str] = ("authorized",),
         first_look_after_interval: bool = False,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,6 +55,7 @@ class GreenApiStateSensor(BaseSensorOperator):
         self._looked = False
 
     def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as any sensor, or defer to :class:`GreenApiStateTrigger`."""
         if not self.deferrable:
             return super().execute(context)
         now = datetime.now(UTC)
@@ -79,6 +82,7 @@ class GreenApiStateSensor(BaseSensorOperator):
         raise AirflowFailException(event.get("message") or f"unexpected event from the trigger: {event!r}")
 
     def poke(self, context: Context) -> PokeReturnValue:
+        """One look; done when its state is one of ``target_states``. The look is the XCom."""
         from greenapi.domain.records import InstanceCheck
         from greenapi.hooks.green_api import UnusableConnection, open_hook
 
@@ -92,7 +96,7 @@ class GreenApiStateSensor(BaseSensorOperator):
         checked_at = datetime.now(UTC).isoformat()
         result = hook.get_state_instance()
         check = InstanceCheck(self.green_api_conn_id, hook.config.instance_id, checked_at, result)
-        state = result.data.get("stateInstance") if result.ok else None
+        state = state_seen(check)
         done = state in self.target_states
         self.log.info("%s: %s%s", self.green_api_conn_id, state or result.error, "" if done else " (waiting)")
         return PokeReturnValue(is_done=done, xcom_value=check.to_dict())

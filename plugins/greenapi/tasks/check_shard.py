@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from greenapi.domain.broken import Read
+    from greenapi.tasks.context import TaskContext
 
 
 class HealthCheckShard(GreenApiHealthCheckOperator):
@@ -33,14 +34,22 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
     def __init__(self, *, shard: int, shards: int, instances_digest: str, **kwargs: Any) -> None:
         super().__init__(green_api_conn_ids=[], **kwargs)
         self.shard, self.shards, self.instances_digest = shard, shards, instances_digest
+        self._ctx: TaskContext | None = None
 
     def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
+        """What to read of each authorized instance beyond its state, when its periods are due."""
         from greenapi.tasks.health_check import reads_due
 
-        return reads_due()
+        assert self._ctx is not None
+        return reads_due(self._ctx)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Check this task's part of the list, then count and log its quiet healthy instances."""
+        from greenapi.dashboard import dashboard_link
+        from greenapi.tasks.context import TaskContext
         from greenapi.tasks.health_check import settle_step, shard_conn_ids
 
-        self.green_api_conn_ids = shard_conn_ids(self.shard, self.shards, self.instances_digest)
-        return settle_step(super().execute(context))
+        self._ctx = ctx = TaskContext.load()
+        self.green_api_conn_ids = shard_conn_ids(ctx, self.shard, self.shards, self.instances_digest)
+        self.dashboard_url = self.dashboard_url or dashboard_link()
+        return settle_step(ctx, super().execute(context))

@@ -1,7 +1,9 @@
-"""Glue of the health-check DAG: the I/O around the decisions of :mod:`greenapi.domain.health`.
+"""Glue of the health-check DAG: each function is one task's body, loading what the decisions of
+:mod:`greenapi.domain` need, calling them, and saving or sending what they return.
 
-Each function is one task's body; it gets its inputs as TaskFlow arguments (JSON records of
-``greenapi.domain``) and reads the run's context, Variables, connections and the health database.
+Task bodies get their inputs as TaskFlow arguments (the JSON of ``greenapi.domain`` records) and
+read the run's context (:class:`~greenapi.tasks.context.TaskContext`), Variables, connections and
+the health database.
 """
 
 from __future__ import annotations
@@ -9,105 +11,73 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from greenapi.domain.alerts import limits_of
+from greenapi.domain.alert_step import latest_told, plan_incidents, settles
 from greenapi.domain.broken import ALL_READS, Read, due_reads
+from greenapi.domain.codec import decode, encode
 from greenapi.domain.config import (
     INSTANCES_VARIABLE,
-    ConfigError,
-    Settings,
+    ShardArgs,
     instances_digest,
     parse_instances,
-    parse_settings,
-    plan_shards,
+    shard_args,
     shard_of,
 )
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import (
     LOST_ROUND,
     CheckedRun,
-    RebootAttempt,
     RebootRound,
+    RecoveryWait,
+    carried,
+    decide_reboot,
     findings,
-    for_stuck_queue,
     lost_round,
+    not_requested,
     plan_reboots,
-    reboot_skip,
-    reboots_in_24h,
+    reboot_outcome,
+    recovery_waits,
     within_24h,
 )
-from greenapi.domain.records import AlertOutcome, CheckBatch
-from greenapi.domain.results import ApiResult, ResultKind
-from greenapi.domain.rules import Status, classify_check
-from greenapi.domain.runs import log_rows
+from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck, Told
+from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import checked as classified
 from greenapi.domain.summary import summary_line
 from greenapi.hooks.green_api import GreenApiHook, in_parallel
 from greenapi.tasks import common
-from greenapi.tasks.common import now_iso
+from greenapi.tasks.context import ERROR_KEY, TaskContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from greenapi.domain.config import Settings
     from greenapi.store import IncidentStore
 
 log = logging.getLogger(__name__)
 
 REBOOT_TASK = "reboot_instances"
 ALERT_TASK = "send_alerts"
-ERROR_KEY = "error"  # XCom of a task stopped by the configuration: the report names the error
-UNTRACKED_KEY = "untracked"  # alerts sent without the health database, carried from run to run
-
-
-def logical_now() -> datetime:
-    """The run's logical time: incident timing follows it, so tests can drive simulated hours."""
-    from airflow.sdk import get_current_context
-
-    dag_run = get_current_context()["dag_run"]
-    moment = dag_run.logical_date or dag_run.run_after
-    return datetime.fromisoformat(moment.isoformat())
-
-
-def _settings() -> Settings:
-    try:
-        return parse_settings(common.settings_raw())
-    except ConfigError as exc:
-        _fail_with(exc)
-
-
-def _fail_with(exc: ConfigError) -> NoReturn:
-    from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
-
-    get_current_context()["ti"].xcom_push(key=ERROR_KEY, value=str(exc))  # for the run's report
-    raise AirflowFailException(str(exc)) from None
 
 
 # ---- plan_checks -> check_shard (GreenApiHealthCheckOperator, mapped) -> check_instances
 
 
-def plan_step() -> list[dict[str, Any]]:
-    """The mapped check tasks' arguments: a shard number each (its part of the instance list, which
-    it reads itself: the plan's XCom stays small at any scale), and the concurrency."""
+def plan_step() -> list[ShardArgs]:
+    """Task body: the mapped check tasks' arguments, a shard number each (its part of the instance
+    list, which it reads itself: the plan's XCom stays small at any scale)."""
     from airflow.sdk import Variable
 
-    raw = common.settings_raw()
-    try:
-        settings = parse_settings(raw)
-        shards = plan_shards(Variable.get(INSTANCES_VARIABLE, default=None), raw)
-    except ConfigError as exc:
-        _fail_with(exc)
-    conn_ids = [conn_id for shard in shards for conn_id in shard]  # the list, in its order
-    digest = instances_digest(conn_ids)
+    ctx = TaskContext.load()
+    conn_ids = ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
+    shards = shard_args(conn_ids, ctx.settings)
     log.info("%d instance(s) in %d check task(s)", len(conn_ids), len(shards))
-    return [{"shard": n, "shards": len(shards), "instances_digest": digest, "max_concurrency": settings.max_concurrency,
-             "listed_in": f"Variable {INSTANCES_VARIABLE}"} for n in range(len(shards))]  # fmt: skip
+    return shards
 
 
-def shard_conn_ids(shard: int, shards: int, digest: str) -> list[str]:
+def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str) -> list[str]:
     """check_shard's connection ids: its part of Variable green_api_instances, as plan_checks cut it.
 
     A list changed since the plan (someone edited the Variable during the run) is cut the same way
@@ -116,10 +86,7 @@ def shard_conn_ids(shard: int, shards: int, digest: str) -> list[str]:
     """
     from airflow.sdk import Variable
 
-    try:
-        conn_ids = parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
-    except ConfigError as exc:
-        _fail_with(exc)
+    conn_ids = ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
     if instances_digest(conn_ids) != digest:
         log.warning("Variable %s changed since plan_checks: checking part %d of %d of the new list",
                     INSTANCES_VARIABLE, shard + 1, shards)  # fmt: skip
@@ -127,14 +94,13 @@ def shard_conn_ids(shard: int, shards: int, digest: str) -> list[str]:
 
 
 def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The shards' checks as one, with the reboots they call for (by the instances' history)."""
+    """Task body: the shards' checks as one, with the reboots they call for (by the instances' history)."""
     from greenapi.store import IncidentStore, StoreUnavailable
 
-    settings = _settings()
+    ctx = TaskContext.load()
     # One slice fetches every shard at once; iterating Airflow's lazy sequence of mapped results
     # asks for one item past the end, which its client logs as an error in this task's log.
     batch = CheckBatch.merge(CheckBatch.from_dict(shard) for shard in shards[:])
-    now = logical_now()
     store = IncidentStore()
     try:
         history = store.counters([c.instance_id for c in batch.checks])
@@ -144,9 +110,10 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
         batch.problems.append(f"{exc} (check_instances: reboots decided without the instances' history)")
         log.error(batch.problems[-1])
         # The past day's reboots, as the previous run's reboot task carried them (see RebootRound).
-        earlier = _latest(REBOOT_TASK, common.ROUND_KEY)
-        reboots = RebootRound.from_dict(earlier).reboots_24h if earlier else {}
-    checked = CheckedRun(batch, now, plan_reboots(batch.checks, history, now, settings), within_24h(reboots, now))
+        earlier = ctx.latest(REBOOT_TASK, common.ROUND_KEY, RebootRound)
+        reboots = earlier.reboots_24h if earlier else {}
+    checked = CheckedRun.of(batch, ctx.now, plan_reboots(batch.checks, history, ctx.now, ctx.settings),
+                            within_24h(reboots, ctx.now))  # fmt: skip
     # Each check_shard logged its instances' problems, and counted and logged its quiet healthy ones.
     settled = f"; {batch.settled} more healthy, settled by their check_shard" if batch.settled else ""
     log.info("%s%s", summary_line(classified(batch)), settled)
@@ -155,13 +122,11 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return checked.to_dict()
 
 
-def reads_due() -> Callable[[str], frozenset[Read]]:
+def reads_due(ctx: TaskContext) -> Callable[[str], frozenset[Read]]:
     """What check_shard reads of each authorized instance beyond its state, by instance id: the
     socket at every check, the queue and the settings when their periods have passed since their
     last reads (kept in the health database; without it, everything is read). Asked once the
     state calls have gone out: the read times are fetched then, on the first question."""
-    settings = _settings()
-    now = logical_now()
     lock = threading.Lock()
     known: list[dict[str, tuple[Any, Any]]] = []
 
@@ -178,37 +143,25 @@ def reads_due() -> Callable[[str], frozenset[Read]]:
             return known[0]
 
     def due(instance_id: str) -> frozenset[Read]:
-        times = fetched()
-        queue_at, settings_at = times.get(instance_id, (None, None))
-        return due_reads(ALL_READS, now, queue_at, settings_at, queue_minutes=settings.queue_check_minutes,
-                         settings_minutes=settings.settings_check_minutes)  # fmt: skip
+        queue_at, settings_at = fetched().get(instance_id, (None, None))
+        return due_reads(ALL_READS, ctx.now, queue_at, settings_at, queue_minutes=ctx.settings.queue_check_minutes,
+                         settings_minutes=ctx.settings.settings_check_minutes)  # fmt: skip
 
     return due
 
 
-def _mark_reads(batch: CheckBatch, now: datetime, store: IncidentStore) -> None:
-    """Record when the queue and the settings were read, so that each keeps its own period."""
-    made = {c.instance_id: (now if c.reading.queue is not None else None,
-                            now if c.reading.settings is not None else None)
-            for c in batch.checks if c.reading is not None}  # fmt: skip
-    store.mark_reads({i: times for i, times in made.items() if times != (None, None)})
-
-
-def settle_step(raw: dict[str, Any]) -> dict[str, Any]:
-    """check_shard's end: its healthy checks of quiet instances (not failing, no incident to follow
-    up, nothing wrong read beyond the state and no streak of it running) are counted and get their
-    health-log rows here, in one transaction; the batch that goes on holds the other checks and the
-    count. The XCom of a run is then O(problems), not O(instances). Without the health database,
-    every check goes on, as before."""
+def settle_step(ctx: TaskContext, raw: dict[str, Any]) -> dict[str, Any]:
+    """check_shard's end: the healthy checks that leave the alert step nothing to decide
+    (:func:`~greenapi.domain.alert_step.settles`) are counted and get their health-log rows here,
+    in one transaction; the batch that goes on holds the other checks and the count. The XCom of a
+    run is then O(problems), not O(instances). Without the health database, every check goes on."""
     from greenapi.store import IncidentStore, StoreUnavailable
 
     batch = CheckBatch.from_dict(raw)
-    settings = _settings()
-    now = logical_now()
     store = IncidentStore()
     try:
-        settled = _settle(batch, settings, now, store)
-        _mark_reads(batch, now, store)
+        settled = _settle(ctx, batch, store)
+        store.mark_reads(_reads_made(batch, ctx.now))
     except StoreUnavailable as exc:
         log.warning("%s: every check goes on to check_instances", exc)
         return raw
@@ -221,20 +174,27 @@ def settle_step(raw: dict[str, Any]) -> dict[str, Any]:
     return batch.to_dict()
 
 
-def _settle(batch: CheckBatch, settings: Settings, now: datetime, store: IncidentStore) -> set[str]:
-    from airflow.sdk import get_current_context
-
-    limits = limits_of(settings)
-    healthy = [c for c in batch.checks if classify_check(c.result).status is Status.HEALTHY
-               and not (c.reading and c.reading.follow_up(limits))]  # fmt: skip
-    if not healthy:
+def _settle(ctx: TaskContext, batch: CheckBatch, store: IncidentStore) -> set[str]:
+    found = findings(CheckedRun.of(batch, ctx.now), None, {}, ctx.settings)
+    ids = [f.instance_id for f in found]
+    history = store.counters(ids)
+    live = {i.instance_id for i in store.live_incidents(ids)}
+    quiet = [f for f in found if settles(f, history.get(f.instance_id), f.instance_id in live, ctx.now, ctx.settings)]
+    if not quiet:
         return set()
-    dag_run = get_current_context()["dag_run"]
-    found = findings(CheckedRun(CheckBatch(healthy), now), None, {}, settings)
-    windows = maintenance_windows(found, now, settings, store)
-    rows = log_rows(found, AlertOutcome(in_window=windows), dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-                    trigger_type=common.run_trigger_type(dag_run.run_type))  # fmt: skip
-    return store.settle_healthy(rows, now)
+    windows = maintenance_windows(quiet, ctx, store)
+    plan = plan_incidents(quiet, history, [], ctx.settings, ctx.now, windows)
+    rows = log_rows(quiet, AlertOutcome(in_window=windows), dag_id=ctx.dag_id, run_id=ctx.run_id,
+                    trigger_type=ctx.trigger_type)  # fmt: skip
+    return store.settle(rows, plan.counters, {f.instance_id: history[f.instance_id].last_checked_at for f in quiet})
+
+
+def _reads_made(batch: CheckBatch, now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """When the queue and the settings were read (None: not this time), so that each keeps its own period."""
+    made = {c.instance_id: (now if c.reading.queue is not None else None,
+                            now if c.reading.settings is not None else None)
+            for c in batch.checks if c.reading is not None}  # fmt: skip
+    return {i: times for i, times in made.items() if times != (None, None)}
 
 
 # ---- reboot_instances -> wait_for_recovery (GreenApiStateSensor, mapped)
@@ -244,21 +204,20 @@ def reboot_instances(
     checked: CheckedRun, settings: Settings, store: IncidentStore,
     earlier_reboots: Callable[[], dict[str, list[datetime]]] = dict, run_again: bool = False,
 ) -> RebootRound:  # fmt: skip
-    """Reboot what calls for it, safely: a quick re-check first, then the cooldown and the cap.
+    """Reboot what calls for it, safely: a quick re-check first, then the cooldown and the cap
+    (:func:`~greenapi.domain.health.decide_reboot`).
 
     The reboot is recorded in the health database (at the run's logical time) before it is
     requested, so a task run again (``run_again``: cleared or retried) finds it and never reboots
     twice. When that database is unreachable, the cooldown and the cap are checked against
     ``earlier_reboots()`` and nothing is recorded: in the DAG, the past 24 h of reboots that each
-    run carries to the next in XCom (``CheckedRun.reboots_24h``, from the database when it was
-    last reachable, plus every reboot made since). A task run again without the database cannot
-    know what its earlier try did (clearing it deleted its XCom): it reboots nothing, and the
-    finding says so.
+    run carries to the next in XCom. A task run again without the database cannot know what its
+    earlier try did (clearing it deleted its XCom): it reboots nothing, and the finding says so.
     """
     from greenapi.store import StoreUnavailable
 
     now = checked.logical_now
-    checks = {c.conn_id: c for c in checked.batch.checks}
+    checks = {c.conn_id: c for c in checked.checks}
     store_error = None
     try:
         history = {i: list(h.auto_reboots) for i, h in
@@ -266,75 +225,49 @@ def reboot_instances(
     except StoreUnavailable as exc:
         history, store_error = earlier_reboots(), str(exc)
 
-    def handle(conn_id: str) -> RebootAttempt:
-        check = checks[conn_id]
+    def handle(conn_id: str) -> Any:
+        check, reason = checks[conn_id], checked.reboot_reasons[conn_id]
         hook = GreenApiHook(conn_id)
         recheck = hook.get_state_instance(timeout=settings.recheck_timeout_seconds)
-        previous = history.get(check.instance_id, [])
-        reason = checked.reboot_reasons[conn_id]
-        attempt = RebootAttempt(conn_id, check.instance_id, reason, check.dashboard_url,
-                                recheck, reboot_skip(recheck, previous, now, settings,
-                                                     unknown=run_again and store_error is not None,
-                                                     state_problem=not for_stuck_queue(reason)),
-                                reboots_in_24h(previous, now))  # fmt: skip
+        attempt = decide_reboot(check, reason, recheck, history.get(check.instance_id, []), now, settings,
+                                unknown=run_again and store_error is not None)  # fmt: skip
         if attempt.skipped is not None:
             return attempt
         if store_error is None:
             store.record_auto_reboot(check.instance_id, now)
-        requested_at = now_iso()
-        return replace(attempt, requested_at=requested_at, result=hook.reboot())
+        return replace(attempt, requested_at=datetime.now(UTC).isoformat(), result=hook.reboot())
 
-    def safely(conn_id: str) -> RebootAttempt:
+    def safely(conn_id: str) -> Any:
         """One instance's failure (its connection gone, a database error on its claim) is its own:
-        it is reported as its reboot failing, and the others are rebooted and alerted as usual."""
+        reported as its reboot failing; the others are rebooted and alerted as usual."""
         try:
             return handle(conn_id)
         except Exception as exc:  # noqa: BLE001 - any error of one instance, never the task's
-            check = checks[conn_id]
-            error = f"reboot not requested: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.error("%s (%s): %s", check.instance_id, conn_id, error)
-            failed = ApiResult(method="reboot", kind=ResultKind.CONNECTION_ERROR, response_time_ms=0, error=error)
-            return RebootAttempt(conn_id, check.instance_id, checked.reboot_reasons[conn_id], check.dashboard_url,
-                                 result=failed)  # fmt: skip
+            attempt = not_requested(checks[conn_id], checked.reboot_reasons[conn_id], exc)
+            log.error("%s (%s): %s", attempt.instance_id, conn_id, attempt.result.error if attempt.result else exc)
+            return attempt
 
     return RebootRound(in_parallel(settings.max_concurrency, list(checked.reboot_reasons), safely), store_error)
 
 
-def _latest(task_id: str, key: str) -> dict[str, Any] | None:
-    """The latest XCom of a task of this DAG, in this run or the latest earlier one (by logical
-    date): one value, however long the history."""
-    from airflow.sdk import get_current_context
-
-    found = get_current_context()["ti"].xcom_pull(task_ids=task_id, key=key, include_prior_dates=True, map_indexes=-1)
-    return found if isinstance(found, dict) else None
-
-
-def reboot_step(checked: dict[str, Any]) -> list[dict[str, Any]]:
+def reboot_step(checked: dict[str, Any]) -> list[RecoveryWait]:
     """Task body: the recovery waits (the mapped sensor's arguments); the round under key ``round``."""
     from greenapi.store import IncidentStore
 
+    ctx = TaskContext.load()
     run = CheckedRun.from_dict(checked)
     if not run.reboot_reasons:  # the round (empty) is kept: the conclusion reads it, the next run its carry
-        common.hand_over(RebootRound([], reboots_24h=run.reboots_24h), [])
+        ctx.keep(common.ROUND_KEY, RebootRound([], reboots_24h=run.reboots_24h).to_dict())
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("no check calls for a reboot")
-    settings = _settings()
-    from airflow.sdk import get_current_context
-
-    run_again = get_current_context()["ti"].try_number > 1  # cleared or retried: an earlier try ran
-    round_ = reboot_instances(run, settings, IncidentStore(), lambda: run.reboots_24h, run_again)
-    made_now = {a.instance_id: run.logical_now for a in round_.attempts if a.requested_at}
-    round_ = replace(round_, reboots_24h=within_24h(run.reboots_24h, run.logical_now, made_now))
+    round_ = carried(reboot_instances(run, ctx.settings, IncidentStore(), lambda: run.reboots_24h, ctx.run_again),
+                     run)  # fmt: skip
     for attempt in round_.attempts:
-        done = attempt.skipped.value if attempt.skipped else ("accepted" if attempt.accepted else "not accepted")
-        log.warning("%s (%s): automatic reboot for %s: %s", attempt.instance_id, attempt.conn_id, attempt.reason, done)
-    waits = [
-        {"green_api_conn_id": a.conn_id, "poke_interval": float(settings.reboot_poll_seconds),
-         "timeout": settings.reboot_verify_minutes * 60}
-        for a in round_.attempts if a.accepted
-    ]  # fmt: skip
-    return common.hand_over(round_, waits)
+        log.warning("%s (%s): automatic reboot for %s: %s", attempt.instance_id, attempt.conn_id, attempt.reason,
+                    reboot_outcome(attempt))  # fmt: skip
+    ctx.keep(common.ROUND_KEY, round_.to_dict())
+    return recovery_waits(round_, ctx.settings)
 
 
 # ---- conclude -> send_alerts -> log_results -> report
@@ -350,31 +283,30 @@ def conclude_step(checked: dict[str, Any] | None, looks: Sequence[dict[str, Any]
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("nothing to conclude: the checks did not complete (the report says why)")
-    from airflow.sdk import get_current_context
-
+    ctx = TaskContext.load()
     run = CheckedRun.from_dict(checked)
-    rebooted = get_current_context()["ti"].xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY)
-    round_ = RebootRound.from_dict(rebooted) if isinstance(rebooted, dict) else None
+    round_ = ctx.pulled(REBOOT_TASK, common.ROUND_KEY, RebootRound)
     if round_ is None and run.reboot_reasons:
         round_ = lost_round(run)
         log.error("%s: %s", LOST_ROUND, ", ".join(run.reboot_reasons))
-    looked = common.recovery_looks(round_, looks)
-    found = findings(run, round_, looked, _settings())
-    return [f.to_dict() for f in found]
+    looked = common.recovery_looks(round_, decode(list[InstanceCheck | None], looks[:] if looks else []))
+    return encode(findings(run, round_, looked, ctx.settings), list[Finding])  # type: ignore[no-any-return]
 
 
-def maintenance_windows(found: list[Finding], now: datetime, settings: Settings, store: IncidentStore) -> dict[str, bool]:
+def maintenance_windows(found: Sequence[Finding], ctx: TaskContext, store: IncidentStore) -> dict[str, bool]:
     """Instances whose failing check falls in the settle time after the scheduled reboot.
 
     Not suppressed when the scheduled reboot itself logged a failure for that instance.
     """
     from airflow.sdk import Variable
 
+    from greenapi.domain.config import ConfigError
+
     try:
         schedule = parse_reboot_schedule(Variable.get(REBOOT_SCHEDULE_VARIABLE, default=None))
     except ConfigError:
         return {}  # the scheduled reboot DAG shows the error; no window is assumed
-    start = settle_window_start(now, schedule, settings.settle_minutes)
+    start = settle_window_start(ctx.now, schedule, ctx.settings.settle_minutes)
     if start is None:
         return {}
     ids = [f.instance_id for f in found]
@@ -384,38 +316,34 @@ def maintenance_windows(found: list[Finding], now: datetime, settings: Settings,
 
 def alert_step(findings_: list[dict[str, Any]]) -> dict[str, Any]:
     """Task body: incidents, notices and deliveries; without the health database, fallback chats."""
-    from airflow.sdk import get_current_context
-
     from greenapi.store import IncidentStore, StoreUnavailable
     from greenapi.tasks.alerting import AlertRun, untracked_alerts
 
-    dag_run = get_current_context()["dag_run"]
-    found = [Finding.from_dict(f) for f in findings_]
-    settings = _settings()
-    now = logical_now()
+    ctx = TaskContext.load()
+    found = decode(list[Finding], findings_)
     store = IncidentStore()
     run = None
     try:
-        windows = maintenance_windows(found, now, settings, store)
-        run = AlertRun(store, settings, now, dag_run.dag_id, dag_run.run_id)
+        windows = maintenance_windows(found, ctx, store)
+        run = AlertRun(store, ctx)
         outcome = run.run(found, windows)
     except StoreUnavailable as exc:  # support is still told, through fallback_chat_ids
-        told: dict[str, str] = {}
         # What the latest earlier run carried (its outcome, or the one it kept when it failed):
         # each run carries the alerts still within their reminder interval, so one value suffices.
-        for earlier in (_latest(ALERT_TASK, "return_value"), _latest(ALERT_TASK, common.FAILED_OUTCOME_KEY)):
-            for key, at in (earlier or {}).get(UNTRACKED_KEY, {}).items():
-                told[key] = max(at, told.get(key, at))
+        carries = (ctx.latest(ALERT_TASK, key, AlertOutcome) for key in ("return_value", common.FAILED_OUTCOME_KEY))
+        told: list[Told] = latest_told(*(c.untracked for c in carries if c is not None))
         windows = {}
-        outcome = untracked_alerts(found, settings, now, told, str(exc), run.deliveries if run else [])
-    return common.finish_alert_step(replace(outcome, in_window=windows))
+        outcome = untracked_alerts(found, ctx.settings, ctx.now, told, str(exc), run.deliveries if run else [])
+    return common.finish_alert_step(ctx, replace(outcome, in_window=windows))
 
 
 def log_step(findings_: list[dict[str, Any]] | None, alerting: dict[str, Any] | None) -> int:
+    """Task body: one health-log row per finding (none when the checks did not complete)."""
     if findings_ is None:  # the check or its conclusion failed: the report says why
         log.warning("nothing to log: the checks did not complete (the report says why)")
         return 0
-    return common.log_step([Finding.from_dict(f) for f in findings_], common.failed_outcome(alerting, ALERT_TASK))
+    ctx = TaskContext.load()
+    return common.log_step(ctx, decode(list[Finding], findings_), common.failed_outcome(ctx, alerting, ALERT_TASK))
 
 
 def report_step(
@@ -424,17 +352,16 @@ def report_step(
 ) -> dict[str, Any]:  # fmt: skip
     """Task body: the run's verdict. A configuration error that stopped a check task is read from
     that task's XCom by task id: a failed task passes nothing downstream."""
-    from airflow.sdk import get_current_context
-
-    problems = list((checked or {}).get("problems", []))
-    ti = get_current_context()["ti"]
-    if checked and checked.get("reboot_reasons") and ti.xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY) is None:
+    ctx = TaskContext.load()
+    run = CheckedRun.from_dict(checked) if checked is not None else None
+    problems = list(run.problems) if run else []
+    if run and run.reboot_reasons and ctx.pulled(REBOOT_TASK, common.ROUND_KEY, RebootRound) is None:
         problems.append(LOST_ROUND)
-    if checked is None:
+    if run is None:
         for task_id in ("plan_checks", "check_shard", "check_instances"):
-            error = ti.xcom_pull(task_ids=task_id, key=ERROR_KEY)
+            error = ctx.ti.xcom_pull(task_ids=task_id, key=ERROR_KEY)
             problems.extend(error if isinstance(error, list) else [error])
-    found = [Finding.from_dict(f) for f in findings_] if findings_ is not None else None
-    settled = int((checked or {}).get("settled", 0))
-    return common.report_step(found, [p for p in problems if p], common.failed_outcome(alerting, ALERT_TASK), logged,
-                              settled)  # fmt: skip
+    found = decode(list[Finding], findings_) if findings_ is not None else None
+    summary: RunSummary = common.report(found, [p for p in problems if p], common.failed_outcome(ctx, alerting, ALERT_TASK),
+                                        logged, run.settled if run else 0)  # fmt: skip
+    return summary.to_dict()

@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenapi.domain.config import PACKAGE_DAG_IDS
+from greenapi.tasks.context import TaskContext
 
 if TYPE_CHECKING:
     from greenapi.store import HealthStore
 
+log = logging.getLogger(__name__)
+
 
 def cutoff(now: datetime, days: int) -> datetime:
+    """The moment ``days`` before ``now``: what is older goes."""
     return now - timedelta(days=days)
+
+
+def purge_health_logs_step() -> dict[str, int]:
+    """Task body: health-log rows older than ``health_log_retention_days``, deleted in batches."""
+    from greenapi.store import HealthStore
+
+    ctx = TaskContext.load()
+    before = cutoff(ctx.run_after, ctx.settings.health_log_retention_days)
+    removed = purge_health_logs(HealthStore(), before, ctx.settings.cleanup_batch_size)
+    log.info("Deleted %d health-log row(s) checked before %s", removed["rows"], before.isoformat())
+    return removed
+
+
+def purge_task_logs_step() -> dict[str, int]:
+    """Task body: this package's task log folders older than ``airflow_retention_days``."""
+    from airflow.sdk.configuration import conf
+
+    ctx = TaskContext.load()
+    before = cutoff(ctx.run_after, ctx.settings.airflow_retention_days)
+    removed = purge_task_logs(conf.get("logging", "base_log_folder"), before)
+    log.info("Deleted task logs before %s: %s", before.isoformat(), removed)
+    return removed
 
 
 def purge_health_logs(store: HealthStore, before: datetime, batch_size: int) -> dict[str, int]:

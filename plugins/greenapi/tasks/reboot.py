@@ -1,20 +1,24 @@
 """Glue of the reboot DAGs (scheduled and "force reboot now"): pick, reboot, conclude, alert, log.
 
-Each function is one task's body, with its inputs as TaskFlow arguments (JSON records of
-``greenapi.domain``); the decisions are :func:`greenapi.domain.health.reboot_findings`'s.
+Each function is one task's body, with its inputs as TaskFlow arguments (the JSON of
+``greenapi.domain`` records); the decisions are :func:`greenapi.domain.health.reboot_findings`'s.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances, parse_settings
+from greenapi.dashboard import dashboard_link
+from greenapi.domain.codec import decode, encode
+from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances
 from greenapi.domain.findings import Finding
-from greenapi.domain.health import RebootAttempt, RebootRound, reboot_findings
+from greenapi.domain.health import RebootAttempt, RebootRound, RecoveryWait, reboot_findings, recovery_waits
+from greenapi.domain.records import InstanceCheck
 from greenapi.hooks.green_api import GreenApiHook, in_parallel, open_hooks
 from greenapi.tasks import common
-from greenapi.tasks.common import now_iso
+from greenapi.tasks.context import TaskContext
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,86 +52,77 @@ def manual_targets(instances_raw: Any, instance: Any, confirm: Any) -> list[str]
 def reboot_all(conn_ids: list[str], settings: Settings, reason: str) -> RebootRound:
     """Ask each instance to reboot, concurrently; unusable connections become problems."""
     hooks, problems = open_hooks(conn_ids, f"Variable {INSTANCES_VARIABLE}")
+    link = dashboard_link()
 
     def reboot(hook: GreenApiHook) -> RebootAttempt:
-        requested_at = now_iso()
-        return RebootAttempt(hook.green_api_conn_id, hook.config.instance_id, reason, hook.dashboard_url,
+        requested_at = datetime.now(UTC).isoformat()
+        return RebootAttempt(hook.green_api_conn_id, hook.config.instance_id, reason, hook.config.dashboard_url or link,
                              requested_at=requested_at, result=hook.reboot())  # fmt: skip
 
     return RebootRound(in_parallel(settings.max_concurrency, hooks, reboot), problems=problems)
-
-
-def _settings() -> Settings:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        return parse_settings(common.settings_raw())
-    except ConfigError as exc:
-        raise AirflowFailException(str(exc)) from None
 
 
 # ---- task bodies
 
 
 def scheduled_targets_step() -> list[str]:
+    """Task body: every monitored instance."""
     from airflow.sdk import Variable
-    from airflow.sdk.exceptions import AirflowFailException
 
-    try:
-        return parse_instances(Variable.get(INSTANCES_VARIABLE, default=None))
-    except ConfigError as exc:
-        raise AirflowFailException(str(exc)) from None
+    ctx = TaskContext.load()
+    return ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
 
 
 def manual_targets_step() -> list[str]:
+    """Task body: the instance(s) the trigger form asks for, once confirmed."""
     from airflow.sdk import Variable, get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
 
+    ctx = TaskContext.load()
     params = get_current_context()["params"]
     try:
         return manual_targets(Variable.get(INSTANCES_VARIABLE, default=None), params.get("instance"), params.get("confirm"))
     except (NotConfirmed, ConfigError) as exc:
-        raise AirflowFailException(str(exc)) from None
+        ctx.fail(str(exc))
 
 
-def reboot_step(conn_ids: list[str], trigger_type: str) -> list[dict[str, Any]]:
+def reboot_step(conn_ids: list[str], trigger_type: str) -> list[RecoveryWait]:
     """Task body: the recovery waits (the mapped sensor's arguments); the round under key ``round``."""
-    settings = _settings()
-    round_ = reboot_all(conn_ids, settings, trigger_type)
+    ctx = TaskContext.load()
+    round_ = reboot_all(conn_ids, ctx.settings, trigger_type)
     for a in round_.attempts:
         if a.accepted:
             log.info("%s (%s): reboot accepted", a.instance_id, a.conn_id)
         else:
-            assert a.result is not None
             log.warning("%s (%s): reboot not done: %s", a.instance_id, a.conn_id,
-                        a.result.error or "the API answered isReboot false")  # fmt: skip
+                        (a.result.error if a.result else None) or "the API answered isReboot false")  # fmt: skip
     for problem in round_.problems:
         log.error(problem)
     log.info("%d reboot(s) requested, %d accepted", len(round_.attempts), len(round_.accepted))
-    waits = [
-        {"green_api_conn_id": a.conn_id, "poke_interval": float(settings.reboot_poll_seconds),
-         "timeout": settings.reboot_verify_minutes * 60}
-        for a in round_.accepted
-    ]  # fmt: skip
-    return common.hand_over(round_, waits)
+    ctx.keep(common.ROUND_KEY, round_.to_dict())
+    return recovery_waits(round_, ctx.settings)
 
 
 def conclude_step(rebooted: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Task body: one finding per reboot requested."""
+    ctx = TaskContext.load()
     round_ = RebootRound.from_dict(rebooted) if rebooted else None
-    return [f.to_dict() for f in reboot_findings(round_, common.recovery_looks(round_, looks), _settings())]
+    looked = common.recovery_looks(round_, decode(list[InstanceCheck | None], looks[:] if looks else []))
+    return encode(reboot_findings(round_, looked, ctx.settings), list[Finding])  # type: ignore[no-any-return]
 
 
 def alert_step(findings: list[dict[str, Any]], trigger_type: str) -> dict[str, Any]:
-    return common.alert_step([Finding.from_dict(f) for f in findings], trigger_type)
+    """Task body: each finding's alert to every contact."""
+    return common.one_shot_alerts(TaskContext.load(), decode(list[Finding], findings), trigger_type)
 
 
 def log_step(findings: list[dict[str, Any]] | None, alerting: dict[str, Any] | None, trigger_type: str) -> int:
+    """Task body: one health-log row per reboot requested."""
     if findings is None:  # the reboot or its conclusion failed: the report says why
         log.warning("nothing to log: the reboots did not complete (the report says why)")
         return 0
-    found = [Finding.from_dict(f) for f in findings]
-    return common.log_step(found, common.failed_outcome(alerting, ALERT_TASK), trigger_type)
+    ctx = TaskContext.load()
+    outcome = common.failed_outcome(ctx, alerting, ALERT_TASK)
+    return common.log_step(ctx, decode(list[Finding], findings), outcome, trigger_type)
 
 
 def report_step(
@@ -136,9 +131,8 @@ def report_step(
 ) -> dict[str, Any]:  # fmt: skip
     """Task body: the run's verdict. ``waits`` is None when the reboot task failed; its round (the
     problems it met) is read from its XCom by task id, None-safe."""
-    from airflow.sdk import get_current_context
-
-    rebooted = get_current_context()["ti"].xcom_pull(task_ids=REBOOT_TASK, key=common.ROUND_KEY)
-    problems = (rebooted or {}).get("problems", [])
-    found = [Finding.from_dict(f) for f in findings] if waits is not None and findings is not None else None
-    return common.report_step(found, problems, common.failed_outcome(alerting, ALERT_TASK), logged)
+    ctx = TaskContext.load()
+    round_ = ctx.pulled(REBOOT_TASK, common.ROUND_KEY, RebootRound)
+    found = decode(list[Finding], findings) if waits is not None and findings is not None else None
+    outcome = common.failed_outcome(ctx, alerting, ALERT_TASK)
+    return common.report(found, round_.problems if round_ else [], outcome, logged).to_dict()

@@ -11,9 +11,13 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import TriggerRule, task
 
-from greenapi.domain.health import RECOVERY_STATES
-from greenapi.notifications import GreenApiNotifier
+from greenapi.domain.codec import XCom
+from greenapi.domain.findings import Finding
+from greenapi.domain.health import RECOVERY_STATES, RebootRound, RecoveryWait
+from greenapi.domain.records import AlertOutcome, InstanceCheck
+from greenapi.domain.runs import RunSummary
 from greenapi.sensors.green_api import GreenApiStateSensor
+from greenapi.tasks.notices import support_notifier
 
 if TYPE_CHECKING:
     from airflow.sdk import XComArg
@@ -47,31 +51,33 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
     targets.as_setup()
 
     @task(show_return_value_in_logs=False)
-    def reboot_instances(conn_ids: list[str]) -> list[dict]:
+    def reboot_instances(conn_ids: list[str]) -> list[RecoveryWait]:
         from greenapi.tasks import reboot
 
         return reboot.reboot_step(conn_ids, trigger_type)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED, show_return_value_in_logs=False)
-    def conclude(rebooted: dict | None, looks: list[dict] | None) -> list[dict]:
+    def conclude(rebooted: XCom[RebootRound] | None, looks: list[XCom[InstanceCheck] | None] | None,
+                 ) -> XCom[list[Finding]]:
         from greenapi.tasks import reboot
 
         return reboot.conclude_step(rebooted, looks)
 
     @task(show_return_value_in_logs=False)
-    def send_alerts(findings: list[dict]) -> dict:
+    def send_alerts(findings: XCom[list[Finding]]) -> XCom[AlertOutcome]:
         from greenapi.tasks import reboot
 
         return reboot.alert_step(findings, trigger_type)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
-    def log_results(findings: list[dict] | None, alerting: dict | None) -> int:
+    def log_results(findings: XCom[list[Finding]] | None, alerting: XCom[AlertOutcome] | None) -> int:
         from greenapi.tasks import reboot
 
         return reboot.log_step(findings, alerting, trigger_type)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=GreenApiNotifier() if notify_failure else None)
-    def report(waits: list[dict] | None, findings: list[dict] | None, alerting: dict | None, logged: int | None) -> dict:
+    @task(trigger_rule=TriggerRule.ALL_DONE, on_failure_callback=support_notifier() if notify_failure else None)
+    def report(waits: list[RecoveryWait] | None, findings: XCom[list[Finding]] | None,
+               alerting: XCom[AlertOutcome] | None, logged: int | None) -> XCom[RunSummary]:
         from greenapi.tasks import reboot
 
         return reboot.report_step(waits, findings, alerting, logged)

@@ -1,9 +1,16 @@
-"""GreenApiStateTrigger: waits in the triggerer until an instance reports one of some states."""
+"""GreenApiStateTrigger: waits until an instance reports one of some states.
+
+The wait (look, decide, sleep) is written once, here: the trigger runs it in the triggerer, and
+:class:`~greenapi.operators.green_api.GreenApiRebootOperator` runs the same trigger in its own
+process when it is not deferrable. :func:`wait_step` is the decision after each look, which
+:class:`~greenapi.sensors.green_api.GreenApiStateSensor` also makes at each poke.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,12 +30,40 @@ def check_states(target_states: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_interval(poke_interval: float) -> float:
+    """The seconds between looks, validated: at least 1 (the API's limit per instance)."""
     if not isinstance(poke_interval, int | float) or poke_interval < MIN_POKE_INTERVAL:
         raise ValueError(
             f"poke_interval must be at least {MIN_POKE_INTERVAL} s (getStateInstance: 1 request/s per instance), "
             f"got {poke_interval!r}"
         )
     return float(poke_interval)
+
+
+def state_seen(look: InstanceCheck) -> str | None:
+    """The state a look read (None when the call failed)."""
+    return look.result.data.get("stateInstance") if look.result.ok else None
+
+
+@dataclass(frozen=True)
+class WaitStep:
+    """What to do after a look: ``status`` ``success`` or ``timeout`` ends the wait; None: look
+    again. ``message`` says it (an event's message)."""
+
+    status: str | None
+    message: str = ""
+
+
+def wait_step(look: InstanceCheck, target_states: Sequence[str], end_at: datetime, poke_interval: float,
+              now: datetime) -> WaitStep:  # fmt: skip
+    """The decision after one look: the state came, the next look would come after ``end_at``,
+    or wait ``poke_interval`` and look again."""
+    state = state_seen(look)
+    if state in target_states:
+        return WaitStep("success", f"instance {look.instance_id} is {state}")
+    if now + timedelta(seconds=poke_interval) > end_at:
+        return WaitStep("timeout", f"instance {look.instance_id} did not reach {' or '.join(target_states)} by "
+                                   f"{end_at.isoformat()}; last seen: {state or look.result.error}")  # fmt: skip
+    return WaitStep(None)
 
 
 class GreenApiStateTrigger(BaseTrigger):
@@ -64,6 +99,7 @@ class GreenApiStateTrigger(BaseTrigger):
         self.first_look_at = first_look_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The trigger's class path and arguments, from which the triggerer rebuilds it."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -76,6 +112,7 @@ class GreenApiStateTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Look, decide (:func:`wait_step`), sleep, until the state comes or the time is up."""
         from greenapi.hooks.green_api import GreenApiAsyncHook
 
         hook = GreenApiAsyncHook(self.green_api_conn_id)
@@ -91,20 +128,24 @@ class GreenApiStateTrigger(BaseTrigger):
         while True:
             checked_at = datetime.now(UTC)
             result = await hook.get_state_instance()
-            last = InstanceCheck(self.green_api_conn_id, cfg.instance_id, checked_at.isoformat(), result)
-            state = result.data.get("stateInstance") if result.ok else None
-            self.log.info("%s: %s", self.green_api_conn_id, state or result.error)
-            if state in self.target_states:
-                yield TriggerEvent({"status": "success", "check": last.to_dict(),
-                                    "message": f"instance {cfg.instance_id} is {state}"})  # fmt: skip
-                return
-            if datetime.now(UTC) + timedelta(seconds=self.poke_interval) > end:
-                seen = state or result.error
-                yield TriggerEvent({"status": "timeout", "check": last.to_dict(),
-                                    "message": f"instance {cfg.instance_id} did not reach {' or '.join(self.target_states)} "
-                                               f"by {self.end_at}; last seen: {seen}"})  # fmt: skip
+            look = InstanceCheck(self.green_api_conn_id, cfg.instance_id, checked_at.isoformat(), result)
+            self.log.info("%s: %s", self.green_api_conn_id, state_seen(look) or result.error)
+            step = wait_step(look, self.target_states, end, self.poke_interval, datetime.now(UTC))
+            if step.status is not None:
+                yield TriggerEvent({"status": step.status, "check": look.to_dict(), "message": step.message})
                 return
             await asyncio.sleep(self.poke_interval)
+
+
+def run_here(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run ``trigger`` in this process until its first event, and return the event's payload:
+    the same wait as in the triggerer, for an operator that is not deferred."""
+
+    async def first_event() -> TriggerEvent | None:
+        return await anext(trigger.run(), None)
+
+    event = asyncio.run(first_event())
+    return event.payload if event is not None else {"status": "error", "check": None, "message": "no event"}
 
 
 async def _sleep_until(moment: datetime) -> None:
