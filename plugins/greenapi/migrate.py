@@ -24,16 +24,19 @@ _LOCK_KEY = 0x6A7E_A1  # any constant shared by every runner
 
 @dataclass(frozen=True)
 class Migration:
+    """One numbered file of ``sql/``."""
     version: str
     name: str
     path: Path
 
     @property
     def sql(self) -> str:
+        """The file's SQL."""
         return self.path.read_text(encoding="utf-8")
 
     @property
     def checksum(self) -> str:
+        """The SHA-256 of the file, recorded when it is applied: an applied file must not change."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
@@ -42,6 +45,7 @@ class MigrationError(RuntimeError):
 
 
 def discover(directory: Path = DEFAULT_DIR) -> list[Migration]:
+    """The migrations of ``directory``, in order; a badly named file is refused."""
     found = []
     for path in sorted(directory.glob("*.sql")):
         match = _FILE.match(path.name)
@@ -90,6 +94,7 @@ def apply(url: str, directory: Path = DEFAULT_DIR) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m greenapi.migrate --url ...``: apply what is missing and say what was applied."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default=os.environ.get("GREEN_API_DB_URL"), help="PostgreSQL URL")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="folder of NNN_name.sql files")

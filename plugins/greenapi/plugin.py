@@ -9,6 +9,7 @@ from greenapi.timetables import DailyLocalTimeTimetable
 
 
 class GreenApiPlugin(AirflowPlugin):
+    """The dashboard on Airflow's API server, its link in the Browse menu, and the daily reboot's timetable."""
     name = "green_api"
     timetables = [DailyLocalTimeTimetable]
     # The dashboard: a page of its own on Airflow's API server, the address alerts link to.

@@ -47,6 +47,7 @@ def _settings() -> Settings:
 
 
 def clean_command(before: datetime, batch_size: int) -> list[str]:
+    """The ``airflow db clean`` command for this package's DAGs' records older than ``before``."""
     return [
         sys.executable, "-m", "airflow", "db", "clean",
         "--clean-before-timestamp", before.isoformat(),
@@ -73,6 +74,7 @@ def clean(now: datetime, settings: Settings) -> dict[str, int]:
 
 
 def run_once() -> dict[str, int]:
+    """One pass of retention with the settings of ``green_api_settings``; returns the rows removed by table."""
     settings = _settings()
     now = datetime.now(UTC)
     found = clean(now, settings)
@@ -99,6 +101,7 @@ def run_forever(every: timedelta, stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m greenapi.retention --once`` (for cron) or ``--every HOURS`` (a service)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")

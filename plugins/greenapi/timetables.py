@@ -36,13 +36,16 @@ class DailyLocalTimeTimetable(Timetable):
 
     @property
     def summary(self) -> str:
+        """What the UI shows of the schedule."""
         return f"daily {self.at} {self.timezone}"
 
     def serialize(self) -> dict[str, Any]:
+        """The timetable as the scheduler stores it."""
         return {"at": self.at, "timezone": self.timezone}
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> DailyLocalTimeTimetable:
+        """The timetable back from :meth:`serialize`."""
         return cls(data["at"], data["timezone"])
 
     def __eq__(self, other: object) -> bool:
@@ -52,11 +55,13 @@ class DailyLocalTimeTimetable(Timetable):
         return hash((self.at, self.timezone))
 
     def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
+        """A manual run's data interval: the moment it was triggered."""
         return DataInterval.exact(run_after)
 
     def next_dagrun_info(
         self, *, last_automated_data_interval: DataInterval | None, restriction: TimeRestriction
     ) -> DagRunInfo | None:
+        """The next scheduled run: the next local day's instant at the time of day."""
         if last_automated_data_interval is not None:
             instant = next_run(last_automated_data_interval.end, self._time, self._zone)
         elif restriction.earliest is None:

@@ -74,6 +74,7 @@ def _health_db_uri() -> str:
 
 
 def store() -> DashboardStore:
+    """The dashboard's store of the health database; a 503 naming the connection when it is unreachable."""
     try:
         return shared_store(_health_db_uri)
     except Exception as exc:  # the message names the connection, never its password
@@ -83,6 +84,7 @@ def store() -> DashboardStore:
 
 @dataclass(frozen=True)
 class DisplayZone:
+    """The time zone the page shows times in, why, and the settings it reads with it."""
     zone: ZoneInfo
     source: str  # why times are in this zone, as the page says it
     error: str | None = None  # an invalid green_api_settings, said on the page
@@ -113,6 +115,7 @@ def _paused(dag_id: str) -> bool | None:
 
 
 def schedule_info(db: DashboardStore, now: datetime) -> dict[str, Any]:
+    """The daily reboot's schedule as the page shows it: time, zone, paused or not, the last and next runs."""
     try:
         schedule = parse_reboot_schedule(_variable(REBOOT_SCHEDULE_VARIABLE))
     except ConfigError as exc:
@@ -189,6 +192,7 @@ def _plain(value: Any) -> Any:
 
 
 def unavailable(_request: Any, exc: Exception) -> JSONResponse:
+    """A 503 answer saying the health database is unreachable."""
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
 
@@ -211,6 +215,7 @@ async def login_or_error(request: Request, exc: StarletteHTTPException) -> Respo
 
 
 def build_app() -> FastAPI:
+    """The dashboard's FastAPI app: its pages, charts and JSON API, all behind Airflow's login."""
     app = FastAPI(
         title="Green API health",
         description="The numbers behind the Green API dashboard. Authenticate as for Airflow's REST API "

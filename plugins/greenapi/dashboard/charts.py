@@ -37,6 +37,7 @@ FULL = 0.95
 
 @dataclass(frozen=True)
 class Frame:
+    """The time axis of a chart: from ``since`` to ``until``."""
     since: datetime
     until: datetime
 
@@ -52,9 +53,11 @@ class Frame:
 
     @property
     def span(self) -> timedelta:
+        """The axis' length in time."""
         return self.until - self.since
 
     def x(self, at: datetime) -> float:
+        """The horizontal position of moment ``at`` on the chart (clamped to the axis)."""
         span = (self.until - self.since).total_seconds() or 1.0
         share = (at - self.since).total_seconds() / span
         return LEFT + max(0.0, min(1.0, share)) * (WIDTH - LEFT - RIGHT)

@@ -46,6 +46,7 @@ def _query(**params: Any) -> str:
 
 
 def tiles(instances: list[dict[str, Any]], incidents: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, str]]:
+    """The summary tiles at the top of the page: instances up, uptime, checks, reboots, alerts, incidents."""
     rebooted = sum(1 for i in instances if i.get("status") == "rebooted")
     up_now = sum(1 for i in instances if i.get("status") == "healthy") + rebooted
     total = int(stats.get("total_checks") or 0)
@@ -76,6 +77,7 @@ def marks(check: dict[str, Any]) -> str:
 
 
 def pager_links(status: str | None, instance: str | None, page: int, pages: int) -> list[dict[str, str]]:
+    """The links to the other pages of the checks list (newest, newer, older, oldest)."""
     targets = (("« newest", 1), ("‹ newer", page - 1), ("older ›", page + 1), ("oldest »", pages))
     return [{"label": label, "href": _query(status=status, instance=instance, page=target)}
             for label, target in targets if 1 <= target <= pages and target != page]

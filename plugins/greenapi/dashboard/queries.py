@@ -165,6 +165,7 @@ class DatabaseUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class CheckFilter:
+    """What the checks list is filtered by (status, instance) and which page of it is asked for."""
     status: str | None = None
     instance: str | None = None
     page: int = 1
@@ -178,11 +179,13 @@ class CheckFilter:
             raise BadFilter(f"page must be between 1 and 100000; got {self.page}")
 
     def params(self) -> dict[str, Any]:
+        """The filter as the query's parameters."""
         return {"status": self.status, "instance": self.instance, "limit": PAGE_SIZE,
                 "offset": (self.page - 1) * PAGE_SIZE}
 
 
 def window_of(name: str) -> timedelta:
+    """The length of a chart's window by its name (``24h`` or ``30d``); another name is refused."""
     if name not in WINDOWS:
         raise BadFilter(f"window must be one of {', '.join(WINDOWS)}; got {name!r}")
     return WINDOWS[name]
@@ -201,6 +204,7 @@ class DashboardStore:
         self._parallel = ThreadPoolExecutor(max_workers=max_size, thread_name_prefix="green_api_dashboard")
 
     def close(self) -> None:
+        """Release the pool of connections and the reads' threads."""
         self._parallel.shutdown(wait=False)
         self.pool.close()
 
@@ -219,15 +223,19 @@ class DashboardStore:
         return {name: future.result() for name, future in futures.items()}
 
     def instances(self) -> list[dict[str, Any]]:
+        """Each instance's latest check, its uptime and response times, and its latest readings."""
         return self._all(INSTANCES)
 
     def open_incidents(self) -> list[dict[str, Any]]:
+        """The open incidents, oldest first."""
         return self._all(OPEN_INCIDENTS)
 
     def stats_7d(self) -> dict[str, Any]:
+        """The seed's 7-day statistics (checks by status, response times, reboots, alerts)."""
         return self._all(STATS_7D)[0]
 
     def series(self, window: str, now: datetime, instance: str | None = None) -> dict[str, Any]:
+        """The points of a chart over ``window`` (all instances, or one)."""
         since = now - window_of(window)
         params = {"since": since, "instance": instance, "bucket": MARK_BUCKETS[window],
                   "since_hour": since.replace(minute=0, second=0, microsecond=0)}
@@ -252,6 +260,7 @@ class DashboardStore:
         return SERIES_30D_INSTANCE if instance else SERIES_30D
 
     def checks(self, flt: CheckFilter) -> dict[str, Any]:
+        """One page of the checks, newest first, with its total, each with its reboot and alerts."""
         params = flt.params()
         rows = self._all(CHECKS_PAGE, params)
         total = int(self._all(CHECKS_TOTAL, params)[0]["total"])
@@ -259,6 +268,7 @@ class DashboardStore:
                 "pages": max(1, -(-total // PAGE_SIZE)), "checks": self._with_details(rows)}
 
     def check(self, check_id: int) -> dict[str, Any] | None:
+        """One check with its details, or None when there is no such check."""
         rows = self._all(ONE_CHECK, {"id": check_id})
         return self._with_details(rows)[0] if rows else None
 
@@ -278,6 +288,7 @@ class DashboardStore:
         ]
 
     def last_scheduled_reboot(self) -> dict[str, Any] | None:
+        """When the daily reboot last ran and how it went, or None if never."""
         row = self._all(LAST_SCHEDULED_REBOOT)[0]
         return row if row["at"] is not None else None
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 
 def local(at: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time in ``zone`` (a dash for none)."""
     return "—" if at is None else at.astimezone(zone).strftime(fmt)
 
 
@@ -25,22 +26,27 @@ def stamp(at: datetime | None, zone: ZoneInfo) -> str:
 
 
 def ago(at: datetime | None, now: datetime) -> str:
+    """How long before ``now`` a moment was, in words (empty for none)."""
     return "" if at is None else f"{format_duration(now - at, 'en')} ago"
 
 
 def duration(seconds: Any) -> str:
+    """A number of seconds as a duration in words."""
     return format_duration(timedelta(seconds=int(seconds)), "en")
 
 
 def pct(value: Any) -> str:
+    """A percentage with two decimals (a dash for none)."""
     return "—" if value is None else f"{float(value):.2f} %"
 
 
 def ms(value: Any) -> str:
+    """A response time in whole milliseconds (a dash for none)."""
     return "—" if value is None else f"{int(value)} ms"
 
 
 def thousands(value: int) -> str:
+    """A count with thousands separated."""
     return f"{value:,}"
 
 
