@@ -79,10 +79,10 @@ browser:
 	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
 
-# The test databases migrated once (green_api_test, green_api_airflow_test): each pytest process
-# works on copies of its own (tests/conftest.py).
+# The test databases made anew and migrated (green_api_test, green_api_airflow_test): each pytest
+# process works on copies of its own (tests/conftest.py).
 define TEST_SETUP
-. scripts/env.sh test; \
+GREEN_API_RECREATE_DBS=1 . scripts/env.sh test; \
   mkdir -p .artifacts; \
   $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
   $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"

@@ -210,6 +210,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help=f"private cluster port (default ${PORT_ENV} or {DEFAULT_PRIVATE_PORT})",
     )
     parser.add_argument("--force-private", action="store_true", help="skip configured/local servers")
+    parser.add_argument("--recreate", action="store_true",
+                        help="drop the named databases first (the test suite's, never a configured server's)")
     parser.add_argument("--stop", action="store_true", help="stop the private cluster and exit")
     parser.add_argument("--remove", action="store_true", help="stop the private cluster, delete its data and exit")
     return parser.parse_args(argv)
@@ -653,13 +655,17 @@ def stop_private(pgdata: Path) -> None:
 # --------------------------------------------------------------------------- databases
 
 
-def ensure_databases(server: Server, databases: Sequence[str]) -> None:
-    """Create every database in ``databases`` that does not exist yet."""
+def ensure_databases(server: Server, databases: Sequence[str], recreate: bool = False) -> None:
+    """Create every database in ``databases`` that does not exist yet (``recreate``: drop them first)."""
+    if recreate and server.source == "configured":
+        raise SetupError("--recreate never drops the databases of a configured server")
     try:
         with server.connect(autocommit=True) as conn:
             for name in databases:
                 if server.source == "configured" and name == server.dbname:
                     continue
+                if recreate:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
                 create_database(conn, name)
     except psycopg.OperationalError as exc:
         raise SetupError(
@@ -784,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if health and health == args.airflow_db:
             raise SetupError(f"the health database and Airflow's metadata database are both {health!r}")
         ensure_databases(server, [*databases, *([args.airflow_db] if args.airflow_db else []),
-                                  *([health] if health else [])])
+                                  *([health] if health else [])], recreate=args.recreate)
         if args.airflow_db:
             claim_airflow_database(server, args.airflow_db)
     except SetupError as exc:

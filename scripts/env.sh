@@ -22,7 +22,11 @@ esac
 if [ -n "$_ignore" ] && [ -n "${AIRFLOW_CONN_GREEN_API_DB:-}" ]; then
   echo "env.sh: $_mode mode uses database $_db, not the one AIRFLOW_CONN_GREEN_API_DB names" >&2
 fi
-_out=$(.venv/bin/python scripts/ensure_postgres.py $_ignore --health-db "$_db" --airflow-db "$_meta") || return 1
+# GREEN_API_RECREATE_DBS=1 (make test): the test databases anew, so that what the test processes
+# copy is a fresh migration and nothing an earlier suite left.
+_recreate=
+if [ "${GREEN_API_RECREATE_DBS:-}" = 1 ] && [ "$_mode" = test ]; then _recreate=--recreate; fi
+_out=$(.venv/bin/python scripts/ensure_postgres.py $_ignore $_recreate --health-db "$_db" --airflow-db "$_meta") || return 1
 eval "$_out"
 export GREEN_API_DB_URL GREEN_API_AIRFLOW_DB_URL
 # The DAGs write to the health database: the configured one in run mode, else this mode's own.
@@ -39,4 +43,4 @@ export AIRFLOW__CORE__TEST_CONNECTION=Enabled
 # One secrets-masker update for a check shard's connections instead of one per connection
 # (plugins/greenapi/masking.py, docs/benchmarks.md).
 export AIRFLOW__LOGGING__SECRET_MASK_ADAPTER=greenapi.masking.expand_bundle
-unset _mode _root _tag _ignore _db _meta _home _out
+unset _mode _root _tag _ignore _db _meta _home _out _recreate

@@ -104,13 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
 # share the machine's cores (four at once took longer in all than two). Keys: node id prefixes.
 SERVICE_GROUPS = {
     "tests/deployed/test_make_run.py": "services-1",
-    "tests/deployed/test_rerun.py::test_an_alert_step_killed": "services-1",
+    "tests/faults/test_scheduler_restart.py": "services-1",
     "tests/e2e/test_scheduled_run.py": "services-1",
     "tests/dashboard/test_dashboard_browser.py": "services-1",
-    "tests/deployed/test_rerun.py::test_clearing_a_run": "services-2",
-    "tests/deployed/test_rerun.py::test_clearing_the_reboot_task": "services-2",
+    "tests/deployed/test_rerun.py": "services-2",  # three scenarios on one make run
     "tests/deployed/test_demo.py": "services-2",
-    "tests/faults/test_scheduler_restart.py": "services-2",
 }
 
 

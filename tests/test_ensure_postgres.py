@@ -97,10 +97,10 @@ def database_exists(name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
-def select_one(url: str) -> int:
-    """Connect to ``url`` and return ``SELECT 1``."""
+def select_one(url: str, query: str = "SELECT 1") -> int:
+    """Connect to ``url`` and return the one value of ``query`` (by default ``SELECT 1``)."""
     with psycopg.connect(url, connect_timeout=3) as conn:
-        row = conn.execute("SELECT 1").fetchone()
+        row = conn.execute(query).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -198,6 +198,21 @@ def test_local_server_creates_database_idempotently(throwaway_db: str) -> None:
     second = run_script("--databases", throwaway_db)
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout
+
+
+def test_recreate_starts_the_suites_databases_anew_and_never_a_configured_one(throwaway_db: str) -> None:
+    assert run_script("--databases", throwaway_db).returncode == 0
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE left_behind (x int)")
+    assert run_script("--databases", throwaway_db).returncode == 0  # kept as it is
+    assert select_one(f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}", "SELECT count(*) FROM pg_tables"
+                      " WHERE tablename = 'left_behind'") == 1  # fmt: skip
+    assert run_script("--recreate", "--databases", throwaway_db).returncode == 0
+    assert select_one(f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}", "SELECT count(*) FROM pg_tables"
+                      " WHERE tablename = 'left_behind'") == 0  # fmt: skip
+    refused = run_script("--recreate", "--health-db", throwaway_db,
+                         env=clean_env(AIRFLOW_CONN_GREEN_API_DB=f"postgresql://postgres@127.0.0.1:5432/{throwaway_db}"))
+    assert refused.returncode == 1 and "--recreate never drops the databases of a configured server" in refused.stderr
 
 
 # --------------------------------------------------------------------------- configured server

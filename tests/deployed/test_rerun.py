@@ -1,8 +1,15 @@
 """Clearing and running again, through Airflow's REST API under the real scheduler: a health check
-run that is run again keeps its promises (each check counted once, each message sent once)."""
+run that is run again keeps its promises (each check counted once, each message sent once).
+
+The three scenarios share one `make run` (a module's deployment, first in the file's order): each
+starts with the health database emptied, the simulator's instances as it needs them and
+``green_api_settings`` set through the REST API, as a user would between two incidents. The
+check's schedule runs once, at the start (``checks_once``): no scheduled run comes between a
+scenario's own runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -18,16 +25,51 @@ from tests.deployed.conftest import Deployment, deployed, finished, run_state, t
 
 pytestmark = pytest.mark.deployed
 DAG_ID = "green_api_health_check"
-INSTANCE = "1101778001"
+INSTANCE = "1101778001"  # the monitored instance (green_api_default)
+ALERTS = "1101778009"  # the alerts sender (green_api_alerts)
 SUPPORT = "33600000001@c.us"
+SECOND = "33600000002@c.us"
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
-    """make run watching one notAuthorized instance, with an incident after 2 failing checks."""
-    with deployed(tmp_path, sim, "rerun", INSTANCE, "1101778009", SUPPORT, {"failure_threshold": 2},
-                  state="notAuthorized", checks_once=True, first_start=False) as (deployment, _tokens):  # fmt: skip
-        yield deployment
+class Shared:
+    """The module's deployment, and what each scenario starts from."""
+
+    def __init__(self, deployment: Deployment, tokens: dict[str, str]) -> None:
+        self.deployment, self.tokens = deployment, tokens
+        self.before: set[str] = set()  # the runs of the scenarios before this one
+
+    def start(self, sim: Any, state: str) -> Deployment:
+        """The first scenario: the deployment as make run set it up (the simulator, emptied
+        before each test, gets its instances back before make run is up)."""
+        sim.add_instance(INSTANCE, self.tokens["monitored"], state=state)
+        sim.add_instance(ALERTS, self.tokens["alerts"])
+        return self.deployment
+
+    def scenario(self, sim: Any, settings: dict[str, Any], state: str = "authorized") -> Deployment:
+        """A later scenario (no run in flight): its instances in the simulator, its settings, an
+        empty health database with the support contact, and the runs so far set aside."""
+        d = self.start(sim, state)
+        reply = requests.patch(f"{d.url}/api/v2/variables/green_api_settings", timeout=30,
+                               headers={"Authorization": f"Bearer {d.token()}"},
+                               json={"key": "green_api_settings", "value": json.dumps(settings)})  # fmt: skip
+        assert reply.status_code == 200, reply.text
+        with psycopg.connect(d.health_url, autocommit=True) as conn:
+            conn.execute("TRUNCATE green_api_health_logs, system_support_contacts, green_api_alert_deliveries,"
+                         " green_api_incidents, green_api_instance_status RESTART IDENTITY")  # fmt: skip
+            conn.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
+                         " VALUES ('Rerun Support', %s, 1)", (SUPPORT,))  # fmt: skip
+        self.before = {run_id for (run_id,) in d.rows("SELECT run_id FROM dag_run WHERE dag_id = %s", DAG_ID)}
+        return d
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, sim_server: Any) -> Iterator[Shared]:
+    """make run watching one instance (notAuthorized at the start: the first scenario's first
+    scheduled check fails), an incident after 2 failing checks."""
+    with deployed(tmp_path_factory.mktemp("rerun"), sim_server, "rerun", INSTANCE, ALERTS, SUPPORT,
+                  {"failure_threshold": 2}, state="notAuthorized", checks_once=True,
+                  first_start=False) as (deployment, tokens):  # fmt: skip
+        yield Shared(deployment, tokens)
 
 
 def clear(deployment: Deployment, token: str, run_id: str, task_ids: list[str] | None) -> None:
@@ -51,18 +93,18 @@ def rerun_done(deployment: Deployment, run_id: str, task_id: str) -> str | None:
     return run_state(deployment, DAG_ID, run_id)
 
 
-def settled(deployment: Deployment) -> list[str] | None:
-    """The finished runs of the health check, once none is queued or running."""
-    runs = deployment.rows("SELECT run_id, state FROM dag_run WHERE dag_id = %s", DAG_ID)
+def settled(deployment: Deployment, before: set[str]) -> list[str] | None:
+    """The finished runs of the health check since ``before``, once none is queued or running."""
+    runs = [r for r in deployment.rows("SELECT run_id, state FROM dag_run WHERE dag_id = %s", DAG_ID) if r[0] not in before]
     if any(state not in ("success", "failed") for _, state in runs):
         return None
     return sorted(run_id for run_id, _ in runs)
 
 
-def kept_promises(deployment: Deployment, sim) -> dict[str, Any]:
+def kept_promises(deployment: Deployment, sim, before: set[str]) -> dict[str, Any]:
     """Each finished check counted once, one row each, and the incident's opening sent once: with a
     threshold of 2, the second failing check opens it."""
-    runs = wait_for(lambda: settled(deployment), 180, "no health check running")
+    runs = wait_for(lambda: settled(deployment, before), 180, "no health check running")
     with psycopg.connect(deployment.health_url) as conn:
         [failures] = conn.execute("SELECT consecutive_failures FROM green_api_instance_status WHERE instance_id = %s",
                                   (INSTANCE,)).fetchone()  # fmt: skip
@@ -78,41 +120,30 @@ def kept_promises(deployment: Deployment, sim) -> dict[str, Any]:
     return {"runs": runs, "failures": failures, "incidents": incidents}
 
 
-def test_clearing_a_run_sends_nothing_twice_and_counts_each_check_once(deployment, sim):
+def test_clearing_a_run_sends_nothing_twice_and_counts_each_check_once(shared, sim):
+    deployment = shared.start(sim, "notAuthorized")  # threshold 2, as the env file sets it
+    before: set[str] = set()  # the first scenario: its first check is the deployment's first scheduled one
     first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
     assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
-    kept_promises(deployment, sim)
+    kept_promises(deployment, sim, before)
     token = deployment.token()
 
     # Clearing the alert step (and what follows it) of that run: the check it saw is not counted
     # again, so a re-run alone never reaches the threshold of 2.
     clear(deployment, token, first[0], ["send_alerts"])
     assert wait_for(lambda: rerun_done(deployment, first[0], "send_alerts"), 180, "the re-run alert step") == "success"
-    kept_promises(deployment, sim)
+    kept_promises(deployment, sim, before)
 
     # A second check (triggered by hand) is the second failure: one incident, one message.
     second = trigger(deployment, token, DAG_ID)
     assert wait_for(lambda: run_state(deployment, DAG_ID, second), 180, "the second check") == "success"
-    assert kept_promises(deployment, sim)["incidents"] == 1
+    assert kept_promises(deployment, sim, before)["incidents"] == 1
 
     # Clearing that whole run: checked, concluded, alerted and logged again; still each check once,
     # one message, one row per run.
     clear(deployment, token, second, None)
     assert wait_for(lambda: rerun_done(deployment, second, "report"), 180, "the re-run of the whole run") == "success"
-    kept_promises(deployment, sim)
-
-
-SECOND = "33600000002@c.us"
-ALERTS = "1101779009"
-WATCHED = "1101779001"
-
-
-@pytest.fixture
-def healthy_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
-    """make run watching one healthy instance; an incident opens at the first failing check."""
-    with deployed(tmp_path, sim, "killed", WATCHED, ALERTS, SUPPORT, {"failure_threshold": 1, "send_retries": 1},
-                  checks_once=True, first_start=False) as (deployment, _tokens):  # fmt: skip
-        yield deployment
+    kept_promises(deployment, sim, before)
 
 
 def task_process(ti_id: str) -> int | None:
@@ -127,10 +158,12 @@ def task_process(ti_id: str) -> int | None:
     return None
 
 
-def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(healthy_deployment, sim):
-    deployment = healthy_deployment
-    first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
-    assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
+def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(shared, sim):
+    # One healthy instance; an incident opens at the first failing check.
+    deployment = shared.scenario(sim, {"failure_threshold": 1, "send_retries": 1})
+    token = deployment.token()
+    first = trigger(deployment, token, DAG_ID)
+    assert wait_for(lambda: run_state(deployment, DAG_ID, first), 180, "the first check") == "success"
     assert sim.messages() == []
     # No scheduled check comes between the killed run and its re-run (checks_once): it would send
     # the opening to SECOND itself, or hang on it.
@@ -138,9 +171,8 @@ def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(health
         conn.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority)"
                      " VALUES ('Second Support', %s, 1)", (SECOND,))  # fmt: skip
     # The instance fails; the opening goes to SUPPORT, then hangs on its way to SECOND.
-    sim.configure(WATCHED, state="notAuthorized")
+    sim.configure(INSTANCE, state="notAuthorized")
     sim.configure(ALERTS, faults={"sendMessage": {"mode": "hang", "seconds": 300, "chat_id": SECOND}})
-    token = deployment.token()
     run_id = trigger(deployment, token, DAG_ID)
 
     def hanging() -> bool:
@@ -183,20 +215,6 @@ def test_an_alert_step_killed_between_two_contacts_sends_no_message_twice(health
     assert len(sim.messages()) == 3
 
 
-FLAKY = "1101780001"
-
-
-@pytest.fixture
-def reboot_deployment(tmp_path: Path, sim) -> Iterator[Deployment]:
-    """make run watching one instance, with no cooldown between automatic reboots: only the
-    guard against a second reboot for one failure stands between a re-run and a second reboot."""
-    settings = {"reboot_cooldown_minutes": 0, "reboot_poll_seconds": 2, "reboot_verify_minutes": 1}
-    with deployed(tmp_path, sim, "reclear", FLAKY, "1101780009", SUPPORT, settings, checks_once=True, first_start=False) as (
-        deployment, _tokens,
-    ):  # fmt: skip
-        yield deployment
-
-
 def try_done(deployment: Deployment, run_id: str, task_id: str, try_number: int) -> str | None:
     """The task's state once its try ``try_number`` (or a later one) finished."""
     rows = deployment.rows("SELECT try_number, state FROM task_instance WHERE dag_id = %s AND run_id = %s"
@@ -206,28 +224,31 @@ def try_done(deployment: Deployment, run_id: str, task_id: str, try_number: int)
     return None
 
 
-def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_down(reboot_deployment, sim):
-    deployment = reboot_deployment
-    first = wait_for(lambda: finished(deployment, DAG_ID, "scheduled"), 240, "the first scheduled check")
-    assert first[1] == "success", deployment.log.read_text(errors="replace")[-5000:]
+def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_down(shared, sim):
+    # No cooldown between automatic reboots: only the guard against a second reboot for one
+    # failure stands between a re-run and a second reboot.
+    deployment = shared.scenario(sim, {"reboot_cooldown_minutes": 0, "reboot_poll_seconds": 2,
+                                       "reboot_verify_minutes": 1})  # fmt: skip
+    token = deployment.token()
+    first = trigger(deployment, token, DAG_ID)
+    assert wait_for(lambda: run_state(deployment, DAG_ID, first), 180, "the first check") == "success"
     # No scheduled check comes meanwhile (checks_once): it would use up the faults.
     failing = {"getStateInstance": {"mode": "http", "status": 500, "times": 2}}  # the check and the re-check
-    sim.configure(FLAKY, faults=failing)
-    token = deployment.token()
+    sim.configure(INSTANCE, faults=failing)
     run_id = trigger(deployment, token, DAG_ID)
     assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 240, "the check that reboots") == "success"
-    assert len(sim.reboots(FLAKY)) == 1
+    assert len(sim.reboots(INSTANCE)) == 1
 
     # Cleared with the database up, the instance failing its re-check again: the reboot recorded
     # at this run's time is found, and not made a second time (the cooldown is 0).
-    sim.configure(FLAKY, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
+    sim.configure(INSTANCE, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
     clear(deployment, token, run_id, ["reboot_instances"])
     assert wait_for(lambda: try_done(deployment, run_id, "reboot_instances", 2), 180, "the re-run reboot") == "success"
     assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 180, "the re-run to end")
-    assert len(sim.reboots(FLAKY)) == 1
+    assert len(sim.reboots(INSTANCE)) == 1
     with psycopg.connect(deployment.health_url) as conn:
         [(reboots,)] = conn.execute("SELECT cardinality(auto_reboots) FROM green_api_instance_status"
-                                    " WHERE instance_id = %s", (FLAKY,)).fetchall()  # fmt: skip
+                                    " WHERE instance_id = %s", (INSTANCE,)).fetchall()  # fmt: skip
     assert reboots == 1
 
     # Cleared again with the health database refusing every connection: this try cannot know
@@ -238,10 +259,10 @@ def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_do
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     try:
-        sim.configure(FLAKY, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
+        sim.configure(INSTANCE, faults={"getStateInstance": {"mode": "http", "status": 500, "times": 1}})
         clear(deployment, token, run_id, ["reboot_instances"])
         assert wait_for(lambda: try_done(deployment, run_id, "reboot_instances", 3), 180, "the third try") == "success"
-        assert len(sim.reboots(FLAKY)) == 1
+        assert len(sim.reboots(INSTANCE)) == 1
         assert wait_for(lambda: try_done(deployment, run_id, "conclude", 3), 120, "the conclusion") == "success"
         [(found,)] = deployment.rows("SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = 'conclude'"
                                      " AND key = 'return_value'", DAG_ID, run_id)  # fmt: skip
