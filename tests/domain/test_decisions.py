@@ -22,7 +22,7 @@ from greenapi.domain.health import (
     reboot_outcome,
     recovery_waits,
 )
-from greenapi.domain.records import AlertOutcome, CheckBatch, Delivery, InstanceCheck, Told
+from greenapi.domain.records import AlertOutcome, CheckBatch, Delivery, InstanceCheck, Told, reads_made
 from greenapi.domain.results import ApiResult, ResultKind
 from greenapi.domain.rules import AlertKind, SkipReason, Status
 from greenapi.domain.runs import RunSummary, summarize
@@ -71,6 +71,14 @@ def test_a_round_carries_the_past_days_reboots_and_its_own_and_waits_for_the_acc
     assert recovery_waits(round_, Settings(reboot_poll_seconds=5, reboot_verify_minutes=2)) == [
         {"green_api_conn_id": "c1", "poke_interval": 5.0, "timeout": 120.0}]  # fmt: skip
     assert [reboot_outcome(a) for a in round_.attempts] == ["accepted", "cooldown"]
+
+
+def test_the_queue_and_settings_reads_made_are_recorded_each_with_its_own_time():
+    read = [InstanceCheck("c1", "1101", NOW.isoformat(), AUTHORIZED, reading=Reading("online", 3)),
+            InstanceCheck("c2", "1102", NOW.isoformat(), AUTHORIZED, reading=Reading("online", None, "match")),
+            InstanceCheck("c3", "1103", NOW.isoformat(), AUTHORIZED, reading=Reading("online")),
+            InstanceCheck("c4", "1104", NOW.isoformat(), TIMEOUT)]  # fmt: skip
+    assert reads_made(read, NOW) == {"1101": (NOW, None), "1102": (None, NOW)}
 
 
 # ---- the plan and the schedule

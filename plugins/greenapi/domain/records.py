@@ -60,6 +60,14 @@ class CheckBatch(Record):
         return cls(checks, problems, settled)
 
 
+def reads_made(checks: Iterable[InstanceCheck], now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """When each instance's queue and settings were read by these checks (``now``; None: not read this
+    time), by instance id: what is recorded so that each read keeps its own period."""
+    made = {c.instance_id: (now if c.reading.queue is not None else None, now if c.reading.settings is not None else None)
+            for c in checks if c.reading is not None}  # fmt: skip
+    return {i: times for i, times in made.items() if times != (None, None)}
+
+
 @dataclass(frozen=True)
 class Delivery(Record):
     """One attempt to deliver one message to one recipient (a row of ``green_api_alert_deliveries``).

@@ -41,7 +41,7 @@ from greenapi.domain.health import (
     recovery_waits,
     within_24h,
 )
-from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck, Told
+from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck, Told, reads_made
 from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import checked as classified
@@ -161,7 +161,7 @@ def settle_step(ctx: TaskContext, raw: dict[str, Any]) -> dict[str, Any]:
     store = IncidentStore()
     try:
         settled = _settle(ctx, batch, store)
-        store.mark_reads(_reads_made(batch, ctx.now))
+        store.mark_reads(reads_made(batch.checks, ctx.now))
     except StoreUnavailable as exc:
         log.warning("%s: every check goes on to check_instances", exc)
         return raw
@@ -187,14 +187,6 @@ def _settle(ctx: TaskContext, batch: CheckBatch, store: IncidentStore) -> set[st
     rows = log_rows(quiet, AlertOutcome(in_window=windows), dag_id=ctx.dag_id, run_id=ctx.run_id,
                     trigger_type=ctx.trigger_type)  # fmt: skip
     return store.settle(rows, plan.counters, {f.instance_id: history[f.instance_id].last_checked_at for f in quiet})
-
-
-def _reads_made(batch: CheckBatch, now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """When the queue and the settings were read (None: not this time), so that each keeps its own period."""
-    made = {c.instance_id: (now if c.reading.queue is not None else None,
-                            now if c.reading.settings is not None else None)
-            for c in batch.checks if c.reading is not None}  # fmt: skip
-    return {i: times for i, times in made.items() if times != (None, None)}
 
 
 # ---- reboot_instances -> wait_for_recovery (GreenApiStateSensor, mapped)
