@@ -79,10 +79,10 @@ browser:
 	      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "the browser test needs Chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi; }
 
-# The test databases made anew and migrated (green_api_test, green_api_airflow_test): each pytest
-# process works on copies of its own (tests/conftest.py).
+# The test databases migrated (green_api_test, green_api_airflow_test), made anew first when called
+# with 1 (make test): each pytest process works on copies of its own (tests/conftest.py).
 define TEST_SETUP
-GREEN_API_RECREATE_DBS=1 . scripts/env.sh test; \
+GREEN_API_RECREATE_DBS=$(1) . scripts/env.sh test; \
   mkdir -p .artifacts; \
   $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate.log; exit 1; }; \
   $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"
@@ -92,18 +92,20 @@ XDIST := -n $(TEST_WORKERS)
 # pytest-xdist runs the suite in TEST_WORKERS processes, slowest tests first; the scan for leaked
 # tokens runs once they are all done.
 test: install lint audit browser $(SDK_VENV)/.installed
-	@$(TEST_SETUP); \
+	@$(call TEST_SETUP,1); \
 	  status=0; \
 	  $(PY) -m pytest $(XDIST) --basetemp=.artifacts/pytest $(PYTEST_ARGS) || status=$$?; \
 	  $(PY) -m pytest --token-scan -q -p no:cacheprovider || status=$$?; \
 	  exit $$status
 
 # The edit-test loop: the domain, hooks, operators, notifier and dashboard (not in a browser), in
-# well under a minute.
+# under a minute. Two processes: these tests keep both cores busy and do not wait on services, so
+# more processes would only add their start (Airflow's import) to the total.
 FAST_TESTS := tests/domain tests/hooks tests/operators tests/notifications tests/dashboard tests/test_layers.py
+FAST_WORKERS ?= 2
 test-fast: install
-	@$(TEST_SETUP); \
-	  $(PY) -m pytest $(XDIST) -m "not browser" -q $(FAST_TESTS) $(PYTEST_ARGS)
+	@$(call TEST_SETUP,0); \
+	  $(PY) -m pytest -n $(FAST_WORKERS) -m "not browser" -q $(FAST_TESTS) $(PYTEST_ARGS)
 
 bench: install bench-dashboard bench-check
 	@. scripts/env.sh bench; echo; echo "== DAG parse times"; $(PY) scripts/bench_parse.py

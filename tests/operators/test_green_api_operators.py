@@ -467,17 +467,25 @@ def test_health_check_also_reads_socket_queue_and_settings_of_authorized_instanc
         GreenApiHealthCheckOperator(task_id="bad", green_api_conn_ids=["x"], also_read=["queues"])
 
 
-@pytest.mark.parametrize("setting", [None, "True", "False"])
-def test_the_reboot_operator_and_the_sensor_follow_default_deferrable(setting):
-    """Like Airflow's own operators: ``[operators] default_deferrable`` is their default (read when
-    the module is imported, so in a process of its own)."""
-    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"}
-    if setting is not None:
-        env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = setting
-    probe = ("from greenapi.operators.green_api import GreenApiRebootOperator as R\n"
-             "from greenapi.sensors.green_api import GreenApiStateSensor as S\n"
-             "print(R(task_id='r').deferrable, S(task_id='s').deferrable, R(task_id='x', deferrable=False).deferrable)")
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+def test_the_reboot_operator_and_the_sensor_follow_default_deferrable():
+    """Like Airflow's own operators: ``[operators] default_deferrable`` is their default, read when
+    the module is imported: one process imports them afresh under each setting (unset, True, False)."""
+    probe = """
+import importlib, os, sys
+os.environ.pop("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", None)
+for setting in sys.argv[1:]:
+    if setting != "unset":
+        os.environ["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = setting
+    ops = importlib.reload(importlib.import_module("greenapi.operators.green_api"))
+    sensors = importlib.reload(importlib.import_module("greenapi.sensors.green_api"))
+    R, S = ops.GreenApiRebootOperator, sensors.GreenApiStateSensor
+    print(setting, R(task_id="r").deferrable, S(task_id="s").deferrable, R(task_id="x", deferrable=False).deferrable)
+"""
+    done = subprocess.run([sys.executable, "-c", probe, "unset", "True", "False"], env=os.environ,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    expected = "True" if setting == "True" else "False"
-    assert done.stdout.split() == [expected, expected, "False"]
+    assert done.stdout.splitlines() == [
+        "unset False False False",
+        "True True True False",
+        "False False False False",
+    ]
