@@ -45,7 +45,8 @@ gathers the rest.
 Tasks: **plan_checks** -> **check_shard** (`GreenApiHealthCheckOperator`, mapped; counts and logs the quiet healthy) ->
 **check_instances** -> **reboot_instances** (skipped when no check calls for a reboot; after a
 confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery**
-(`GreenApiStateSensor`, mapped, reschedule mode) -> **conclude** (one finding per check) ->
+(`GreenApiFleetStateSensor`: one wait in the triggerer for all the instances rebooted) ->
+**conclude** (one finding per check) ->
 **send_alerts** (incidents: first alert to the lowest `notification_priority`, escalation,
 reminders, resolution; through `green_api_alerts`, never only the failing instance) ->
 **log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`) ->
@@ -87,7 +88,7 @@ def green_api_health_check() -> None:
 
     # Runs even when the reboot task failed as a whole: its instances are then alerted as not rebooted.
     @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
-    def conclude(checked: XCom[CheckedRun] | None, looks: list[XCom[InstanceCheck] | None] | None,
+    def conclude(checked: XCom[CheckedRun] | None, looks: list[list[XCom[InstanceCheck]] | None] | None,
                  ) -> XCom[list[Finding]]:
         from greenapi.tasks import health_check
 

@@ -30,9 +30,10 @@ def test_health_check_dag_shape():
         "log_results": {"report"},
         "report": set(),
     }
-    # Both are mapped: one check task per shard of instances, one wait per accepted reboot.
+    # Both are mapped: one check task per shard of instances; one wait for all the accepted reboots
+    # (none when none was accepted).
     assert dag.get_task("check_shard").operator_class.__name__ == "HealthCheckShard"  # a GreenApiHealthCheckOperator
-    assert dag.get_task("wait_for_recovery").operator_class.__name__ == "GreenApiStateSensor"
+    assert dag.get_task("wait_for_recovery").operator_class.__name__ == "GreenApiFleetStateSensor"
     assert dag.get_task("log_results").trigger_rule == "all_done"
 
 

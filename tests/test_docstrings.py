@@ -18,14 +18,15 @@ from greenapi.operators.green_api import (
     GreenApiRebootOperator,
     GreenApiSendMessageOperator,
 )
-from greenapi.sensors.green_api import GreenApiStateSensor
-from greenapi.triggers.green_api import GreenApiStateTrigger
+from greenapi.sensors.green_api import GreenApiFleetStateSensor, GreenApiStateSensor
+from greenapi.triggers.green_api import GreenApiFleetStateTrigger, GreenApiStateTrigger
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "plugins" / "greenapi"
 PAGE = (ROOT / "docs" / "provider.md").read_text()
 CLASSES = [GreenApiSendMessageOperator, GreenApiRebootOperator, GreenApiHealthCheckOperator, GreenApiStateSensor,
-           GreenApiStateTrigger, GreenApiNotifier, NoticeRoute]  # fmt: skip
+           GreenApiStateTrigger, GreenApiFleetStateSensor, GreenApiFleetStateTrigger, GreenApiNotifier,
+           NoticeRoute]  # fmt: skip
 
 
 def public_definitions(path: Path) -> list[tuple[str, ast.AST]]:
@@ -69,7 +70,8 @@ def section(title: str) -> str:
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_each_argument_is_in_the_docstring_and_on_the_provider_page(cls):
     taken, said = set(arguments(cls)), set(params_of(cls))
-    inherited = {"poke_interval", "timeout"} if issubclass(cls, GreenApiStateSensor) else set()  # a sensor's own
+    sensors = (GreenApiStateSensor, GreenApiFleetStateSensor)
+    inherited = {"poke_interval", "timeout"} if issubclass(cls, sensors) else set()  # a sensor's own
     assert taken <= said <= taken | inherited, f"{cls.__name__}: the docstring's :param lines are not its arguments"
     rows = set(re.findall(r"^\| `(\w+)`", section(cls.__name__), re.M))
     assert taken <= rows, f"{cls.__name__}: docs/provider.md lacks {sorted(taken - rows)}"

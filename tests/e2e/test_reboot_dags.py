@@ -36,13 +36,16 @@ def paris(row) -> str:
     return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
 
 
-def reschedules(run_id: str) -> int:
+def recovery_waits(run_id: str) -> list[tuple[int, str, int]]:
+    """The wait_for_recovery task instances of a run: (map index, state, instances it waited on)."""
     with psycopg.connect(require_env("GREEN_API_AIRFLOW_DB_URL")) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM task_reschedule tr JOIN task_instance ti ON ti.id = tr.ti_id"
+        rows = conn.execute(
+            "SELECT ti.map_index, ti.state, jsonb_array_length(x.value) FROM task_instance ti"
+            " LEFT JOIN xcom x ON x.run_id = ti.run_id AND x.task_id = ti.task_id AND x.map_index = ti.map_index"
+            "  AND x.key = 'return_value'"
             " WHERE ti.run_id = %s AND ti.task_id = 'wait_for_recovery'", (run_id,),
-        ).fetchone()
-    return int(row[0]) if row else 0
+        ).fetchall()  # fmt: skip
+    return [tuple(r) for r in rows]
 
 
 def test_scheduled_reboot_back_authorized_is_rebooted(scheduled_reboot_dag, make_instance, monkeypatch, sim, db):
@@ -57,8 +60,8 @@ def test_scheduled_reboot_back_authorized_is_rebooted(scheduled_reboot_dag, make
         assert row["dag_id"] == "green_api_scheduled_reboot"
     assert len(sim.reboots(first.instance_id)) == 1 and len(sim.reboots(second.instance_id)) == 1
     assert sim.messages() == []
-    # The wait released its worker slot between looks (reschedule mode), at least once.
-    assert reschedules(outcome.run_id) >= 1
+    # One wait, in the triggerer, for both instances.
+    assert recovery_waits(outcome.run_id) == [(0, "success", 2)]
 
 
 def test_scheduled_reboot_refused_alerts(scheduled_reboot_dag, make_instance, sim, db, alert_link):

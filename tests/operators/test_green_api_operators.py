@@ -30,8 +30,8 @@ from greenapi.operators.green_api import (
     GreenApiSendMessageOperator,
 )
 from greenapi.provider import get_provider_info
-from greenapi.sensors.green_api import GreenApiStateSensor
-from greenapi.triggers.green_api import GreenApiStateTrigger
+from greenapi.sensors.green_api import GreenApiFleetStateSensor, GreenApiStateSensor
+from greenapi.triggers.green_api import GreenApiFleetStateTrigger, GreenApiStateTrigger
 from tests.conftest import TOKEN_PATTERN, require_env
 from tests.e2e.conftest import printed
 from tests.faults.conftest import Watcher
@@ -381,6 +381,91 @@ def test_trigger_fires_timeout_naming_the_last_state(make_instance, sim):
     assert event["message"] == (f"instance {inst.instance_id} did not reach authorized by {trigger.end_at}; "
                                 "last seen: notAuthorized")  # fmt: skip
     assert 2 <= looks(sim, inst.instance_id) <= 3
+
+
+# ---- GreenApiFleetStateTrigger and GreenApiFleetStateSensor: one wait for a set of instances
+
+
+def fleet_trigger(conn_ids: list[str], seconds: float) -> GreenApiFleetStateTrigger:
+    end = datetime.now(UTC) + timedelta(seconds=seconds)
+    return GreenApiFleetStateTrigger(green_api_conn_ids=conn_ids, target_states=["authorized"], poke_interval=1,
+                                     end_at=end.isoformat())  # fmt: skip
+
+
+def test_fleet_trigger_serializes_to_what_rebuilds_it():
+    trigger = GreenApiFleetStateTrigger(green_api_conn_ids=["green_api_a", "green_api_b"], target_states=["authorized"],
+                                        poke_interval=2, end_at="2026-01-01T00:05:00+00:00",
+                                        first_look_at="2026-01-01T00:00:30+00:00", max_concurrency=8)  # fmt: skip
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "greenapi.triggers.green_api.GreenApiFleetStateTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert GreenApiFleetStateTrigger(**kwargs).serialize() == (classpath, kwargs)
+    with pytest.raises(ValueError, match="green_api_a more than once"):
+        GreenApiFleetStateTrigger(green_api_conn_ids=["green_api_a", "green_api_a"], target_states=["authorized"],
+                                  poke_interval=1, end_at="2026-01-01T00:05:00+00:00")  # fmt: skip
+
+
+def test_fleet_trigger_waits_for_each_and_asks_no_more_of_those_back(make_instance, sim):
+    back = make_instance("green_api_back")
+    slow = make_instance("green_api_slow", cycle=[{"seconds": 2.5, "state": "starting"},
+                                                   {"seconds": 600, "state": "authorized"}])  # fmt: skip
+    event = asyncio.run(first_event(fleet_trigger([slow.conn_id, back.conn_id], 20)))
+    assert (event["status"], event["waiting"]) == ("success", [])
+    assert event["message"] == "all 2 instance(s) reached authorized"
+    assert [(c["instance_id"], c["result"]["data"]) for c in event["checks"]] == [
+        (slow.instance_id, {"stateInstance": "authorized"}), (back.instance_id, {"stateInstance": "authorized"})]
+    assert looks(sim, back.instance_id) == 1  # back at the first look: not asked again
+    assert looks(sim, slow.instance_id) >= 3
+
+
+def test_fleet_trigger_times_out_with_every_last_look_and_names_who_is_not_back(make_instance, sim, capfd):
+    back = make_instance("green_api_back")
+    stuck = make_instance("green_api_stuck", state="notAuthorized")
+    trigger = fleet_trigger([back.conn_id, stuck.conn_id, "green_api_missing"], 2.5)
+    event = asyncio.run(first_event(trigger))
+    assert event["status"] == "timeout"
+    assert event["waiting"] == [stuck.conn_id, "green_api_missing"]
+    assert event["message"].startswith(f"1 of 3 instance(s) reached authorized by {trigger.end_at}; "
+                                       f"still not: {stuck.conn_id}; connection(s) unusable: green_api_missing")  # fmt: skip
+    states = [(c["conn_id"], c["result"]["data"].get("stateInstance"), c["result"]["kind"]) for c in event["checks"]]
+    assert states == [(back.conn_id, "authorized", "ok"), (stuck.conn_id, "notAuthorized", "ok"),
+                      ("green_api_missing", None, "connection_error")]  # fmt: skip
+    assert 2 <= looks(sim, stuck.instance_id) <= 3 and looks(sim, back.instance_id) == 1
+    assert stuck.token not in json.dumps(event) + printed(capfd)
+
+
+def test_fleet_sensor_here_fails_names_or_returns_the_looks_at_its_timeout(make_instance, sim):
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+    back, stuck = make_instance("green_api_back"), make_instance("green_api_stuck", state="sleepMode")
+    ids = [back.conn_id, stuck.conn_id]
+
+    def sensor(**kwargs: Any) -> GreenApiFleetStateSensor:
+        return GreenApiFleetStateSensor(task_id="wait", green_api_conn_ids=ids, poke_interval=1, timeout=2,
+                                        deferrable=False, **kwargs)  # fmt: skip
+
+    assert f"still not: {stuck.conn_id}" in raised(AirflowSensorTimeout, lambda: sensor().execute({}))
+    assert f"still not: {stuck.conn_id}" in raised(AirflowSkipException, lambda: sensor(soft_fail=True).execute({}))
+    looked = sensor(fail_on_timeout=False).execute({})
+    assert [(c["instance_id"], c["result"]["data"]["stateInstance"]) for c in looked] == [
+        (back.instance_id, "authorized"), (stuck.instance_id, "sleepMode")]
+    assert GreenApiFleetStateSensor(task_id="none", green_api_conn_ids=[], deferrable=True).execute({}) == []
+
+
+def test_fleet_sensor_defers_once_for_all_its_instances(make_instance, sim, capfd):
+    insts = [make_instance(f"green_api_fleet_{i}", state="starting") for i in range(3)]
+    with small_dag("test_green_api_fleet_sensor") as dag:
+        GreenApiFleetStateSensor(task_id="wait", green_api_conn_ids=[i.conn_id for i in insts], poke_interval=1,
+                                 timeout=60, deferrable=True)  # fmt: skip
+    watchers = [authorize_after_looks(sim, i.instance_id, n) for i, n in zip(insts, (1, 2, 3), strict=True)]
+    outcome = run_unlisted_dag(dag)
+    for watcher in watchers:
+        watcher.result()
+    assert outcome.tasks == {"wait": "success"}
+    looked = xcom(dag.dag_id, outcome.run_id, "wait")
+    assert [(c["instance_id"], c["result"]["data"]) for c in looked] == [
+        (i.instance_id, {"stateInstance": "authorized"}) for i in insts]
+    assert "all 3 instance(s) reached authorized" in printed(capfd)  # the trigger's event
 
 
 # ---- GreenApiNotifier.async_notify (the triggerer's way)

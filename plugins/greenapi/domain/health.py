@@ -242,17 +242,22 @@ def reboot_outcome(attempt: RebootAttempt) -> str:
 
 
 class RecoveryWait(TypedDict):
-    """The arguments of one recovery wait (a mapped ``GreenApiStateSensor``) after an accepted reboot."""
+    """The arguments of the recovery wait (``GreenApiFleetStateSensor``) after the accepted reboots."""
 
-    green_api_conn_id: str
+    green_api_conn_ids: list[str]
     poke_interval: float
     timeout: float
 
 
 def recovery_waits(round_: RebootRound, settings: Settings) -> list[RecoveryWait]:
-    """One wait per accepted reboot: every ``reboot_poll_seconds``, up to ``reboot_verify_minutes``."""
-    return [RecoveryWait(green_api_conn_id=a.conn_id, poke_interval=float(settings.reboot_poll_seconds),
-                         timeout=settings.reboot_verify_minutes * 60) for a in round_.accepted]  # fmt: skip
+    """One wait for all the accepted reboots (none when none was accepted): every
+    ``reboot_poll_seconds``, up to ``reboot_verify_minutes``. A list, the mapped wait's arguments:
+    its task runs once or not at all, whatever the number of reboots."""
+    if not round_.accepted:
+        return []
+    return [RecoveryWait(green_api_conn_ids=[a.conn_id for a in round_.accepted],
+                         poke_interval=float(settings.reboot_poll_seconds),
+                         timeout=settings.reboot_verify_minutes * 60)]  # fmt: skip
 
 
 def reboots_in_24h(previous: list[datetime], now: datetime) -> int:

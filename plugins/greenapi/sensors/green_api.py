@@ -1,4 +1,5 @@
-"""GreenApiStateSensor: waits until a Green API instance reports one of some states."""
+"""GreenApiStateSensor: waits until a Green API instance reports one of some states;
+GreenApiFleetStateSensor: until each of a set of instances does, in one task."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from greenapi.triggers.green_api import GreenApiStateTrigger, check_interval, check_states, state_seen
+from greenapi.triggers.green_api import (
+    GreenApiFleetStateTrigger,
+    GreenApiStateTrigger,
+    check_interval,
+    check_states,
+    run_here,
+    state_seen,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -106,3 +114,86 @@ class GreenApiStateSensor(BaseSensorOperator):
             return context["ti"].get_first_reschedule_date(context) is None
         first, self._looked = not self._looked, True
         return first
+
+
+class GreenApiFleetStateSensor(BaseSensorOperator):
+    """Waits until each of a set of instances answers one of ``target_states``: one task and one
+    trigger (:class:`GreenApiFleetStateTrigger`) for the whole set, however many instances.
+
+    Returns (XCom) each instance's last look, in the order of ``green_api_conn_ids``: a list of
+    ``InstanceCheck`` JSON (``{"conn_id", "instance_id", "checked_at", "result"}``).
+
+    :param green_api_conn_ids: the instances' connections (templated; an empty list returns at once).
+    :param target_states: the states that end an instance's wait (default ``("authorized",)``).
+    :param poke_interval: seconds between looks, at least 1 (the API allows 1 request/s per instance).
+    :param timeout: seconds before the sensor gives up: it fails naming the instances still waiting
+        (skipped with ``soft_fail=True``), or, with ``fail_on_timeout=False``, returns the last looks
+        and leaves the verdict to the next task. An unusable connection is treated the same way.
+    :param first_look_after_interval: make the first looks one ``poke_interval`` after the start:
+        instances just rebooted may still answer from before their restart.
+    :param fail_on_timeout: see ``timeout``.
+    :param max_concurrency: calls in flight at once.
+    :param deferrable: wait in the triggerer, holding no worker slot; by default ``[operators]
+        default_deferrable``. Otherwise the same trigger runs in the task's process (``mode`` is
+        not used: a wait in reschedule mode would make a task process per round).
+    """
+
+    template_fields: Sequence[str] = ("green_api_conn_ids",)
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        green_api_conn_ids: Sequence[str] | str,
+        target_states: Sequence[str] = ("authorized",),
+        first_look_after_interval: bool = False,
+        fail_on_timeout: bool = True,
+        max_concurrency: int = 64,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.green_api_conn_ids = green_api_conn_ids
+        self.target_states = check_states(target_states)
+        check_interval(self.poke_interval)
+        self.first_look_after_interval = first_look_after_interval
+        self.fail_on_timeout = fail_on_timeout
+        self.max_concurrency = max_concurrency
+        self.deferrable = deferrable
+
+    def execute(self, context: Context) -> Any:
+        """Defer to :class:`GreenApiFleetStateTrigger`, or run it here."""
+        conn_ids = self.green_api_conn_ids
+        if isinstance(conn_ids, str):  # a template that rendered to text, not a list
+            raise AirflowFailException(
+                f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}"
+            )
+        now = datetime.now(UTC)
+        first = now + timedelta(seconds=self.poke_interval) if self.first_look_after_interval else None
+        trigger = GreenApiFleetStateTrigger(
+            green_api_conn_ids=conn_ids,
+            target_states=self.target_states,
+            poke_interval=self.poke_interval,
+            end_at=(now + timedelta(seconds=self.timeout)).isoformat(),
+            first_look_at=first.isoformat() if first and conn_ids else None,
+            max_concurrency=self.max_concurrency,
+        )
+        if not self.deferrable or not conn_ids:
+            try:
+                return self.execute_complete(context, run_here(trigger))
+            except AirflowSensorTimeout as exc:  # as a deferred sensor's resume does
+                if self.soft_fail:
+                    raise AirflowSkipException(str(exc)) from None
+                raise
+        self.defer(trigger=trigger, method_name="execute_complete",
+                   timeout=timedelta(seconds=self.timeout + 60))  # fmt: skip
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Back from the triggerer: every last look, or the timeout naming who did not get there."""
+        status, message = event.get("status"), event.get("message")
+        if status == "success" or (status in ("timeout", "error") and not self.fail_on_timeout):
+            self.log.info("%s", message)
+            return event.get("checks")
+        if status in ("timeout", "error"):
+            raise AirflowSensorTimeout(message)
+        raise AirflowFailException(message or f"unexpected event from the trigger: {event!r}")

@@ -9,10 +9,11 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from greenapi.domain.health import RebootRound
+from greenapi.domain.codec import decode
+from greenapi.domain.health import RebootAttempt, RebootRound
 from greenapi.domain.records import AlertOutcome, InstanceCheck
 from greenapi.domain.runs import RunSummary, log_rows, summarize
-from greenapi.hooks.green_api import GreenApiHook
+from greenapi.hooks.green_api import GreenApiHook, in_parallel
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -24,18 +25,28 @@ log = logging.getLogger(__name__)
 
 FAILED_OUTCOME_KEY = "failed_outcome"  # XCom of a failed alert step: what it did before failing
 ROUND_KEY = "round"  # XCom of a reboot task: its RebootRound; its return value is the recovery waits
+LOOKS_AT_ONCE = 32  # the conclusion's own looks, when the recovery wait did not complete
 
 
-def recovery_looks(round_: RebootRound | None, looks: Sequence[InstanceCheck | None]) -> dict[str, InstanceCheck]:
+def waited(outputs: Sequence[Sequence[dict[str, Any]] | None] | None) -> list[InstanceCheck]:
+    """The looks of the recovery wait (the mapped ``GreenApiFleetStateSensor``'s output: one list
+    of looks, or nothing when it did not complete)."""
+    every = [look for output in (outputs[:] if outputs else []) if output for look in output]
+    return decode(list[InstanceCheck], every)  # type: ignore[no-any-return]
+
+
+def recovery_looks(round_: RebootRound | None, looks: Sequence[InstanceCheck]) -> dict[str, InstanceCheck]:
     """The state each accepted reboot came back to (by connection id): what the recovery wait saw
-    last, else, when the wait ended without the instance settling, what the instance says now."""
-    seen = {look.conn_id: look for look in looks if look is not None}
-    for attempt in round_.accepted if round_ else []:
-        if attempt.conn_id not in seen:
-            checked_at = datetime.now(UTC).isoformat()
-            result = GreenApiHook(attempt.conn_id).get_state_instance()
-            seen[attempt.conn_id] = InstanceCheck(attempt.conn_id, attempt.instance_id, checked_at, result,
-                                                  attempt.dashboard_url)  # fmt: skip
+    last, else, when the wait did not complete (skipped, crashed), what the instance says now."""
+    seen = {look.conn_id: look for look in looks}
+    missing = [a for a in (round_.accepted if round_ else []) if a.conn_id not in seen]
+
+    def look_now(attempt: RebootAttempt) -> InstanceCheck:
+        checked_at = datetime.now(UTC).isoformat()
+        result = GreenApiHook(attempt.conn_id).get_state_instance()
+        return InstanceCheck(attempt.conn_id, attempt.instance_id, checked_at, result, attempt.dashboard_url)
+
+    seen.update((look.conn_id, look) for look in in_parallel(LOOKS_AT_ONCE, missing, look_now))
     return seen
 
 

@@ -41,7 +41,7 @@ from greenapi.domain.health import (
     recovery_waits,
     within_24h,
 )
-from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck, Told, reads_made
+from greenapi.domain.records import AlertOutcome, CheckBatch, Told, reads_made
 from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import checked as classified
@@ -265,7 +265,8 @@ def reboot_step(checked: dict[str, Any]) -> list[RecoveryWait]:
 # ---- conclude -> send_alerts -> log_results -> report
 
 
-def conclude_step(checked: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def conclude_step(checked: dict[str, Any] | None, looks: Sequence[list[dict[str, Any]] | None] | None,
+                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Task body: one finding per check made, with its re-check, its reboot and the state after it.
 
     It runs whatever happened to the reboot task: when that task failed as a whole (a crash, a
@@ -281,7 +282,7 @@ def conclude_step(checked: dict[str, Any] | None, looks: Sequence[dict[str, Any]
     if round_ is None and run.reboot_reasons:
         round_ = lost_round(run)
         log.error("%s: %s", LOST_ROUND, ", ".join(run.reboot_reasons))
-    looked = common.recovery_looks(round_, decode(list[InstanceCheck | None], looks[:] if looks else []))
+    looked = common.recovery_looks(round_, common.waited(looks))
     return encode(findings(run, round_, looked, ctx.settings), list[Finding])  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,6 @@ from greenapi.domain.codec import decode, encode
 from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import RebootAttempt, RebootRound, RecoveryWait, reboot_findings, recovery_waits
-from greenapi.domain.records import InstanceCheck
 from greenapi.hooks.green_api import GreenApiHook, in_parallel, open_hooks
 from greenapi.tasks import common
 from greenapi.tasks.context import TaskContext
@@ -102,11 +101,12 @@ def reboot_step(conn_ids: list[str], trigger_type: str) -> list[RecoveryWait]:
     return recovery_waits(round_, ctx.settings)
 
 
-def conclude_step(rebooted: dict[str, Any] | None, looks: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def conclude_step(rebooted: dict[str, Any] | None, looks: Sequence[list[dict[str, Any]] | None] | None,
+                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Task body: one finding per reboot requested."""
     ctx = TaskContext.load()
     round_ = RebootRound.from_dict(rebooted) if rebooted else None
-    looked = common.recovery_looks(round_, decode(list[InstanceCheck | None], looks[:] if looks else []))
+    looked = common.recovery_looks(round_, common.waited(looks))
     return encode(reboot_findings(round_, looked, ctx.settings), list[Finding])  # type: ignore[no-any-return]
 
 

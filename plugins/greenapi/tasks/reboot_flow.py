@@ -16,7 +16,7 @@ from greenapi.domain.findings import Finding
 from greenapi.domain.health import RECOVERY_STATES, RebootRound, RecoveryWait
 from greenapi.domain.records import AlertOutcome, InstanceCheck
 from greenapi.domain.runs import RunSummary
-from greenapi.sensors.green_api import GreenApiStateSensor
+from greenapi.sensors.green_api import GreenApiFleetStateSensor
 from greenapi.tasks.notices import support_notifier
 
 if TYPE_CHECKING:
@@ -24,15 +24,18 @@ if TYPE_CHECKING:
 
 
 def recovery_wait(waits: XComArg) -> XComArg:
-    """One mapped sensor per accepted reboot, until the instance is back or needs a person.
+    """One wait in the triggerer for all the accepted reboots, until each instance is back or
+    needs a person: one task instance whether 1 or 200 instances were rebooted (none when no reboot
+    was accepted).
 
-    Its arguments (instance, poll interval, deadline from green_api_settings) come from the reboot
-    task. A wait that ends without that (timeout, an error) is skipped: the next task then looks at
-    the instance once more and says what it found.
+    Its arguments (instances, poll interval, deadline from green_api_settings) come from the reboot
+    task. At the deadline it returns every instance's last look, back or not: the next task says
+    what each came to. A wait that fails (the triggerer lost it) is skipped, and the next task then
+    looks at the instances once more.
     """
-    sensor = GreenApiStateSensor.partial(
-        task_id="wait_for_recovery", target_states=RECOVERY_STATES, mode="reschedule", soft_fail=True,
-        first_look_after_interval=True,
+    sensor = GreenApiFleetStateSensor.partial(
+        task_id="wait_for_recovery", target_states=RECOVERY_STATES, first_look_after_interval=True,
+        fail_on_timeout=False, soft_fail=True, deferrable=True,
     )  # fmt: skip
     return sensor.expand_kwargs(waits).output
 
@@ -57,7 +60,7 @@ def reboot_flow(targets: XComArg, *, trigger_type: str, notify_failure: bool = T
         return reboot.reboot_step(conn_ids, trigger_type)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED, show_return_value_in_logs=False)
-    def conclude(rebooted: XCom[RebootRound] | None, looks: list[XCom[InstanceCheck] | None] | None,
+    def conclude(rebooted: XCom[RebootRound] | None, looks: list[list[XCom[InstanceCheck]] | None] | None,
                  ) -> XCom[list[Finding]]:
         from greenapi.tasks import reboot
 

@@ -1,4 +1,5 @@
-"""GreenApiStateTrigger: waits until an instance reports one of some states.
+"""GreenApiStateTrigger: waits until an instance reports one of some states;
+GreenApiFleetStateTrigger: the same wait for a set of instances at once.
 
 The wait (look, decide, sleep) is written once, here: the trigger runs it in the triggerer, and
 :class:`~greenapi.operators.green_api.GreenApiRebootOperator` runs the same trigger in its own
@@ -17,6 +18,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from greenapi.domain.records import InstanceCheck
+from greenapi.domain.results import ApiResult, ResultKind
 
 MIN_POKE_INTERVAL = 1.0  # getStateInstance allows 1 request/s per instance
 
@@ -135,6 +137,153 @@ class GreenApiStateTrigger(BaseTrigger):
                 yield TriggerEvent({"status": step.status, "check": look.to_dict(), "message": step.message})
                 return
             await asyncio.sleep(self.poke_interval)
+
+
+@dataclass(frozen=True)
+class FleetWaitStep:
+    """What to do after a round of looks at a set of instances. ``status``: None, look again at
+    ``waiting``; otherwise the wait ends: ``success`` (every instance reached a target state),
+    ``timeout`` (the next round would come after the deadline) or ``error`` (the others reached
+    one, but some connections could not be used). ``missed``: the instances that did not get there."""
+
+    status: str | None
+    waiting: tuple[str, ...]
+    missed: tuple[str, ...] = ()
+    message: str = ""
+
+
+def _some(ids: Sequence[str], shown: int = 10) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
+
+
+def fleet_wait_step(last: dict[str, InstanceCheck], unusable: set[str], target_states: Sequence[str],
+                    end_at: datetime, poke_interval: float, now: datetime) -> FleetWaitStep:  # fmt: skip
+    """The decision after a round of looks (``last``: each instance's latest look, by connection
+    id; ``unusable``: connections that could not be used, not looked at again)."""
+    missed = tuple(c for c, look in last.items() if c in unusable or state_seen(look) not in target_states)
+    waiting = tuple(c for c in missed if c not in unusable)
+    targets = " or ".join(target_states)
+    reached = f"{len(last) - len(missed)} of {len(last)} instance(s) reached {targets}"
+    bad = f"; connection(s) unusable: {_some(sorted(unusable))}" if unusable else ""
+    if not missed:
+        return FleetWaitStep("success", (), (), f"all {len(last)} instance(s) reached {targets}")
+    if not waiting:
+        return FleetWaitStep("error", (), missed, reached + bad)
+    if now + timedelta(seconds=poke_interval) > end_at:
+        return FleetWaitStep("timeout", waiting, missed,
+                             f"{reached} by {end_at.isoformat()}; still not: {_some(waiting)}{bad}")  # fmt: skip
+    return FleetWaitStep(None, waiting, missed)
+
+
+class GreenApiFleetStateTrigger(BaseTrigger):
+    """Polls ``getStateInstance`` of a set of instances every ``poke_interval`` seconds until each
+    one's state is one of ``target_states`` or ``end_at`` passes: one trigger, one event, however
+    many instances (an instance that got there is not asked again).
+
+    Fires one event: ``{"status": "success" | "timeout" | "error", "checks": [InstanceCheck JSON:
+    each instance's last look, in the order of green_api_conn_ids], "waiting": [connection ids that
+    did not get there], "message": str}`` (see :class:`FleetWaitStep`). A connection that cannot be
+    used is a look with a ``connection_error`` result naming it, and is not looked at again. Calls
+    go through :class:`GreenApiAsyncHook`, at most ``max_concurrency`` at once, each instance paced
+    within the API's 1 request/s. With no connection ids, it fires ``success`` at once.
+
+    :param green_api_conn_ids: the instances' connections.
+    :param target_states: the states that end each instance's wait.
+    :param poke_interval: seconds between looks (at least 1).
+    :param end_at: ISO 8601 moment when the wait gives up (``status: timeout``).
+    :param first_look_at: ISO 8601 moment of the first looks (default at once).
+    :param max_concurrency: calls in flight at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        green_api_conn_ids: Sequence[str],
+        target_states: Sequence[str],
+        poke_interval: float,
+        end_at: str,
+        first_look_at: str | None = None,
+        max_concurrency: int = 64,
+    ) -> None:
+        super().__init__()
+        self.green_api_conn_ids = list(check_conn_ids(green_api_conn_ids))
+        self.target_states = list(check_states(target_states))
+        self.poke_interval = check_interval(poke_interval)
+        self.end_at = end_at
+        self.first_look_at = first_look_at
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        self.max_concurrency = max_concurrency
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The trigger's class path and arguments, from which the triggerer rebuilds it."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "green_api_conn_ids": self.green_api_conn_ids,
+                "target_states": self.target_states,
+                "poke_interval": self.poke_interval,
+                "end_at": self.end_at,
+                "first_look_at": self.first_look_at,
+                "max_concurrency": self.max_concurrency,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Rounds of looks at the instances still waiting (:func:`fleet_wait_step`), until none is
+        or the time is up."""
+        from greenapi.hooks.green_api import GreenApiAsyncHook
+
+        gate = asyncio.Semaphore(self.max_concurrency)
+        hooks = {c: GreenApiAsyncHook(c) for c in self.green_api_conn_ids}
+        last: dict[str, InstanceCheck] = {}
+        unusable: set[str] = set()
+
+        async def look(conn_id: str) -> None:
+            async with gate:
+                checked_at = datetime.now(UTC)
+                try:
+                    cfg = await hooks[conn_id].aconfig()
+                except Exception as exc:  # noqa: BLE001 - that instance's wait ends, by name
+                    unusable.add(conn_id)
+                    error = f"connection {conn_id!r} unusable: {exc}"
+                    result = ApiResult(method="getStateInstance", kind=ResultKind.CONNECTION_ERROR,
+                                       response_time_ms=0, error=error)  # fmt: skip
+                    last[conn_id] = InstanceCheck(conn_id, "", checked_at.isoformat(), result)
+                    return
+                result = await hooks[conn_id].get_state_instance()
+                last[conn_id] = InstanceCheck(conn_id, cfg.instance_id, checked_at.isoformat(), result)
+
+        end = datetime.fromisoformat(self.end_at)
+        if self.first_look_at:
+            await _sleep_until(min(datetime.fromisoformat(self.first_look_at), end))
+        waiting: Sequence[str] = self.green_api_conn_ids
+        while True:
+            await asyncio.gather(*(look(c) for c in waiting))
+            step = fleet_wait_step({c: last[c] for c in self.green_api_conn_ids}, unusable, self.target_states,
+                                   end, self.poke_interval, datetime.now(UTC))  # fmt: skip
+            self.log.info(
+                "%d of %d instance(s) still waiting", len(step.waiting), len(self.green_api_conn_ids)
+            )
+            if step.status is not None:
+                yield TriggerEvent({"status": step.status, "message": step.message, "waiting": list(step.missed),
+                                    "checks": [last[c].to_dict() for c in self.green_api_conn_ids]})  # fmt: skip
+                return
+            waiting = step.waiting
+            await asyncio.sleep(self.poke_interval)
+
+
+def check_conn_ids(conn_ids: Sequence[str]) -> tuple[str, ...]:
+    """The connection ids to wait on, validated: a list (possibly empty) of non-empty strings, no
+    repeats."""
+    if isinstance(conn_ids, str) or not all(isinstance(c, str) and c for c in conn_ids or ()):
+        raise ValueError(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
+    ids = tuple(conn_ids or ())
+    repeated = sorted({c for c in ids if ids.count(c) > 1})
+    if repeated:
+        raise ValueError(f"green_api_conn_ids lists {', '.join(repeated)} more than once")
+    return ids
 
 
 def run_here(trigger: BaseTrigger) -> dict[str, Any]:
