@@ -69,7 +69,8 @@ def test_a_round_carries_the_past_days_reboots_and_its_own_and_waits_for_the_acc
     round_ = carried(RebootRound([made, skipped]), run)
     assert round_.reboots_24h == {"1101": [NOW], "1102": [NOW - timedelta(minutes=10)]}
     assert recovery_waits(round_, Settings(reboot_poll_seconds=5, reboot_verify_minutes=2)) == [
-        {"green_api_conn_id": "c1", "poke_interval": 5.0, "timeout": 120.0}]  # fmt: skip
+        {"green_api_conn_ids": ["c1"], "poke_interval": 5.0, "timeout": 120.0}]  # one wait for all  # fmt: skip
+    assert recovery_waits(RebootRound([skipped]), Settings()) == []  # nothing accepted: no wait
     assert [reboot_outcome(a) for a in round_.attempts] == ["accepted", "cooldown"]
 
 
@@ -145,9 +146,11 @@ def test_every_record_crosses_xcom_as_json_and_comes_back_the_same(record):
 
 
 def test_the_documented_shapes_are_kept():
-    assert set(CHECK.to_dict()) == {"conn_id", "instance_id", "checked_at", "result", "dashboard_url", "reading"}
+    assert set(CHECK.to_dict()) == {"conn_id", "instance_id", "checked_at", "result", "dashboard_url", "reading",
+                                    "api_host"}  # fmt: skip
     assert CHECK.to_dict()["result"]["kind"] == "timeout"
-    assert set(RECORDS[1].to_dict()) == {"checks", "problems", "settled", "logical_now", "reboot_reasons", "reboots_24h"}
+    assert set(RECORDS[1].to_dict()) == {"checks", "problems", "settled", "hosts", "logical_now", "reboot_reasons",
+                                         "reboots_24h", "outages", "held"}  # fmt: skip
     assert RECORDS[4].to_dict()["untracked"] == [{"instance_id": "1101", "kind": "complete_failure",
                                                   "at": "2026-05-01T12:00:00Z"}]  # fmt: skip
 

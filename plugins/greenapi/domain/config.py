@@ -145,6 +145,23 @@ class Settings(BaseModel):
     reboot_poll_seconds: int = Field(15, ge=1, le=600, description=(
         "How often to look meanwhile (within the API's limit of 1 request per second)."
     ))
+    max_reboots_per_run: int = Field(20, ge=0, le=10000, description=(
+        "Automatic reboots one health-check run makes at most, whatever the cause; past it, the others are "
+        "skipped with that reason, alerted, and left to later runs."
+    ))
+    # outages and grouping (docs/alerting.md)
+    outage_min_instances: int = Field(10, ge=2, le=100000, description=(
+        "Failing checks of one run that share an API host and a symptom (no answer, or the same bad state) "
+        "form a platform outage when they are at least this many..."
+    ))
+    outage_fraction: float = Field(0.5, gt=0, le=1, description=(
+        "... and at least this part of that host's checked instances. The outage is one `platform_outage` "
+        "incident; its members are not rebooted and open no incident of their own while it lasts."
+    ))
+    group_alerts_over: int = Field(5, ge=1, le=1000, description=(
+        "When one run would send a contact more messages than this of one kind (openings, escalations, "
+        "reminders, resolutions), they go as one message that lists them."
+    ))
     # authorized but broken (docs/alerting.md)
     settings_check_minutes: float = Field(60, gt=0, le=10080, description=(
         "How often `getSettings` is compared with a connection's `expected_settings` extra; a differing key "

@@ -32,6 +32,7 @@ class Finding(Record):
     alert: AlertKind | None = None
     fix: str | None = None
     reading: Reading | None = None  # what the check read beyond the state (domain.broken)
+    outage: str | None = None  # the key of the run's outage the instance belongs to (domain.outages)
 
     @classmethod
     def of(cls, verdict: Verdict, *, reboot_triggered: bool, **context: Any) -> Finding:

@@ -15,6 +15,7 @@ from greenapi.domain.broken import Watch, fold
 from greenapi.domain.codec import Record
 from greenapi.domain.config import Settings
 from greenapi.domain.findings import Finding
+from greenapi.domain.outages import Outage, member_outages
 from greenapi.domain.records import CheckBatch, InstanceCheck
 from greenapi.domain.results import ApiResult, ResultKind
 from greenapi.domain.rules import (
@@ -53,22 +54,28 @@ class InstanceHistory:
 
 @dataclass(frozen=True, kw_only=True)
 class CheckedRun(CheckBatch):
-    """The run's checks, its logical time, and the reboots they call for (by connection id).
+    """The run's checks, its logical time, its outages, and the reboots they call for (by
+    connection id): those to make, and those held back and why.
 
     JSON: ``CheckBatch``'s fields plus ``"logical_now"`` (ISO 8601), ``"reboot_reasons"``
-    (``{conn_id: why}``) and ``"reboots_24h"`` (``{instance_id: [ISO 8601]}``, see :class:`RebootRound`).
+    (``{conn_id: why}``), ``"reboots_24h"`` (``{instance_id: [ISO 8601]}``, see :class:`RebootRound`),
+    ``"outages"`` ([Outage]) and ``"held"`` (``{conn_id: why not rebooted}``).
     """
 
     logical_now: datetime
     reboot_reasons: dict[str, str] = field(default_factory=dict)
     reboots_24h: dict[str, list[datetime]] = field(default_factory=dict)  # see RebootRound
+    outages: list[Outage] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, batch: CheckBatch, logical_now: datetime, reboot_reasons: dict[str, str] | None = None,
-           reboots_24h: dict[str, list[datetime]] | None = None) -> CheckedRun:  # fmt: skip
+           reboots_24h: dict[str, list[datetime]] | None = None, outages: list[Outage] | None = None,
+           held: dict[str, str] | None = None) -> CheckedRun:  # fmt: skip
         """The run of ``batch``'s checks at ``logical_now``."""
-        return cls(checks=batch.checks, problems=batch.problems, settled=batch.settled, logical_now=logical_now,
-                   reboot_reasons=reboot_reasons or {}, reboots_24h=reboots_24h or {})  # fmt: skip
+        return cls(checks=batch.checks, problems=batch.problems, settled=batch.settled, hosts=batch.hosts,
+                   logical_now=logical_now, reboot_reasons=reboot_reasons or {}, reboots_24h=reboots_24h or {},
+                   outages=outages or [], held=held or {})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -300,10 +307,14 @@ def findings(
     """One finding per check made, with its re-check, its reboot and the state seen after it
     (``recovery``, by connection id: the last look after an accepted reboot)."""
     attempts = {a.conn_id: a for a in (round_.attempts if round_ else [])}
+    members = member_outages(checked.outages) if checked else {}
     out = []
     for check in checked.checks if checked else []:
         verdict = classify_check(check.result)
         attempt = attempts.get(check.conn_id)
+        held = checked.held.get(check.conn_id) if checked else None
+        if held is not None:  # called for a reboot, not made: alerted as a failure (unless an outage's)
+            verdict = replace(verdict, alert=verdict.alert or AlertKind.COMPLETE_FAILURE, error=f"{verdict.error} | {held}")
         if attempt is not None and for_stuck_queue(attempt.reason):
             verdict = replace(verdict, error=verdict.error or attempt.reason)
             if attempt.skipped in (SkipReason.COOLDOWN, SkipReason.ALREADY):
@@ -323,6 +334,7 @@ def findings(
                 checked_at=check.checked_at,
                 response_time_ms=check.result.response_time_ms,
                 reading=check.reading,
+                outage=members.get(check.instance_id),
             )
         )
     return out

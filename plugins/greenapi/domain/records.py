@@ -22,7 +22,7 @@ class InstanceCheck(Record):
 
     JSON: ``{"conn_id", "instance_id", "checked_at" (ISO 8601, UTC, when the call was made),
     "dashboard_url" (str or null), "result" (ApiResult.to_dict()), "reading" (Reading.to_dict(),
-    or null when nothing more was read)}``.
+    or null when nothing more was read), "api_host" (the API host that served it, or null)}``.
     """
 
     conn_id: str
@@ -31,21 +31,24 @@ class InstanceCheck(Record):
     result: ApiResult
     dashboard_url: str | None = None
     reading: Reading | None = None
+    api_host: str | None = None
 
 
 @dataclass(frozen=True)
 class CheckBatch(Record):
     """The checks of a set of instances, and why some could not be checked.
 
-    JSON: ``{"checks": [InstanceCheck], "problems": [str], "settled": int}``; a problem names the
-    connection and what to do about it, never a token. ``settled``: healthy checks that need no
-    decision, already counted and logged where they were made (the health check's shards), so
-    not among ``checks``: what travels on is O(problems), not O(instances).
+    JSON: ``{"checks": [InstanceCheck], "problems": [str], "settled": int, "hosts": {str: int}}``;
+    a problem names the connection and what to do about it, never a token. ``settled``: healthy
+    checks that need no decision, already counted and logged where they were made (the health
+    check's shards), so not among ``checks``: what travels on is O(problems), not O(instances).
+    ``hosts``: how many instances each API host served in these checks, the settled included.
     """
 
     checks: list[InstanceCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     settled: int = 0
+    hosts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def merge(cls, batches: Iterable[CheckBatch]) -> CheckBatch:
@@ -53,11 +56,14 @@ class CheckBatch(Record):
         checks: list[InstanceCheck] = []
         problems: list[str] = []
         settled = 0
+        hosts: dict[str, int] = {}
         for batch in batches:
             checks.extend(batch.checks)
             problems.extend(batch.problems)
             settled += batch.settled
-        return cls(checks, problems, settled)
+            for host, count in batch.hosts.items():
+                hosts[host] = hosts.get(host, 0) + count
+        return cls(checks, problems, settled, hosts)
 
 
 def reads_made(checks: Iterable[InstanceCheck], now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:

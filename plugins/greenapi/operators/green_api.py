@@ -14,6 +14,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
 from greenapi.domain.broken import SETTINGS_DRIFT, SETTINGS_MATCH, Drift, Read, Reading, parse_reads
+from greenapi.domain.outages import api_host, hosts_checked
 from greenapi.domain.records import CheckBatch, InstanceCheck
 from greenapi.domain.rules import HEALTHY_STATE
 from greenapi.triggers.green_api import (
@@ -269,13 +270,15 @@ def check_instances(
         if reads and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
             more = pool.submit(after_the_states, hook)
         link = hook.config.dashboard_url or dashboard_url
-        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link), more
+        host = api_host(hook.config.api_url)
+        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link, api_host=host), more
 
     with pool:
         staged = list(pool.map(check, conn_ids))
         done = [replace(c, reading=more.result()) if more and isinstance(c, InstanceCheck) else c
                 for c, more in staged]  # fmt: skip
-    return CheckBatch([c for c in done if isinstance(c, InstanceCheck)], [p for p in done if isinstance(p, str)])
+    checks = [c for c in done if isinstance(c, InstanceCheck)]
+    return CheckBatch(checks, [p for p in done if isinstance(p, str)], hosts=hosts_checked(checks))
 
 
 class GreenApiHealthCheckOperator(BaseOperator):

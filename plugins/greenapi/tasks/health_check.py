@@ -41,6 +41,7 @@ from greenapi.domain.health import (
     recovery_waits,
     within_24h,
 )
+from greenapi.domain.outages import find_outages, hold_reboots
 from greenapi.domain.records import AlertOutcome, CheckBatch, Told, reads_made
 from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
@@ -112,13 +113,21 @@ def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # The past day's reboots, as the previous run's reboot task carried them (see RebootRound).
         earlier = ctx.latest(REBOOT_TASK, common.ROUND_KEY, RebootRound)
         reboots = earlier.reboots_24h if earlier else {}
-    checked = CheckedRun.of(batch, ctx.now, plan_reboots(batch.checks, history, ctx.now, ctx.settings),
-                            within_24h(reboots, ctx.now))  # fmt: skip
+    settings = ctx.settings
+    outages = find_outages(batch.checks, batch.hosts, min_instances=settings.outage_min_instances,
+                           fraction=settings.outage_fraction)  # fmt: skip
+    reasons, held = hold_reboots(plan_reboots(batch.checks, history, ctx.now, settings), batch.checks, outages,
+                                 settings.max_reboots_per_run)  # fmt: skip
+    checked = CheckedRun.of(batch, ctx.now, reasons, within_24h(reboots, ctx.now), outages, held)
     # Each check_shard logged its instances' problems, and counted and logged its quiet healthy ones.
     settled = f"; {batch.settled} more healthy, settled by their check_shard" if batch.settled else ""
     log.info("%s%s", summary_line(classified(batch)), settled)
+    for outage in outages:
+        log.warning("%s: %s", outage.describe(), outage.sample())
     for conn_id, reason in checked.reboot_reasons.items():
         log.warning("automatic reboot of %s planned: %s", conn_id, reason)
+    if held:
+        log.warning("%d automatic reboot(s) not made: %s", len(held), "; ".join(sorted(set(held.values()))))
     return checked.to_dict()
 
 

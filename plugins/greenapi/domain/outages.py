@@ -1,0 +1,145 @@
+"""Correlated failures: many instances of one API host failing the same way in one run.
+
+The Green API serves instances from numbered hosts (``7103.api.greenapi.com``). When a large part
+of one host's instances fail alike at once, the cause is the host or the monitor's own network,
+not each instance: the run sees one **outage** instead of N lone failures. Its members are not
+rebooted (a reboot cannot help and adds load to a struggling host), and no run makes more than
+``max_reboots_per_run`` automatic reboots whatever the cause (:func:`hold_reboots`).
+
+Pure functions over the run's checks; ``tasks/health_check.py`` calls them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from greenapi.domain.codec import Record
+from greenapi.domain.records import InstanceCheck
+from greenapi.domain.results import ApiResult, ResultKind
+from greenapi.domain.rules import HEALTHY_STATE, classify_check
+
+NO_ANSWER = "no answer"  # the symptom of a timeout, a connection error or an HTTP 5xx
+OUTAGE_PREFIX = "outage:"  # the start of an outage's key, the instance id of its incident
+
+
+def api_host(api_url: str) -> str:
+    """The API host an instance is served from (``7103.api.greenapi.com``; with its port when
+    the URL has one)."""
+    return urlsplit(api_url).netloc or api_url
+
+
+def symptom(result: ApiResult) -> str | None:
+    """The class of a failing check that an outage groups by: ``no answer`` (timeout, connection
+    error, HTTP 5xx) or ``state <name>`` (the same bad state). None for a healthy check and for
+    what is each instance's own (a refused token, a malformed answer, a 429)."""
+    if result.kind in (ResultKind.TIMEOUT, ResultKind.CONNECTION_ERROR):
+        return NO_ANSWER
+    if result.kind is ResultKind.HTTP_ERROR and (result.http_status or 0) >= 500:
+        return NO_ANSWER
+    state = classify_check(result).state
+    return f"state {state}" if state is not None and state != HEALTHY_STATE else None
+
+
+def outage_key(host: str, symptom_: str) -> str:
+    """The key of the outage of ``host`` with ``symptom_``: the instance id its incident is kept under."""
+    return f"{OUTAGE_PREFIX}{host}:{symptom_.replace(' ', '_')}"
+
+
+def is_outage_key(instance_id: str) -> bool:
+    """Whether an incident's instance id is an outage's key rather than an instance."""
+    return instance_id.startswith(OUTAGE_PREFIX)
+
+
+@dataclass(frozen=True)
+class Outage(Record):
+    """The failing checks of one run that share an API host and a symptom, when they are many.
+
+    JSON: ``{"host", "symptom", "instance_ids": [str] (the members, in check order), "checked":
+    int (the host's instances checked in the run)}``.
+    """
+
+    host: str
+    symptom: str
+    instance_ids: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def key(self) -> str:
+        """The outage's key (:func:`outage_key`)."""
+        return outage_key(self.host, self.symptom)
+
+    @property
+    def count(self) -> int:
+        """How many instances it holds."""
+        return len(self.instance_ids)
+
+    def describe(self) -> str:
+        """``platform outage on host 7103.api.greenapi.com (no answer), 150 of 200 instances``."""
+        return f"platform outage on host {self.host} ({self.symptom}), {self.count} of {self.checked} instances"
+
+    def sample(self, shown: int = 5) -> str:
+        """The first instance ids, and how many more (``1101, 1102 and 148 more``)."""
+        return listed(self.instance_ids, shown)
+
+
+def listed(ids: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``ids``, and how many more."""
+    head = ", ".join(ids[:shown])
+    return f"{head} and {len(ids) - shown} more" if len(ids) > shown else head
+
+
+def hosts_checked(checks: Iterable[InstanceCheck]) -> dict[str, int]:
+    """How many of ``checks`` each API host served (checks with no known host are not counted)."""
+    return dict(Counter(c.api_host for c in checks if c.api_host))
+
+
+def find_outages(checks: Iterable[InstanceCheck], hosts: dict[str, int], *, min_instances: int,
+                 fraction: float) -> list[Outage]:  # fmt: skip
+    """The outages among a run's failing checks: those that share a host and a symptom, when they
+    are at least ``min_instances`` and at least ``fraction`` of the host's checked instances
+    (``hosts``: every instance checked per host, the healthy included). Largest first."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for check in checks:
+        found = symptom(check.result)
+        if found is not None and check.api_host:
+            groups.setdefault((check.api_host, found), []).append(check.instance_id)
+    outages = []
+    for (host, found), ids in groups.items():
+        checked = max(hosts.get(host, 0), len(ids))
+        if len(ids) >= min_instances and len(ids) >= fraction * checked:
+            outages.append(Outage(host, found, ids, checked))
+    return sorted(outages, key=lambda o: (-o.count, o.host, o.symptom))
+
+
+def budget_reason(limit: int) -> str:
+    """Why an automatic reboot past the run's budget was not made."""
+    return f"not rebooted: max_reboots_per_run ({limit}) reached in this run"
+
+
+def hold_reboots(reasons: dict[str, str], checks: Sequence[InstanceCheck], outages: Sequence[Outage],
+                 max_reboots: int) -> tuple[dict[str, str], dict[str, str]]:  # fmt: skip
+    """The reboots a run makes, and those it holds back and why (both by connection id): an
+    outage's members are not rebooted ("not rebooted: platform outage on host X, 150 of 200
+    instances"), and past ``max_reboots`` the others wait for a later run. The first in check
+    order are made."""
+    member_of = {i: o for o in outages for i in o.instance_ids}
+    instance_of = {c.conn_id: c.instance_id for c in checks}
+    made: dict[str, str] = {}
+    held: dict[str, str] = {}
+    for conn_id, reason in reasons.items():
+        outage = member_of.get(instance_of.get(conn_id, ""))
+        if outage is not None:
+            held[conn_id] = f"not rebooted: {outage.describe()}"
+        elif len(made) >= max_reboots:
+            held[conn_id] = budget_reason(max_reboots)
+        else:
+            made[conn_id] = reason
+    return made, held
+
+
+def member_outages(outages: Iterable[Outage]) -> dict[str, str]:
+    """Each member instance's outage key, by instance id."""
+    return {i: o.key for o in outages for i in o.instance_ids}
