@@ -95,10 +95,10 @@ def green_api_health_check() -> None:
         return health_check.conclude_step(checked, looks)
 
     @task(show_return_value_in_logs=False)
-    def send_alerts(findings: XCom[list[Finding]]) -> XCom[AlertOutcome]:
+    def send_alerts(findings: XCom[list[Finding]], checked: XCom[CheckedRun]) -> XCom[AlertOutcome]:
         from greenapi.tasks import health_check
 
-        return health_check.alert_step(findings)
+        return health_check.alert_step(findings, checked)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3, retry_delay=timedelta(seconds=20))
     def log_results(findings: XCom[list[Finding]] | None, alerting: XCom[AlertOutcome] | None) -> int:
@@ -122,7 +122,7 @@ def green_api_health_check() -> None:
     # missing custom-key XCom would fail the conclusion, which must run to alert every instance.
     found = conclude(checked, recovery_wait(rebooted))
     rebooted >> found
-    alerted = send_alerts(found)
+    alerted = send_alerts(found, checked)
     report(checked, found, alerted, log_results(found, alerted))
 
 

@@ -22,7 +22,7 @@ def test_health_check_dag_shape():
     assert edges == {
         "plan_checks": {"check_shard"},
         "check_shard": {"check_instances"},
-        "check_instances": {"reboot_instances", "conclude", "report"},
+        "check_instances": {"reboot_instances", "conclude", "send_alerts", "report"},
         "reboot_instances": {"wait_for_recovery", "conclude"},
         "wait_for_recovery": {"conclude"},
         "conclude": {"send_alerts", "log_results", "report"},

@@ -193,7 +193,7 @@ def _logs_json(rows: Sequence[LogRow | Mapping[str, Any]]) -> str:
 _INCIDENT_COLUMNS = (
     "id", "instance_id", "connection_id", "kind", "severity", "opened_at", "resolved_at", "last_state",
     "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
-    "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at",
+    "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at", "members",
 )  # fmt: skip
 assert set(_INCIDENT_COLUMNS) == {f.name for f in fields(Incident)}, "Incident and green_api_incidents differ"
 _STATUS_COLUMNS = tuple(f.name for f in fields(InstanceHistory) if f.name not in ("watch", "auto_reboots"))
@@ -202,6 +202,11 @@ _WATCH_COLUMNS = tuple(f.name for f in fields(Watch))
 SELECT_LIVE_INCIDENTS = (
     f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM green_api_incidents "  # noqa: S608 - fixed column list
     "WHERE instance_id = ANY(%s) AND (resolved_at IS NULL"
+    " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
+)
+SELECT_LIVE_OUTAGES = (
+    f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM green_api_incidents "  # noqa: S608 - fixed column list
+    "WHERE kind = 'platform_outage' AND (resolved_at IS NULL"
     " OR (resolution_notified_at IS NULL AND opening_notified_at IS NOT NULL)) ORDER BY id"
 )
 SELECT_RECENT_REBOOTS = "SELECT instance_id, auto_reboots FROM green_api_instance_status WHERE cardinality(auto_reboots) > 0"
@@ -269,11 +274,14 @@ SELECT_SCHEDULED_REBOOT_FAILURES = (
 
 def _incident_params(incident: Incident, columns: tuple[str, ...]) -> list[Any]:
     values = [getattr(incident, column) for column in columns]
-    return [value.value if hasattr(value, "value") else value for value in values]  # enums as text
+    # enums as text, the members as an array
+    return [value.value if hasattr(value, "value") else list(value) if isinstance(value, tuple) else value
+            for value in values]  # fmt: skip
 
 
 def _incident(row: dict[str, Any]) -> Incident:
-    return Incident(**{**row, "kind": AlertKind(row["kind"]), "severity": Severity(row["severity"])})
+    members = tuple(row["members"]) if row["members"] is not None else None
+    return Incident(**{**row, "kind": AlertKind(row["kind"]), "severity": Severity(row["severity"]), "members": members})
 
 
 def _history(row: dict[str, Any]) -> InstanceHistory:
@@ -293,6 +301,11 @@ class IncidentStore(HealthStore):
     def live_incidents(self, instance_ids: list[str]) -> list[Incident]:
         """Open incidents of these instances, and resolved ones whose resolution is still to send."""
         return [_incident(row) for row in self._rows(SELECT_LIVE_INCIDENTS, (instance_ids,))]
+
+    @_reachable
+    def live_outages(self) -> list[Incident]:
+        """Open platform outages, and resolved ones whose resolution is still to send."""
+        return [_incident(row) for row in self._rows(SELECT_LIVE_OUTAGES)]
 
     @_reachable
     def counters(self, instance_ids: list[str]) -> dict[str, InstanceHistory]:

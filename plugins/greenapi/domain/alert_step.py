@@ -8,7 +8,7 @@ through the senders named here, and saves what these functions return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -30,6 +30,7 @@ from greenapi.domain.incidents import (
     observe,
 )
 from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
+from greenapi.domain.outages import Outage, parse_outage_key, report_outage, resolution_lines
 from greenapi.domain.records import Told
 from greenapi.domain.rules import AlertKind, Status
 
@@ -92,13 +93,16 @@ class IncidentPlan:
 
 def plan_incidents(
     findings: Iterable[Finding], history: dict[str, InstanceHistory], live: Iterable[Incident], settings: Settings,
-    now: datetime, in_window: dict[str, bool],
+    now: datetime, in_window: dict[str, bool], inhibit: Collection[str] = frozenset(),
 ) -> IncidentPlan:  # fmt: skip
     """Fold each finding into its instance's counters and open incidents (``live``, by instance).
 
     A check already counted (:func:`counted_already`) is skipped: the step may run again. A healthy
     state resolves the state's incidents only; what was read beyond the state (``domain.broken``)
-    opens and resolves incidents of its own.
+    opens and resolves incidents of its own. An instance in ``inhibit`` (a member of a platform
+    outage, which is the incident) opens none: its counters go on and its open incidents are
+    followed, so that once the outage is over a failure still there opens its incident at once,
+    with the time it began.
     """
     open_by_instance: dict[str, list[Incident]] = {}
     for incident in live:
@@ -127,7 +131,8 @@ def plan_incidents(
             step.counters.consecutive_successes, finding.state, state_since,
             streak_started_at=step.counters.streak_started_at, last_checked_at=now, watch=watch,
         ))  # fmt: skip
-        plan.incidents.extend(step.incidents)
+        opened_elsewhere = finding.instance_id in inhibit
+        plan.incidents.extend(i for i in step.incidents if i.id is not None or not opened_elsewhere)
     return plan
 
 
@@ -258,3 +263,36 @@ def plan_untracked(findings: Iterable[Finding], settings: Settings, now: datetim
 def untracked_reason(reason: str) -> str:
     """The run's problem when the alert step works without the health database."""
     return f"{reason}: alerts went to fallback_chat_ids without incident tracking"
+
+
+# ---- platform outages (domain.outages): one incident for many instances
+
+
+def outage_notice_text(notice: Notice, outage: Outage | None, failing_now: set[str], checked_at: datetime,
+                       dashboard_url: str, settings: Settings) -> str:  # fmt: skip
+    """The text of a notice about a platform outage's incident: its host, symptom, count and first
+    instance ids (``outage``: as this run saw it, None once over); its resolution says how many
+    recovered and which still fail (``failing_now``: the instances failing in this run)."""
+    incident, language, zone = notice.incident, settings.language, settings.message_timezone
+    host, found = parse_outage_key(incident.instance_id)
+    report = report_outage(incident, failing_now, outage.checked if outage else None, language)
+    facts = AlertFacts(kind=AlertKind.PLATFORM_OUTAGE, instance_id=host, checked_at=checked_at,
+                       dashboard_url=dashboard_url, state=found, error=report.affected)  # fmt: skip
+    opening = render_alert(facts, zone, language, critical=True)
+    if notice.kind is NoticeKind.OPENING:
+        return opening
+    return render_follow_up(notice.kind.value, incident, checked_at=checked_at, dashboard_url=dashboard_url,
+                            timezone=zone, language=language, level=notice.level_number, opening_text=opening,
+                            about=host, extra=resolution_lines(report, language))  # fmt: skip
+
+
+def failing(findings: Iterable[Finding]) -> set[str]:
+    """The instances this run found failing (an alert, not merely rate limited)."""
+    return {f.instance_id for f in findings if f.alert is not None and f.status is not Status.RATE_LIMITED}
+
+
+def outage_start(outage: Outage, findings: Iterable[Finding]) -> datetime | None:
+    """When the outage's first failing check of this run was made."""
+    members = set(outage.instance_ids)
+    times = [datetime.fromisoformat(f.checked_at) for f in findings if f.instance_id in members]
+    return min(times) if times else None

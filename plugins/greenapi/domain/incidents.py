@@ -43,6 +43,7 @@ _FAMILIES = {
     AlertKind.SETTINGS_DRIFT: "settings_drift",
     AlertKind.OUTGOING_QUEUE_STUCK: "outgoing_queue_stuck",
     AlertKind.SOCKET_OFFLINE: "socket_offline",
+    AlertKind.PLATFORM_OUTAGE: "platform_outage",
 }
 # Families of an authorized instance that is still broken: each is followed by its own readings,
 # never resolved by a healthy state (domain.broken).
@@ -107,6 +108,7 @@ class Incident:
     resolution_notified_at: datetime | None = None
     first_failed_at: datetime | None = None  # real time of the first failing check
     recovered_at: datetime | None = None  # real time of the first healthy check
+    members: tuple[str, ...] | None = None  # a platform outage's instances (domain.outages); None otherwise
 
     @property
     def open(self) -> bool:

@@ -128,6 +128,17 @@ BODIES: dict[AlertKind, str] = {
         "2. Vérifier le dashboard Green API\n"
         "3. Rebooter l'instance si cela persiste"
     ),
+    AlertKind.PLATFORM_OUTAGE: (
+        "🌩️ *PANNE DE LA PLATEFORME GREEN API*\n\n"
+        "Symptôme: {state}\n"
+        "Instances touchées: {error}\n\n"
+        "ℹ️ *PAS DE REBOOT AUTOMATIQUE*\n"
+        "Un reboot n'aide pas quand l'hôte est en panne\n\n"
+        "⚠️ *ACTION SUGGÉRÉE:*\n"
+        "1. Vérifier l'état de Green API pour cet hôte\n"
+        "2. Vérifier le réseau du moniteur\n"
+        "3. Contacter le support Green API si cela persiste"
+    ),
 }
 
 ORIGINS = {"scheduled": "PLANIFIÉ", "manual": "MANUEL", "automatic": "AUTOMATIQUE"}
@@ -200,6 +211,12 @@ BODIES_EN: dict[AlertKind, str] = {
         "⚠️ *SUGGESTED ACTION:*\n1. Check the phone (internet, WhatsApp open)\n2. Check the Green API dashboard\n"
         "3. Reboot the instance if it persists"
     ),
+    AlertKind.PLATFORM_OUTAGE: (
+        "🌩️ *GREEN API PLATFORM OUTAGE*\n\nSymptom: {state}\nInstances affected: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nA reboot does not help while the host is down\n\n"
+        "⚠️ *SUGGESTED ACTION:*\n1. Check Green API's status for this host\n2. Check the monitor's network\n"
+        "3. Contact Green API support if it persists"
+    ),
 }
 
 LANGUAGES = ("fr", "en")
@@ -235,11 +252,22 @@ UNTRACKED_NOTE = {
 }
 
 
+# A platform outage's messages name its API host where an instance's name the instance.
+HOST_LINE = {"fr": "🌐 Hôte: {instance_id}", "en": "🌐 Host: {instance_id}"}
+INSTANCE_LINE = "📱 Instance: {instance_id}"
+
+
+def _about(template: str, kind: AlertKind, language: str) -> str:
+    return template.replace(INSTANCE_LINE, HOST_LINE[language]) if kind is AlertKind.PLATFORM_OUTAGE else template
+
+
 def render_alert(facts: AlertFacts, timezone: str, language: str = "fr", critical: bool = False) -> str:
-    """The full WhatsApp text of one alert (the first message of an incident)."""
+    """The full WhatsApp text of one alert (the first message of an incident). For a platform
+    outage, ``instance_id`` is its API host."""
     english = language == "en"
     mark = CRITICAL_MARK[language] if critical else ""
-    template = (HEADER_EN if english else HEADER) + mark + (BODIES_EN if english else BODIES)[facts.kind]
+    header = _about(HEADER_EN if english else HEADER, facts.kind, language)
+    template = header + mark + (BODIES_EN if english else BODIES)[facts.kind]
     template += FOOTER_EN if english else FOOTER
     origins = ORIGINS_EN if english else ORIGINS
     return template.format(
@@ -269,6 +297,7 @@ KIND_LABELS = {
         AlertKind.SETTINGS_DRIFT: "réglages de l'instance modifiés",
         AlertKind.OUTGOING_QUEUE_STUCK: "file d'envoi bloquée",
         AlertKind.SOCKET_OFFLINE: "socket WhatsApp hors ligne",
+        AlertKind.PLATFORM_OUTAGE: "panne de la plateforme",
     },
     "en": {
         AlertKind.INSTANCE_NOT_AUTHORIZED: "instance not authorized",
@@ -284,6 +313,7 @@ KIND_LABELS = {
         AlertKind.SETTINGS_DRIFT: "instance settings changed",
         AlertKind.OUTGOING_QUEUE_STUCK: "outgoing queue stuck",
         AlertKind.SOCKET_OFFLINE: "WhatsApp socket offline",
+        AlertKind.PLATFORM_OUTAGE: "platform outage",
     },
 }
 
@@ -329,8 +359,13 @@ def render_follow_up(
     language: str = "fr",
     level: int = 1,
     opening_text: str = "",
+    about: str | None = None,
+    extra: str = "",
 ) -> str:
     """A reminder, an escalation (wrapping the opening text) or a resolution message.
+
+    ``about``: what the header names (default the incident's instance id; a platform outage's
+    host); ``extra``: lines added at the end of the body (an outage's resolution: who recovered).
 
     Every time shown is a real check time: ``checked_at`` (the header) is when the check this
     message reports on was made; the outage runs from the incident's first failing check to its
@@ -341,7 +376,7 @@ def render_follow_up(
     duration = format_duration((ended or checked_at) - incident.started, language)
     if kind == "escalation":
         return words["escalation"].format(level=level, duration=duration) + opening_text
-    header = words["resolved_header" if kind == "resolution" else "header"]
+    header = _about(words["resolved_header" if kind == "resolution" else "header"], incident.kind, language)
     body = words[kind].format(
         label=KIND_LABELS[language][incident.kind],
         duration=duration,
@@ -352,6 +387,7 @@ def render_follow_up(
         reboots=incident.reboots,
         actions=_actions(incident.reboots, incident.reboots_ok, words),
     )
-    return (header + body + words["footer"]).format(
-        time=format_time(checked_at, timezone), instance_id=incident.instance_id, dashboard_url=dashboard_url
+    extra = extra.replace("{", "{{").replace("}", "}}")
+    return (header + body + extra + words["footer"]).format(
+        time=format_time(checked_at, timezone), instance_id=about or incident.instance_id, dashboard_url=dashboard_url
     )

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from greenapi.domain.codec import Record
+from greenapi.domain.incidents import Incident, Severity
 from greenapi.domain.records import InstanceCheck
 from greenapi.domain.results import ApiResult, ResultKind
-from greenapi.domain.rules import HEALTHY_STATE, classify_check
+from greenapi.domain.rules import HEALTHY_STATE, AlertKind, classify_check
 
 NO_ANSWER = "no answer"  # the symptom of a timeout, a connection error or an HTTP 5xx
 OUTAGE_PREFIX = "outage:"  # the start of an outage's key, the instance id of its incident
@@ -78,7 +80,9 @@ class Outage(Record):
 
     def describe(self) -> str:
         """``platform outage on host 7103.api.greenapi.com (no answer), 150 of 200 instances``."""
-        return f"platform outage on host {self.host} ({self.symptom}), {self.count} of {self.checked} instances"
+        return (
+            f"platform outage on host {self.host} ({self.symptom}), {self.count} of {self.checked} instances"
+        )
 
     def sample(self, shown: int = 5) -> str:
         """The first instance ids, and how many more (``1101, 1102 and 148 more``)."""
@@ -143,3 +147,89 @@ def hold_reboots(reasons: dict[str, str], checks: Sequence[InstanceCheck], outag
 def member_outages(outages: Iterable[Outage]) -> dict[str, str]:
     """Each member instance's outage key, by instance id."""
     return {i: o.key for o in outages for i in o.instance_ids}
+
+
+# ---- the outage's incident (kind platform_outage), followed by the alert step
+
+
+def parse_outage_key(key: str) -> tuple[str, str]:
+    """The host and the symptom of an outage's key (:func:`outage_key`)."""
+    host, _, slug = key.removeprefix(OUTAGE_PREFIX).rpartition(":")
+    return host, slug.replace("_", " ")
+
+
+def plan_outages(outages: Sequence[Outage], live: Iterable[Incident], now: datetime, checked_at: datetime,
+                 started: dict[str, datetime] | None = None) -> list[Incident]:  # fmt: skip
+    """The outage incidents this run changes: each outage of the run opens its incident, or
+    follows the one open (its members and count as now); an open one that the run no longer sees
+    is resolved. ``now``: the run's logical time; ``checked_at``: when its checks were made (the
+    resolution's real time); ``started``: when each outage's first failing check was made, by key."""
+    current = {o.key: o for o in outages}
+    open_ = {i.instance_id: i for i in live if i.open and i.kind is AlertKind.PLATFORM_OUTAGE}
+    changed = []
+    for key, outage in current.items():
+        known = open_.get(key)
+        if known is not None:
+            changed.append(replace(known, checks=known.checks + 1, last_state=outage.symptom,
+                                   last_error=outage.describe(), members=tuple(outage.instance_ids)))  # fmt: skip
+        else:
+            changed.append(Incident(instance_id=key, kind=AlertKind.PLATFORM_OUTAGE, opened_at=now,
+                                    severity=Severity.CRITICAL, first_failed_at=(started or {}).get(key, checked_at),
+                                    last_state=outage.symptom, last_error=outage.describe(), checks=1,
+                                    members=tuple(outage.instance_ids)))  # fmt: skip
+    for key, incident in open_.items():
+        if key not in current:
+            changed.append(replace(incident, resolved_at=now, recovered_at=max(checked_at, incident.started)))
+    return changed
+
+
+def inhibited(outages: Iterable[Outage]) -> set[str]:
+    """The instances that open no incident of their own this run: the members of its outages."""
+    return {i for o in outages for i in o.instance_ids}
+
+
+@dataclass(frozen=True)
+class OutageReport:
+    """What an outage's message says beyond its incident: how many are affected, the first ids,
+    and at its resolution, how many recovered and which still fail."""
+
+    affected: str
+    recovered: int | None = None
+    still_failing: tuple[str, ...] = ()
+
+
+_WORDS = {
+    "fr": {"of": "sur", "more": "et {n} autres", "recovered": "Rétablies: {n} sur {total}",
+           "still": "Toujours en échec (incident propre ouvert): {n}{ids}", "none": "aucune"},
+    "en": {"of": "of", "more": "and {n} more", "recovered": "Recovered: {n} of {total}",
+           "still": "Still failing (own incident opened): {n}{ids}", "none": "none"},
+}  # fmt: skip
+
+
+def report_outage(
+    incident: Incident, failing_now: set[str], checked: int | None, language: str
+) -> OutageReport:
+    """The figures of an outage's message (:class:`OutageReport`) in ``language``. ``failing_now``:
+    the instances failing in this run; ``checked``: the host's instances checked in the run that
+    saw it (None at the resolution: taken from the incident)."""
+    words = _WORDS[language]
+    members = list(incident.members or ())
+    shown = members[:5]
+    more = f" {words['more'].format(n=len(members) - len(shown))}" if len(members) > len(shown) else ""
+    total = f" {words['of']} {checked}" if checked else ""
+    affected = f"{len(members)}{total} ({', '.join(shown)}{more})"
+    if incident.open:
+        return OutageReport(affected)
+    still = tuple(m for m in members if m in failing_now)
+    return OutageReport(affected, len(members) - len(still), still)
+
+
+def resolution_lines(report: OutageReport, language: str) -> str:
+    """The lines an outage's resolution adds: how many recovered, and which still fail."""
+    words = _WORDS[language]
+    if report.recovered is None:
+        return ""
+    total = report.recovered + len(report.still_failing)
+    ids = f" ({listed(report.still_failing, 10)})" if report.still_failing else ""
+    still = words["still"].format(n=len(report.still_failing), ids=ids)
+    return f"\n{words['recovered'].format(n=report.recovered, total=total)}\n{still}"

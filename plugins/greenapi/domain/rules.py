@@ -45,6 +45,8 @@ class AlertKind(StrEnum):
     SETTINGS_DRIFT = "settings_drift"
     OUTGOING_QUEUE_STUCK = "outgoing_queue_stuck"
     SOCKET_OFFLINE = "socket_offline"
+    # many instances of one API host failing alike (domain.outages): one incident for all
+    PLATFORM_OUTAGE = "platform_outage"
 
 
 @dataclass(frozen=True)

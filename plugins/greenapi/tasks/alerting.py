@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from greenapi.domain.alert_step import (
     MessageKey,
     alert_text,
     alert_unreached,
+    failing,
     notice_text,
+    outage_notice_text,
+    outage_start,
     plan_incidents,
     plan_untracked,
     sender_conn_ids,
@@ -28,13 +32,13 @@ from greenapi.domain.alert_step import (
 from greenapi.domain.alerts import policy_of
 from greenapi.domain.config import too_many_contacts
 from greenapi.domain.incidents import Incident, delivered, due
+from greenapi.domain.outages import Outage, inhibited, plan_outages
 from greenapi.domain.records import AlertOutcome, Delivery, Told
 from greenapi.hooks.green_api import UnusableConnection, open_hook
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from greenapi.domain.config import Settings
     from greenapi.domain.findings import Finding
@@ -138,16 +142,19 @@ class AlertRun:
                 self.problems.append(alert_unreached(finding))
         return self.outcome()
 
-    def run(self, findings: list[Finding], in_window: dict[str, bool]) -> AlertOutcome:
-        """Incidents for the health check's findings: counted, saved, and their notices sent."""
+    def run(self, findings: list[Finding], in_window: dict[str, bool], outages: Sequence[Outage] = ()) -> AlertOutcome:
+        """Incidents for the health check's findings and the run's platform outages: counted,
+        saved, and their notices sent."""
         by_instance = {f.instance_id: f for f in findings}
         ids = list(by_instance)
         live = self.store.live_incidents(ids)
-        plan = plan_incidents(findings, self.store.counters(ids), live, self.settings, self.ctx.now, in_window)
+        plan = plan_incidents(findings, self.store.counters(ids), live, self.settings, self.ctx.now, in_window,
+                              inhibited(outages))  # fmt: skip
         by_id: dict[int | None, Incident] = {i.id: i for i in live}
         by_id.update({i.id: i for i in self.store.save(plan.counters, plan.incidents)})  # changed and new ones
         incidents = list(by_id.values())
-        self.load_earlier([i.id for i in incidents if i.id is not None])
+        outage_incidents = self.plan_outages(findings, outages)
+        self.load_earlier([i.id for i in incidents + outage_incidents if i.id is not None])
         if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
         policy = policy_of(self.settings)
@@ -169,7 +176,54 @@ class AlertRun:
                     self.problems.append(unreached(notice))
             updated.append(incident)
         self.store.save([], updated)
-        return self.outcome({i.instance_id: i.id for i in updated if i.open and i.id is not None})
+        open_ids = {i.instance_id: i.id for i in updated if i.open and i.id is not None}
+        # An outage's members without an incident of their own point to the outage's.
+        for incident in self.notify_outages(findings, outages, outage_incidents):
+            if incident.open and incident.id is not None:
+                for member in incident.members or ():
+                    open_ids.setdefault(member, incident.id)
+        return self.outcome(open_ids)
+
+    def plan_outages(self, findings: list[Finding], outages: Sequence[Outage]) -> list[Incident]:
+        """The platform outages' incidents, opened, followed or resolved, and saved; with those
+        whose resolution is still to send."""
+        checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=self.ctx.now)
+        started = {o.key: at for o in outages if (at := outage_start(o, findings)) is not None}
+        live = self.store.live_outages()
+        by_id: dict[int | None, Incident] = {i.id: i for i in live}
+        changed = plan_outages(outages, live, self.ctx.now, checked_at, started)
+        by_id.update({i.id: i for i in self.store.save([], changed)})
+        for outage in outages:
+            log.warning("%s: %s (they open no incident of their own while it lasts)", outage.describe(), outage.sample())
+        return list(by_id.values())
+
+    def notify_outages(self, findings: list[Finding], outages: Sequence[Outage], incidents: list[Incident],
+                       ) -> list[Incident]:  # fmt: skip
+        """Each outage incident's due notices, through the alert senders (never an instance)."""
+        current = {o.key: o for o in outages}
+        failing_now = failing(findings)
+        checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=self.ctx.now)
+        link = next((f.dashboard_url for f in findings if f.dashboard_url), "")
+        if not link:
+            from greenapi.dashboard import dashboard_link
+
+            link = dashboard_link()
+        senders = open_senders(sender_conn_ids(None, False, self.settings)) if incidents else []
+        policy, updated = policy_of(self.settings), []
+        for incident in incidents:
+            for notice in due(incident, self.ctx.now, self.levels, policy):
+                notice = replace(notice, incident=incident)
+                text = outage_notice_text(notice, current.get(incident.instance_id), failing_now, checked_at, link,
+                                          self.settings)  # fmt: skip
+                if self.deliver(text, notice.levels, senders, kind=notice.kind.value, incident_id=incident.id,
+                                instance_id=incident.instance_id, conn_id=None):  # fmt: skip
+                    incident = delivered(notice, self.ctx.now)
+                    self.store.save([], [incident])
+                else:
+                    self.undelivered += 1
+                    self.problems.append(unreached(notice))
+            updated.append(incident)
+        return updated
 
 
 def untracked_alerts(findings: list[Finding], settings: Settings, now: datetime, told: list[Told], reason: str,

@@ -316,8 +316,9 @@ def maintenance_windows(found: Sequence[Finding], ctx: TaskContext, store: Incid
     return {i: i not in failed for i in ids}
 
 
-def alert_step(findings_: list[dict[str, Any]]) -> dict[str, Any]:
-    """Task body: incidents, notices and deliveries; without the health database, fallback chats."""
+def alert_step(findings_: list[dict[str, Any]], checked: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Task body: incidents (the instances' and the platform outages' of ``checked``), notices and
+    deliveries; without the health database, fallback chats."""
     from greenapi.store import IncidentStore, StoreUnavailable
     from greenapi.tasks.alerting import AlertRun, untracked_alerts
 
@@ -328,7 +329,7 @@ def alert_step(findings_: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         windows = maintenance_windows(found, ctx, store)
         run = AlertRun(store, ctx)
-        outcome = run.run(found, windows)
+        outcome = run.run(found, windows, CheckedRun.from_dict(checked).outages if checked else [])
     except StoreUnavailable as exc:  # support is still told, through fallback_chat_ids
         # What the latest earlier run carried (its outcome, or the one it kept when it failed):
         # each run carries the alerts still within their reminder interval, so one value suffices.

@@ -1,0 +1,115 @@
+"""A fleet failing together: one outage, one message, no reboot stampede (real runs of the health
+check over 200 simulated instances, through simulated time)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pendulum
+import pytest
+
+from tests.e2e.conftest import log_rows
+from tests.e2e.test_health_check_dag import FAST, HANG, HANG_TWICE
+from tests.e2e.test_incidents import L1, L2, inbox, run_at
+
+pytestmark = pytest.mark.e2e
+
+FLEET = 200
+_days = itertools.count()
+
+
+@pytest.fixture
+def t0():
+    """A distinct, past noon (UTC) per test (apart from test_incidents' days)."""
+    return pendulum.datetime(2026, 6, 1, 12, 0, tz="UTC").add(days=next(_days))
+
+
+@pytest.fixture
+def setup(add_contact, make_instance, monkeypatch, alert_link):
+    add_contact("Niveau 1", L1, 1)
+    add_contact("Niveau 2", L2, 2)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(FAST))
+    return make_instance("green_api_alerts")
+
+
+@pytest.fixture
+def fleet(make_instance, monkeypatch, sim):
+    insts = [make_instance(f"green_api_fleet_{n:03d}") for n in range(FLEET)]
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps([i.conn_id for i in insts]))
+    return insts
+
+
+def host_of(sim) -> str:
+    return sim.url.split("://", 1)[1].rstrip("/")
+
+
+def test_a_correlated_outage_is_one_incident_without_reboots_and_one_resolution(
+    health_dag, sim, db, setup, fleet, t0
+):
+    # Two instances hang alone: each is rebooted on its own, as before, and comes back.
+    for inst in fleet[:2]:
+        sim.configure(inst.instance_id, faults={"getStateInstance": HANG_TWICE})
+    assert run_at(health_dag, t0, 0).state == "success"
+    assert sorted(r["instance_id"] for r in sim.reboots()) == sorted(i.instance_id for i in fleet[:2])
+    assert inbox(sim, L1) == []
+    # Then 150 of the 200 hang for two runs: one outage, no reboot, one message.
+    down = fleet[50:]
+    for inst in down:
+        sim.configure(inst.instance_id, faults={"getStateInstance": HANG})
+    for minute in (5, 10):
+        assert run_at(health_dag, t0, minute).state == "success"
+    assert len(sim.reboots()) == 2  # at most 7 in all: the two lone ones only
+    [opening] = inbox(sim, L1)
+    assert "🌩️ *PANNE DE LA PLATEFORME GREEN API*" in opening and f"🌐 Hôte: {host_of(sim)}" in opening
+    assert "Instances touchées: 150 sur 200 (" in opening and "et 145 autres)" in opening
+    assert inbox(sim, L2) == []  # not escalated within 15 minutes
+    rows = [r for r in log_rows(db) if r["instance_id"] == down[0].instance_id]
+    assert [r["status"] for r in rows] == ["healthy", "critical_failure", "critical_failure"]
+    assert rows[1]["error_message"] == (f"Connection timeout | not rebooted: platform outage on host {host_of(sim)} "
+                                        "(no answer), 150 of 200 instances")  # fmt: skip
+    assert not rows[1]["reboot_triggered"]
+    outage = db.execute("SELECT id, kind, checks, cardinality(members) FROM green_api_incidents"
+                        " WHERE kind = 'platform_outage'").fetchall()  # fmt: skip
+    assert [tuple(o)[1:] for o in outage] == [("platform_outage", 2, 150)]
+    own = db.execute("SELECT count(*) FROM green_api_incidents WHERE kind <> 'platform_outage'").fetchone()
+    assert own == (0,)  # the members opened no incident of their own
+    assert rows[2]["incident_id"] == outage[0][0]  # the member's row points to the outage
+    # All answer again: one resolution per contact told, saying how many recovered.
+    for inst in down:
+        sim.configure(inst.instance_id, faults={})
+    assert run_at(health_dag, t0, 15).state == "success"
+    [_, resolution] = inbox(sim, L1)
+    assert "✅ *INCIDENT RÉSOLU*" in resolution and "Problème: panne de la plateforme" in resolution
+    assert (
+        "Rétablies: 150 sur 150" in resolution
+        and "Toujours en échec (incident propre ouvert): 0" in resolution
+    )
+    assert inbox(sim, L2) == [] and len(sim.reboots()) == 2
+
+
+def test_an_outage_that_ends_leaves_the_still_failing_their_own_incidents_from_their_start(
+    health_dag, sim, db, setup, fleet, t0
+):
+    for inst in fleet[:120]:
+        sim.configure(inst.instance_id, state="notAuthorized")
+    assert run_at(health_dag, t0, 0).state == "success"
+    [opening] = inbox(sim, L1)  # one message for 120 instances, none rebooted
+    assert "Symptôme: state notAuthorized" in opening and "Instances touchées: 120 sur 200" in opening
+    assert sim.reboots() == []
+    # 112 come back: 8 is below outage_min_instances, the outage is over.
+    for inst in fleet[8:120]:
+        sim.configure(inst.instance_id, state="authorized")
+    assert run_at(health_dag, t0, 5).state == "success"
+    messages = inbox(sim, L1)
+    [resolution] = [m for m in messages if "INCIDENT RÉSOLU" in m]
+    assert "Rétablies: 112 sur 120" in resolution
+    assert f"Toujours en échec (incident propre ouvert): 8 ({fleet[0].instance_id}, " in resolution
+    still = db.execute("SELECT instance_id, first_failed_at FROM green_api_incidents"
+                       " WHERE kind = 'instance_not_authorized' ORDER BY instance_id").fetchall()  # fmt: skip
+    assert [r[0] for r in still] == sorted(i.instance_id for i in fleet[:8])
+    first: dict[str, object] = {}
+    for row in log_rows(db):  # oldest first
+        if row["status"] == "unhealthy":
+            first.setdefault(row["instance_id"], row["checked_at"])
+    assert all(at == first[i] for i, at in still)  # their incidents start at their first failing check
