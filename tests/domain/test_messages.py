@@ -134,3 +134,18 @@ def test_escalation_says_how_long_as_checked(language, first_line):
                             timezone="Europe/Paris", language=language, level=2, opening_text=opening)  # fmt: skip
     assert text == first_line + opening
     assert "⏰ 15/01/2026 17:18:10\n" in text
+
+
+def test_a_grouped_message_lists_each_incident_and_counts_past_its_lines():
+    from greenapi.domain.incidents import Incident
+    from greenapi.domain.messages import GROUP_LINES, render_group
+
+    opened = datetime(2025, 1, 15, 13, 0, tzinfo=UTC)
+    many = [Incident(f"11010{n:05d}", AlertKind.INSTANCE_NOT_AUTHORIZED, opened, first_failed_at=opened)
+            for n in range(GROUP_LINES + 3)]  # fmt: skip
+    text = render_group("opening", many, checked_at=opened.replace(minute=20), dashboard_url="https://x/",
+                        timezone="UTC", language="en")  # fmt: skip
+    assert text.startswith("🚨 *GREEN API ALERT* 🚨\n\n⏰ 15/01/2025 13:20:00\n\n📋 *43 NEW INCIDENTS*\n\n")
+    assert "• 1101000000: instance not authorized (since 15/01/2025 13:00:00, 20 min)" in text
+    assert text.count("\n• ") == GROUP_LINES and "… and 3 more (see the dashboard)" in text
+    assert text.endswith("🔗 Dashboard: https://x/")

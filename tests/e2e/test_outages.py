@@ -105,6 +105,11 @@ def test_an_outage_that_ends_leaves_the_still_failing_their_own_incidents_from_t
     [resolution] = [m for m in messages if "INCIDENT RÉSOLU" in m]
     assert "Rétablies: 112 sur 120" in resolution
     assert f"Toujours en échec (incident propre ouvert): 8 ({fleet[0].instance_id}, " in resolution
+    # Their 8 openings go to the contact as one message that lists them (over group_alerts_over, 5).
+    [grouped] = [m for m in messages if "NOUVEAUX INCIDENTS" in m]
+    assert "📋 *8 NOUVEAUX INCIDENTS*" in grouped
+    assert all(f"• {i.instance_id}: instance non autorisée (depuis " in grouped for i in fleet[:8])
+    assert len(messages) == 3
     still = db.execute("SELECT instance_id, first_failed_at FROM green_api_incidents"
                        " WHERE kind = 'instance_not_authorized' ORDER BY instance_id").fetchall()  # fmt: skip
     assert [r[0] for r in still] == sorted(i.instance_id for i in fleet[:8])
@@ -113,3 +118,29 @@ def test_an_outage_that_ends_leaves_the_still_failing_their_own_incidents_from_t
         if row["status"] == "unhealthy":
             first.setdefault(row["instance_id"], row["checked_at"])
     assert all(at == first[i] for i, at in still)  # their incidents start at their first failing check
+
+
+def test_many_lone_failures_reach_a_contact_as_one_message_each_recorded_per_incident(
+    health_dag, sim, db, setup, fleet, t0
+):
+    broken = fleet[:7]  # 7 of 200: no outage, seven incidents
+    for inst in broken:
+        sim.configure(inst.instance_id, state="blocked")
+    assert run_at(health_dag, t0, 0).state == "success"
+    [grouped] = inbox(sim, L1)
+    assert grouped.startswith("🚨 *ALERTE GREEN API* 🚨") and "📋 *7 NOUVEAUX INCIDENTS*" in grouped
+    assert all(f"• {i.instance_id}: instance non autorisée" in grouped for i in broken)
+    # each incident knows its opening reached the contact: the next runs send nothing again
+    delivered = db.execute("SELECT count(DISTINCT incident_id), count(DISTINCT id_message) FROM"
+                           " green_api_alert_deliveries WHERE ok").fetchone()  # fmt: skip
+    assert delivered == (7, 1)
+    assert run_at(health_dag, t0, 5).state == "success"
+    assert inbox(sim, L1) == [grouped] and inbox(sim, L2) == []
+    for inst in broken:
+        sim.configure(inst.instance_id, state="authorized")
+    assert run_at(health_dag, t0, 10).state == "success"
+    [_, resolved] = inbox(sim, L1)
+    assert (
+        "✅ *7 INCIDENTS RÉSOLUS*" in resolved
+        and f"• {broken[0].instance_id}: instance non autorisée (" in resolved
+    )

@@ -29,7 +29,7 @@ from greenapi.domain.incidents import (
     family,
     observe,
 )
-from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up
+from greenapi.domain.messages import UNTRACKED_NOTE, AlertFacts, render_alert, render_follow_up, render_group
 from greenapi.domain.outages import Outage, parse_outage_key, report_outage, resolution_lines
 from greenapi.domain.records import Told
 from greenapi.domain.rules import AlertKind, Status
@@ -296,3 +296,14 @@ def outage_start(outage: Outage, findings: Iterable[Finding]) -> datetime | None
     members = set(outage.instance_ids)
     times = [datetime.fromisoformat(f.checked_at) for f in findings if f.instance_id in members]
     return min(times) if times else None
+
+
+def group_text(kind: NoticeKind, incidents: list[Incident], now: datetime, findings: Sequence[Finding],
+               settings: Settings) -> str:  # fmt: skip
+    """The one message that carries many notices of ``kind`` to a contact: each incident's
+    instance, problem and since when (:func:`~greenapi.domain.messages.render_group`), at the time
+    of the run's checks."""
+    checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=now)
+    link = next((f.dashboard_url for f in findings if f.dashboard_url), "")
+    return render_group(kind.value, incidents, checked_at=checked_at, dashboard_url=link,
+                        timezone=settings.message_timezone, language=settings.language)  # fmt: skip

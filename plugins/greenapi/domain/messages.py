@@ -391,3 +391,54 @@ def render_follow_up(
     return (header + body + extra + words["footer"]).format(
         time=format_time(checked_at, timezone), instance_id=about or incident.instance_id, dashboard_url=dashboard_url
     )
+
+
+# ---- grouped messages: one per contact and kind of notice when a run has many
+
+
+_GROUP = {
+    "fr": {
+        "opening": "📋 *{n} NOUVEAUX INCIDENTS*",
+        "escalation": "⬆️ *ESCALADE: {n} INCIDENTS TOUJOURS EN COURS*",
+        "reminder": "🔁 *RAPPEL: {n} INCIDENTS EN COURS*",
+        "resolution": "✅ *{n} INCIDENTS RÉSOLUS*",
+        "open_line": "• {instance_id}: {label} (depuis {started}, {duration})",
+        "resolved_line": "• {instance_id}: {label} ({duration}, du {started} au {ended})",
+        "more": "… et {n} autres (voir le dashboard)",
+        "header": "🚨 *ALERTE GREEN API* 🚨\n\n⏰ {time}\n\n",
+        "resolved_header": "✅ *GREEN API* ✅\n\n⏰ {time}\n\n",
+    },
+    "en": {
+        "opening": "📋 *{n} NEW INCIDENTS*",
+        "escalation": "⬆️ *ESCALATION: {n} INCIDENTS STILL ONGOING*",
+        "reminder": "🔁 *REMINDER: {n} INCIDENTS ONGOING*",
+        "resolution": "✅ *{n} INCIDENTS RESOLVED*",
+        "open_line": "• {instance_id}: {label} (since {started}, {duration})",
+        "resolved_line": "• {instance_id}: {label} ({duration}, from {started} to {ended})",
+        "more": "… and {n} more (see the dashboard)",
+        "header": "🚨 *GREEN API ALERT* 🚨\n\n⏰ {time}\n\n",
+        "resolved_header": "✅ *GREEN API* ✅\n\n⏰ {time}\n\n",
+    },
+}
+GROUP_LINES = 40  # instances listed in one grouped message; the others are counted
+
+
+def render_group(kind: str, incidents: list[Incident], *, checked_at: datetime, dashboard_url: str, timezone: str,
+                 language: str = "fr") -> str:  # fmt: skip
+    """One message for many notices of one kind (``opening``, ``escalation``, ``reminder``,
+    ``resolution``): each incident's instance, problem and since when (or how long it lasted)."""
+    words = _GROUP[language]
+    lines = []
+    for incident in incidents[:GROUP_LINES]:
+        ended = incident.ended
+        line = words["resolved_line" if ended else "open_line"]
+        lines.append(line.format(
+            instance_id=incident.instance_id, label=KIND_LABELS[language][incident.kind],
+            started=format_time(incident.started, timezone), ended=format_time(ended, timezone) if ended else "",
+            duration=format_duration((ended or checked_at) - incident.started, language),
+        ))  # fmt: skip
+    if len(incidents) > GROUP_LINES:
+        lines.append(words["more"].format(n=len(incidents) - GROUP_LINES))
+    header = words["resolved_header" if kind == "resolution" else "header"].format(time=format_time(checked_at, timezone))
+    footer = _FOLLOW_UP[language]["footer"].format(dashboard_url=dashboard_url)
+    return header + words[kind].format(n=len(incidents)) + "\n\n" + "\n".join(lines) + footer

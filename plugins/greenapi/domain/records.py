@@ -129,5 +129,6 @@ class AlertOutcome(Record):
 
     @property
     def sent(self) -> int:
-        """How many messages a recipient accepted."""
-        return sum(1 for d in self.deliveries if d.ok)
+        """How many messages a recipient accepted (a grouped message, recorded once per incident
+        it carries, counts once)."""
+        return len({(d.recipient, d.channel, d.id_message or d.at) for d in self.deliveries if d.ok})

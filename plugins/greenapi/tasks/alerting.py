@@ -10,7 +10,7 @@ next run, completes the notice without repeating it.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from greenapi.domain.alert_step import (
     alert_text,
     alert_unreached,
     failing,
+    group_text,
     notice_text,
     outage_notice_text,
     outage_start,
@@ -31,7 +32,7 @@ from greenapi.domain.alert_step import (
 )
 from greenapi.domain.alerts import policy_of
 from greenapi.domain.config import too_many_contacts
-from greenapi.domain.incidents import Incident, delivered, due
+from greenapi.domain.incidents import Incident, Notice, NoticeKind, delivered, due
 from greenapi.domain.outages import Outage, inhibited, plan_outages
 from greenapi.domain.records import AlertOutcome, Delivery, Told
 from greenapi.hooks.green_api import UnusableConnection, open_hook
@@ -47,6 +48,18 @@ if TYPE_CHECKING:
     from greenapi.tasks.context import TaskContext
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A notice to deliver: its incident's place in the run's list, the notice, the finding it
+    reports on, its own text and its senders."""
+
+    index: int
+    notice: Notice
+    finding: Finding
+    text: str
+    senders: list[GreenApiHook]
 
 
 def open_senders(conn_ids: Sequence[str]) -> list[GreenApiHook]:
@@ -105,24 +118,69 @@ class AlertRun:
         for contact in self.contacts:
             if levels is not None and contact.notification_priority not in levels:
                 continue
-            before = self.earlier.get(MessageKey.of(kind, instance_id, incident_id, contact.id, self.ctx.run_id))
-            if before is not None:
-                sent, run_id = before
-                log.info("%s about instance %s already sent to %s at %s: not sent again",
-                         kind, instance_id, sent.recipient, sent.at)  # fmt: skip
-                if run_id == self.ctx.run_id:  # this run's outcome, as its earlier try would have said it
-                    self.deliveries.append(sent)
+            if self.has_already(contact, kind, instance_id, incident_id):
                 accepted += 1
                 continue
-            attempts = send_whatsapp(senders, contact.phone_number, text, retries=self.settings.send_retries,
-                                     backoff_seconds=self.settings.send_backoff_seconds) if senders else []  # fmt: skip
-            if not (attempts and attempts[-1].ok) and contact.email and self.email_ok:
-                attempts.append(send_email(self.settings.smtp_conn_id, contact.email, f"Green API {instance_id}", text))
-            made = [delivery(a, kind, instance_id, incident_id=incident_id, contact_id=contact.id, conn_id=conn_id)
-                    for a in attempts]  # fmt: skip
-            self.deliveries.extend(made)
-            self.store.record_deliveries(made, self.ctx.dag_id, self.ctx.run_id)
-            accepted += bool(attempts and attempts[-1].ok)
+            accepted += self.send_to(contact, text, senders, [(kind, instance_id, incident_id, conn_id)])
+        return accepted
+
+    def has_already(self, contact: Contact, kind: str, instance_id: str, incident_id: int | None) -> bool:
+        """Whether ``contact`` has this message already (:class:`MessageKey`): then it counts as
+        reached and is not sent again."""
+        before = self.earlier.get(MessageKey.of(kind, instance_id, incident_id, contact.id, self.ctx.run_id))
+        if before is None:
+            return False
+        sent, run_id = before
+        log.info("%s about instance %s already sent to %s at %s: not sent again", kind, instance_id, sent.recipient,
+                 sent.at)  # fmt: skip
+        if run_id == self.ctx.run_id:  # this run's outcome, as its earlier try would have said it
+            self.deliveries.append(sent)
+        return True
+
+    def send_to(self, contact: Contact, text: str, senders: list[GreenApiHook],
+                about: list[tuple[str, str, int | None, str | None]]) -> bool:  # fmt: skip
+        """Send ``text`` to ``contact`` (WhatsApp, else e-mail), and store the attempts at once:
+        one delivery per message it carries (``about``: kind, instance id, incident id, connection
+        id), so that each incident knows who has it. Returns whether the contact accepted it."""
+        instance_id = about[0][1] if len(about) == 1 else f"{len(about)} instances"
+        attempts = send_whatsapp(senders, contact.phone_number, text, retries=self.settings.send_retries,
+                                 backoff_seconds=self.settings.send_backoff_seconds) if senders else []  # fmt: skip
+        if not (attempts and attempts[-1].ok) and contact.email and self.email_ok:
+            attempts.append(send_email(self.settings.smtp_conn_id, contact.email, f"Green API {instance_id}", text))
+        made = [delivery(a, kind, instance, incident_id=incident, contact_id=contact.id, conn_id=conn)
+                for kind, instance, incident, conn in about for a in attempts]  # fmt: skip
+        self.deliveries.extend(made)
+        self.store.record_deliveries(made, self.ctx.dag_id, self.ctx.run_id)
+        return bool(attempts and attempts[-1].ok)
+
+    def deliver_grouped(self, kind: NoticeKind, items: list[Pending], group_senders: list[GreenApiHook]) -> list[int]:
+        """The notices of one kind, to each contact they are for: one by one, or, when a contact
+        would get more than ``group_alerts_over`` of them, as one message listing them
+        (:func:`~greenapi.domain.messages.render_group`). Returns how many contacts accepted each."""
+        accepted = [0] * len(items)
+        for contact in self.contacts:
+            mine = []
+            for n, item in enumerate(items):
+                incident = item.notice.incident
+                if contact.notification_priority not in item.notice.levels:
+                    continue
+                if self.has_already(contact, kind.value, incident.instance_id, incident.id):
+                    accepted[n] += 1
+                else:
+                    mine.append(n)
+            if len(mine) > self.settings.group_alerts_over:
+                text = group_text(kind, [items[n].notice.incident for n in mine], self.ctx.now,
+                                  [items[n].finding for n in mine], self.settings)  # fmt: skip
+                about = [(kind.value, items[n].notice.incident.instance_id, items[n].notice.incident.id,
+                          items[n].notice.incident.connection_id) for n in mine]  # fmt: skip
+                if self.send_to(contact, text, group_senders, about):
+                    for n in mine:
+                        accepted[n] += 1
+                continue
+            for n in mine:
+                incident = items[n].notice.incident
+                about = [(kind.value, incident.instance_id, incident.id, incident.connection_id)]
+                accepted[n] += self.send_to(contact, items[n].text, items[n].senders, about)
         return accepted
 
     def outcome(self, incident_ids: dict[str, int] | None = None) -> AlertOutcome:
@@ -157,24 +215,7 @@ class AlertRun:
         self.load_earlier([i.id for i in incidents + outage_incidents if i.id is not None])
         if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
-        policy = policy_of(self.settings)
-        updated = []
-        for incident in incidents:  # each of an instance checked this run (live_incidents(ids))
-            finding = by_instance[incident.instance_id]
-            senders = open_senders(sender_conn_ids(incident.connection_id, through_instance(finding, incident.kind),
-                                                   self.settings))  # fmt: skip
-            for notice in due(incident, self.ctx.now, self.levels, policy):
-                notice = replace(notice, incident=incident)  # as updated by the notices before it
-                accepted = self.deliver(notice_text(notice, finding, self.settings), notice.levels, senders,
-                                        kind=notice.kind.value, incident_id=incident.id,
-                                        instance_id=incident.instance_id, conn_id=incident.connection_id)  # fmt: skip
-                if accepted:
-                    incident = delivered(notice, self.ctx.now)
-                    self.store.save([], [incident])  # marked sent now: a later stop cannot send it again
-                else:
-                    self.undelivered += 1
-                    self.problems.append(unreached(notice))
-            updated.append(incident)
+        updated = self.notify(incidents, by_instance)
         self.store.save([], updated)
         open_ids = {i.instance_id: i.id for i in updated if i.open and i.id is not None}
         # An outage's members without an incident of their own point to the outage's.
@@ -183,6 +224,39 @@ class AlertRun:
                 for member in incident.members or ():
                     open_ids.setdefault(member, incident.id)
         return self.outcome(open_ids)
+
+    def notify(self, incidents: list[Incident], by_instance: dict[str, Finding]) -> list[Incident]:
+        """The incidents' due notices (each is of an instance checked this run), kind by kind, grouped
+        per contact when many (:meth:`deliver_grouped`); returns the incidents as marked sent. An
+        incident with two notices due (an escalation and a reminder) has them in two rounds."""
+        policy = policy_of(self.settings)
+        current = list(incidents)
+        queued = [list(due(incident, self.ctx.now, self.levels, policy)) for incident in incidents]
+        group_senders: list[GreenApiHook] | None = None
+        while any(queued):
+            items: list[Pending] = []
+            for n, notices in enumerate(queued):
+                if notices:
+                    incident, notice = current[n], notices.pop(0)
+                    notice = replace(notice, incident=incident)  # as updated by the notices before it
+                    finding = by_instance[incident.instance_id]
+                    senders = open_senders(sender_conn_ids(incident.connection_id,
+                                                           through_instance(finding, incident.kind), self.settings))  # fmt: skip
+                    items.append(Pending(n, notice, finding, notice_text(notice, finding, self.settings), senders))
+            for kind in NoticeKind:
+                batch = [item for item in items if item.notice.kind is kind]
+                if not batch:
+                    continue
+                if group_senders is None:  # never through an instance: the message is about many
+                    group_senders = open_senders(sender_conn_ids(None, False, self.settings))
+                for item, accepted in zip(batch, self.deliver_grouped(kind, batch, group_senders), strict=True):
+                    if accepted:
+                        current[item.index] = delivered(item.notice, self.ctx.now)
+                        self.store.save([], [current[item.index]])  # marked sent now: never sent again
+                    else:
+                        self.undelivered += 1
+                        self.problems.append(unreached(item.notice))
+        return current
 
     def plan_outages(self, findings: list[Finding], outages: Sequence[Outage]) -> list[Incident]:
         """The platform outages' incidents, opened, followed or resolved, and saved; with those
