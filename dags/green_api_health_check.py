@@ -38,7 +38,7 @@ gathers the rest.
 |---|---|---|
 | `authorized` | `healthy` | none |
 | another state (notAuthorized, blocked, sleepMode, starting, yellowCard, null) | `unhealthy` | WhatsApp alert, **never** a reboot |
-| timeout, connection error, HTTP 5xx | `critical_failure` | automatic reboot; alert if the reboot fails |
+| timeout, connection error, HTTP 5xx | `critical_failure` | automatic reboot (at most `max_reboots_per_run` per run; none for an outage's members); alert if the reboot fails |
 | HTTP 401 / 403 / 404 / 466 / other 400 | `unhealthy` | alert saying what to fix, no reboot |
 | HTTP 429 | `rate_limited` | recorded only |
 
@@ -51,6 +51,10 @@ confirming re-check, within the cooldown and daily cap) -> **wait_for_recovery**
 reminders, resolution; through `green_api_alerts`, never only the failing instance) ->
 **log_results** (one row per check in `green_api_health_logs`, connection `green_api_db`) ->
 **report** (fails the run, naming the problem, and tells support through GreenApiNotifier).
+
+Many instances of one API host failing alike in a run are one **platform outage**: one incident
+and one message, no reboot (settings `outage_min_instances`, `outage_fraction`); many messages
+of one kind to one contact go as one (`group_alerts_over`). See docs/alerting.md.
 
 *Check now*: trigger this DAG by hand; its rows get `trigger_type = 'manual'`.
 """
