@@ -17,6 +17,7 @@ ENDPOINTS = [
     "/green-api/",
     "/green-api/api/instances",
     "/green-api/api/summary",
+    "/green-api/api/incidents",
     "/green-api/api/series?window=24h",
     "/green-api/api/series?window=30d",
     "/green-api/charts/24h.svg",
@@ -526,7 +527,7 @@ def test_page_is_self_contained(get, db):
 
 def test_json_endpoints_are_documented(get):
     schema = get("/green-api/api/openapi.json").json()
-    assert set(schema["paths"]) == {"/", "/api/instances", "/api/summary", "/api/series", "/charts/{window}.svg",
+    assert set(schema["paths"]) == {"/", "/api/instances", "/api/summary", "/api/incidents", "/api/series", "/charts/{window}.svg",
                                     "/api/queue", "/charts/queue.svg", "/api/checks", "/api/checks/{check_id}",
                                     "/api/schedule"}
     docs = get("/green-api/api/docs").text
@@ -534,3 +535,41 @@ def test_json_endpoints_are_documented(get):
     assert "GET /green-api/api/queue" in docs
     for field in READINGS:
         assert f"<code>{field}</code>" in docs
+
+
+def test_an_open_platform_outage_is_a_banner_its_members_link_to_it_and_api_incidents_lists_it(get, db):
+    members = [f"11010000{n:02d}" for n in range(12)]
+    outage = db.execute(
+        "INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at, first_failed_at, checks, members,"
+        " last_state, last_error) VALUES ('outage:7103.api.greenapi.com:no_answer', 'platform_outage', 'critical',"
+        " now() - interval '20 minutes', now() - interval '20 minutes', 4, %s, 'no answer',"
+        " 'platform outage on host 7103.api.greenapi.com (no answer), 12 of 20 instances') RETURNING id",
+        (members,),
+    ).fetchone()[0]
+    for member in members:
+        log_check(
+            db, member, 2, "critical_failure", state=None, error="Connection timeout", incident_id=outage
+        )
+    log_check(db, "1101000099", 2)  # not a member
+
+    body = get("/green-api/api/incidents").json()
+    [shown] = body["outages"]
+    assert (shown["id"], shown["host"], shown["symptom"], shown["count"]) == (
+        outage,
+        "7103.api.greenapi.com",
+        "no answer",
+        12,
+    )
+    assert shown["members"] == members and body["incidents"] == []
+    page = get("/green-api/").text
+    banner = re.search(rf'<p class="incident outage" id="outage-{outage}".*?</p>', page, re.S).group(0)
+    assert (
+        "<b>7103.api.greenapi.com</b> (no answer): <b>12</b> instances, for" in banner and "20 min" in banner
+    )
+    row = re.search(r'<tr data-instance="1101000003">.*?</tr>', page, re.S).group(0)
+    assert (
+        f'<a class="incident" href="#outage-{outage}">in the platform outage on 7103.api.greenapi.com</a>'
+        in row
+    )
+    other = re.search(r'<tr data-instance="1101000099">.*?</tr>', page, re.S).group(0)
+    assert "platform outage" not in other and '<span class="muted">none</span>' in other

@@ -41,6 +41,7 @@ from greenapi.dashboard.queries import (
 )
 from greenapi.dashboard.templating import ENV
 from greenapi.domain.config import ConfigError, check_timezone, parse_instances, parse_settings
+from greenapi.domain.rules import AlertKind
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, next_run, parse_reboot_schedule
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,12 @@ def build_app() -> FastAPI:
             by_id.setdefault(incident["instance_id"], []).append(incident)
         rows = [{**i, "open_incidents": by_id.get(i["instance_id"], [])} for i in got["instances"]]
         return _json({"now": datetime.now(UTC), "instances": rows, "never_checked": never_checked(rows)})
+
+    @app.get("/api/incidents", summary="The open incidents, platform outages first (host, symptom, members)")
+    def incidents() -> Response:
+        open_ = store().open_incidents()
+        return _json({"now": datetime.now(UTC), "outages": page.outages(open_),
+                      "incidents": [i for i in open_ if i["kind"] != AlertKind.PLATFORM_OUTAGE.value]})  # fmt: skip
 
     @app.get("/api/summary", summary="The seed's global statistics over 7 days, and the open incidents")
     def summary() -> Response:

@@ -12,6 +12,8 @@ from greenapi.dashboard import charts
 from greenapi.dashboard.queries import PAGE_SIZE, STATUSES
 from greenapi.dashboard.templating import ENV, ms
 from greenapi.domain.config import Settings
+from greenapi.domain.outages import parse_outage_key
+from greenapi.domain.rules import AlertKind
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -101,12 +103,25 @@ def reading_problems(instance: dict[str, Any], queue_threshold: int) -> dict[str
     return problems
 
 
+def outages(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The open platform outages among ``incidents``, each with its host, symptom and member count
+    (``domain.outages``), for the page's banner and /api/incidents."""
+    shown = []
+    for incident in incidents:
+        if incident["kind"] == AlertKind.PLATFORM_OUTAGE.value:
+            host, found = parse_outage_key(incident["instance_id"])
+            shown.append({**incident, "host": host, "symptom": found, "count": len(incident.get("members") or ())})
+    return shown
+
+
 def render(data: dict[str, Any], zone: ZoneInfo) -> str:
     """The page; ``data["zone_source"]`` says why times are in ``zone``, ``data["settings_error"]`` (if
     any) what is wrong with Variable green_api_settings."""
     open_incidents: dict[str, list[dict[str, Any]]] = {}
     for incident in data["incidents"]:
         open_incidents.setdefault(incident["instance_id"], []).append(incident)
+    banners = outages(data["incidents"])
+    in_outage = {member: outage for outage in banners for member in outage.get("members") or ()}
     status, instance, checks = data.get("status"), data.get("instance"), data["checks"]
     queue_threshold = data.get("queue_threshold", DEFAULT_QUEUE_THRESHOLD)
     return PAGE.render(
@@ -114,6 +129,7 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
         status=status, instance=instance, health_dag=HEALTH_DAG, reboot_dag=REBOOT_DAG,
         status_meanings=STATUS_MEANINGS, reboot_outcomes=REBOOT_OUTCOMES, statuses=STATUSES, page_size=PAGE_SIZE,
         tiles=tiles(data["instances"], data["incidents"], data["stats"]), open_incidents=open_incidents,
+        outages=banners, in_outage=in_outage,
         charts=[{"window": window, "url": chart_url(window, instance)} for window in ("24h", "30d")],
         queue_chart_url=chart_url("queue", instance), queue_threshold=queue_threshold,
         problems={i["instance_id"]: reading_problems(i, queue_threshold) for i in data["instances"]},

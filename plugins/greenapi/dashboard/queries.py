@@ -38,8 +38,8 @@ LEFT JOIN green_api_instance_readings r USING (instance_id)
 
 OPEN_INCIDENTS = """
 SELECT id, instance_id, kind, severity, opened_at, extract(epoch FROM open_for)::bigint AS open_seconds,
-       checks, reboots, levels_notified, last_state, last_error
-FROM green_api_open_incidents ORDER BY opened_at
+       checks, reboots, levels_notified, last_state, last_error, members
+FROM green_api_open_incidents ORDER BY kind <> 'platform_outage', opened_at
 """
 
 STATS_7D = "SELECT * FROM green_api_stats_7d"
@@ -227,7 +227,7 @@ class DashboardStore:
         return self._all(INSTANCES)
 
     def open_incidents(self) -> list[dict[str, Any]]:
-        """The open incidents, oldest first."""
+        """The open incidents: platform outages first, then oldest first."""
         return self._all(OPEN_INCIDENTS)
 
     def stats_7d(self) -> dict[str, Any]:
