@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +91,26 @@ def printed(capfd: Any) -> str:
 @pytest.fixture(scope="session")
 def maintenance_dag() -> Any:
     return load_dag("green_api_maintenance")
+
+
+@pytest.fixture
+def smtp_server():
+    """A local SMTP server (aiosmtpd): its port, and its inbox (``messages``: recipients, message)."""
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=email_policy)))
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, handler
+    controller.stop()

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 from datetime import timedelta
-from email import message_from_bytes
-from email.policy import default as email_policy
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -151,28 +148,6 @@ def test_alerts_are_routed_around_a_failing_sender(health_dag, make_instance, si
     assert [m["chatId"] for m in sim.messages(backup.instance_id)] == [L1]
     tried = db.execute("SELECT sender, ok FROM green_api_alert_deliveries ORDER BY id").fetchall()
     assert tried == [("green_api_alerts", False)] * 3 + [("green_api_backup", True)]
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    class Inbox:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=email_policy)))
-            return "250 OK"
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, handler
-    controller.stop()
 
 
 def test_email_fallback_when_no_whatsapp_sender_works(

@@ -3,8 +3,10 @@ check over 200 simulated instances, through simulated time)."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
+import socket
 
 import pendulum
 import pytest
@@ -144,3 +146,32 @@ def test_many_lone_failures_reach_a_contact_as_one_message_each_recorded_per_inc
         "✅ *7 INCIDENTS RÉSOLUS*" in resolved
         and f"• {broken[0].instance_id}: instance non autorisée (" in resolved
     )
+
+
+def test_when_nothing_answers_not_even_the_senders_the_mail_says_the_monitor_may_be_cut_off(
+    health_dag, make_instance, sim, db, smtp_server, monkeypatch, t0, capfd
+):
+    port, mailbox = smtp_server
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "monitor@example.org"}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps(FAST))
+    db.execute("INSERT INTO system_support_contacts (full_name, phone_number, notification_priority, email)"
+               " VALUES ('Astreinte', %s, 1, 'oncall@example.org')", (L1,))  # fmt: skip
+    with socket.socket() as closed:  # a port nothing listens on: the sender does not answer
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    sender = make_instance("green_api_alerts")
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_ALERTS", json.dumps(
+        {"conn_type": "green_api", "host": dead, "login": sender.instance_id, "password": sender.token}))  # fmt: skip
+    silent = [make_instance(f"green_api_silent_{n}", faults={"getStateInstance": HANG}) for n in range(3)]
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps([i.conn_id for i in silent]))
+    outcome = run_at(health_dag, t0, 0)
+    mails = [mail for _, mail in mailbox.messages]
+    assert len(mails) == 3 and all(m["Subject"].endswith(": the monitor may be cut off") for m in mails)
+    body = html.unescape(mails[0].get_body(("html", "plain")).get_content())
+    assert "LE MONITEUR LUI-MÊME EST PEUT-ÊTRE COUPÉ DU RÉSEAU" in body and "Aucune instance n'a répondu" in body
+    # the run says so by name
+    assert outcome.tasks["report"] == "failed"
+    assert "the monitor itself may be cut off from the network" in capfd.readouterr().out
+    assert sim.messages() == []

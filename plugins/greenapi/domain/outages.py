@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from greenapi.domain.codec import Record
 from greenapi.domain.incidents import Incident, Severity
-from greenapi.domain.records import InstanceCheck
+from greenapi.domain.records import CheckBatch, InstanceCheck
 from greenapi.domain.results import ApiResult, ResultKind
 from greenapi.domain.rules import HEALTHY_STATE, AlertKind, classify_check
 
@@ -116,6 +116,23 @@ def find_outages(checks: Iterable[InstanceCheck], hosts: dict[str, int], *, min_
         if len(ids) >= min_instances and len(ids) >= fraction * checked:
             outages.append(Outage(host, found, ids, checked))
     return sorted(outages, key=lambda o: (-o.count, o.host, o.symptom))
+
+
+def nothing_answered(batch: CheckBatch) -> bool:
+    """Whether no instance of the run answered at all (each check a timeout, a connection error or
+    a 5xx, none settled healthy): with the alert senders silent too, the monitor itself may be cut
+    off from the network."""
+    return batch.settled == 0 and bool(batch.checks) and all(symptom(c.result) == NO_ANSWER for c in batch.checks)
+
+
+CUT_OFF_NOTE = {
+    "fr": "📡 *LE MONITEUR LUI-MÊME EST PEUT-ÊTRE COUPÉ DU RÉSEAU*\nAucune instance n'a répondu, ni aucun "
+          "expéditeur WhatsApp: ce message passe par e-mail.\n\n",
+    "en": "📡 *THE MONITOR ITSELF MAY BE CUT OFF FROM THE NETWORK*\nNo instance answered, and no WhatsApp "
+          "sender either: this message comes by e-mail.\n\n",
+}  # fmt: skip
+CUT_OFF_PROBLEM = ("no instance answered and the alert senders did not answer either: the monitor itself may be "
+                   "cut off from the network")  # fmt: skip
 
 
 def budget_reason(limit: int) -> str:

@@ -33,7 +33,7 @@ from greenapi.domain.alert_step import (
 from greenapi.domain.alerts import policy_of
 from greenapi.domain.config import too_many_contacts
 from greenapi.domain.incidents import Incident, Notice, NoticeKind, delivered, due
-from greenapi.domain.outages import Outage, inhibited, plan_outages
+from greenapi.domain.outages import CUT_OFF_NOTE, CUT_OFF_PROBLEM, Outage, inhibited, plan_outages
 from greenapi.domain.records import AlertOutcome, Delivery, Told
 from greenapi.hooks.green_api import UnusableConnection, open_hook
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
@@ -99,6 +99,7 @@ class AlertRun:
             self.problems.append("no active support contact in system_support_contacts: nobody can be alerted")
         self.levels = sorted({c.notification_priority for c in self.contacts})
         self.email_ok = smtp_configured(self.settings.smtp_conn_id)
+        self.nothing_answered = False  # no instance answered this run (domain.outages.nothing_answered)
         self.earlier: dict[MessageKey, tuple[Delivery, str]] = {}
 
     def load_earlier(self, incident_ids: list[int]) -> None:
@@ -145,8 +146,16 @@ class AlertRun:
         instance_id = about[0][1] if len(about) == 1 else f"{len(about)} instances"
         attempts = send_whatsapp(senders, contact.phone_number, text, retries=self.settings.send_retries,
                                  backoff_seconds=self.settings.send_backoff_seconds) if senders else []  # fmt: skip
-        if not (attempts and attempts[-1].ok) and contact.email and self.email_ok:
-            attempts.append(send_email(self.settings.smtp_conn_id, contact.email, f"Green API {instance_id}", text))
+        if not (attempts and attempts[-1].ok):
+            # Nothing answered, not even the senders: the monitor's own network is the likely cause.
+            cut_off = self.nothing_answered and all(a.http_status is None for a in attempts)
+            if cut_off and CUT_OFF_PROBLEM not in self.problems:
+                self.problems.append(CUT_OFF_PROBLEM)
+                log.error(CUT_OFF_PROBLEM)
+            if contact.email and self.email_ok:
+                subject = f"Green API {instance_id}" + (": the monitor may be cut off" if cut_off else "")
+                body = CUT_OFF_NOTE[self.settings.language] + text if cut_off else text
+                attempts.append(send_email(self.settings.smtp_conn_id, contact.email, subject, body))
         made = [delivery(a, kind, instance, incident_id=incident, contact_id=contact.id, conn_id=conn)
                 for kind, instance, incident, conn in about for a in attempts]  # fmt: skip
         self.deliveries.extend(made)

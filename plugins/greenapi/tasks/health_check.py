@@ -41,7 +41,7 @@ from greenapi.domain.health import (
     recovery_waits,
     within_24h,
 )
-from greenapi.domain.outages import find_outages, hold_reboots
+from greenapi.domain.outages import find_outages, hold_reboots, nothing_answered
 from greenapi.domain.records import AlertOutcome, CheckBatch, Told, reads_made
 from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
@@ -329,7 +329,9 @@ def alert_step(findings_: list[dict[str, Any]], checked: dict[str, Any] | None =
     try:
         windows = maintenance_windows(found, ctx, store)
         run = AlertRun(store, ctx)
-        outcome = run.run(found, windows, CheckedRun.from_dict(checked).outages if checked else [])
+        checked_run = CheckedRun.from_dict(checked) if checked else None
+        run.nothing_answered = checked_run is not None and nothing_answered(checked_run)
+        outcome = run.run(found, windows, checked_run.outages if checked_run else [])
     except StoreUnavailable as exc:  # support is still told, through fallback_chat_ids
         # What the latest earlier run carried (its outcome, or the one it kept when it failed):
         # each run carries the alerts still within their reminder interval, so one value suffices.
