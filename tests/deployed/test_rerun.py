@@ -271,3 +271,59 @@ def test_clearing_the_reboot_task_never_reboots_twice_with_the_database_up_or_do
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def put(deployment: Deployment, token: str, kind: str, key: str, body: dict[str, Any]) -> None:
+    """Create or replace a Variable or a connection through the REST API, as a user would."""
+    headers = {"Authorization": f"Bearer {token}"}
+    made = requests.post(f"{deployment.url}/api/v2/{kind}", json=body, headers=headers, timeout=30)
+    if made.status_code == 409:
+        made = requests.patch(f"{deployment.url}/api/v2/{kind}/{key}", json=body, headers=headers, timeout=30)
+    assert made.status_code in (200, 201), made.text
+
+
+def test_an_outage_under_the_scheduler_is_one_message_and_a_cleared_alert_step_sends_it_once(shared, sim):
+    # The runs of the scenario before end first (a re-run may still be alerting): none of theirs counts here.
+    wait_for(lambda: settled(shared.deployment, set()), 240, "the earlier scenarios' runs to end")
+    sim.clear_records()
+    deployment = shared.scenario(sim, {"failure_threshold": 1})
+    token = deployment.token()
+    # Twelve instances of the simulator's host, added as a user would (connections, the list), hanging.
+    fleet = {f"green_api_outage_{n:02d}": f"1101779{n:03d}" for n in range(12)}
+    hanging = {"getStateInstance": {"mode": "hang", "seconds": 5}}
+    for conn_id, instance_id in fleet.items():
+        secret = f"TOKEN-SECRET-{os.urandom(8).hex()}"
+        sim.add_instance(instance_id, secret, faults=hanging)
+        put(deployment, token, "connections", conn_id, {
+            "connection_id": conn_id, "conn_type": "green_api", "host": sim.url, "login": instance_id,
+            "password": secret, "extra": json.dumps({"state_timeout": 1})})  # fmt: skip
+    put(deployment, token, "variables", "green_api_instances",
+        {"key": "green_api_instances", "value": json.dumps(list(fleet))})  # fmt: skip
+    try:
+        run_id = trigger(deployment, token, DAG_ID)
+        assert wait_for(lambda: run_state(deployment, DAG_ID, run_id), 240, "the check of the fleet") == "success"
+        messages = sim.messages()
+        assert len(messages) == 1, [m["message"][:300] for m in messages]
+        [opening] = messages
+        assert opening["chatId"] == SUPPORT and "PANNE DE LA PLATEFORME" in opening["message"]
+        assert "Instances touchées: 12 sur 12" in opening["message"]
+        assert sim.reboots() == []  # no reboot stampede
+        with psycopg.connect(deployment.health_url) as conn:
+            kinds = conn.execute("SELECT kind FROM green_api_incidents").fetchall()
+        assert kinds == [("platform_outage",)]
+
+        # Cleared and run again, the alert step sends the outage's opening to nobody twice.
+        clear(deployment, token, run_id, ["send_alerts"])
+        assert wait_for(lambda: rerun_done(deployment, run_id, "report"), 180, "the re-run alert step") == "success"
+        assert sim.messages() == [opening]
+
+        # All answer again: one resolution.
+        for instance_id in fleet.values():
+            sim.configure(instance_id, faults={})
+        again = trigger(deployment, token, DAG_ID)
+        assert wait_for(lambda: run_state(deployment, DAG_ID, again), 240, "the check after the outage") == "success"
+        [_, resolution] = sim.messages()
+        assert "INCIDENT RÉSOLU" in resolution["message"] and "Rétablies: 12 sur 12" in resolution["message"]
+    finally:
+        put(deployment, token, "variables", "green_api_instances",
+            {"key": "green_api_instances", "value": json.dumps(["green_api_default"])})  # fmt: skip
