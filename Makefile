@@ -26,7 +26,8 @@ help:
 	@echo "make audit      pip-audit of the pinned requirements (api.osv.dev, else the PyPA snapshot in security/)"
 	@echo "make bench      the check over 1,000 instances, DAG parse times, the dashboard's latency"
 	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
-	@echo "make bench-alert      run start -> alert latency, against a running \`make run\` (demo mode)"
+	@echo "make bench-alert      1,000 instances, 500 failing at once: messages, reboots, time to the alert; then"
+	@echo "                      run start -> alert latency against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
@@ -117,8 +118,14 @@ bench-check: install
 	  echo "== the check over 1,000 simulated instances, in one process"; $(PY) scripts/bench_check.py; \
 	  echo; echo "== the check over 1,000 simulated instances, in real runs"; $(PY) scripts/bench_check_run.py
 
+# A fleet failing together in real runs (services of its own), then the run start -> alert latency
+# against a running `make run` (demo mode), when one is up.
 bench-alert: install
-	@$(PY) scripts/bench_alert_latency.py
+	@. scripts/env.sh bench; \
+	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
+	  echo "== a fleet failing together: 1,000 instances, 500 stop answering at once"; $(PY) scripts/bench_outage.py; \
+	  echo; echo "== run start -> alert, against a running make run (demo mode)"; \
+	  $(PY) scripts/bench_alert_latency.py || echo "(not measured: start make run in another terminal first)"
 
 bench-dashboard: install
 	@. scripts/env.sh bench; \
