@@ -194,6 +194,7 @@ _INCIDENT_COLUMNS = (
     "id", "instance_id", "connection_id", "kind", "severity", "opened_at", "resolved_at", "last_state",
     "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
     "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at", "members",
+    "last_seen_at",
 )  # fmt: skip
 assert set(_INCIDENT_COLUMNS) == {f.name for f in fields(Incident)}, "Incident and green_api_incidents differ"
 _STATUS_COLUMNS = tuple(f.name for f in fields(InstanceHistory) if f.name not in ("watch", "auto_reboots"))

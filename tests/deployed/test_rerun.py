@@ -316,6 +316,8 @@ def test_an_outage_under_the_scheduler_is_one_message_and_a_cleared_alert_step_s
         clear(deployment, token, run_id, ["send_alerts"])
         assert wait_for(lambda: rerun_done(deployment, run_id, "report"), 180, "the re-run alert step") == "success"
         assert sim.messages() == [opening]
+        with psycopg.connect(deployment.health_url) as conn:
+            assert conn.execute("SELECT checks FROM green_api_incidents").fetchall() == [(1,)]  # the run counted once
 
         # All answer again: one resolution.
         for instance_id in fleet.values():

@@ -153,6 +153,7 @@ def test_an_outage_opens_one_incident_follows_it_and_resolves_it_when_no_longer_
     later = NOW + timedelta(minutes=5)
     [followed] = plan_outages([outage], [opened], later, later)
     assert (followed.checks, followed.opened_at, followed.open) == (2, NOW, True)
+    assert plan_outages([outage], [followed], later, later) == []  # the same run again: counted once
     [resolved] = plan_outages([], [followed], later + timedelta(minutes=5), later + timedelta(minutes=5))
     assert resolved.resolved_at == later + timedelta(minutes=5) and not resolved.open
     assert plan_outages([], [resolved], later, later) == []  # over: nothing more to change

@@ -93,19 +93,19 @@ def test_a_correlated_outage_is_one_incident_without_reboots_and_one_resolution(
 def test_an_outage_that_ends_leaves_the_still_failing_their_own_incidents_from_their_start(
     health_dag, sim, db, setup, fleet, t0
 ):
-    for inst in fleet[:120]:
+    for inst in fleet[:150]:
         sim.configure(inst.instance_id, state="notAuthorized")
     assert run_at(health_dag, t0, 0).state == "success"
-    [opening] = inbox(sim, L1)  # one message for 120 instances, none rebooted
-    assert "Symptôme: state notAuthorized" in opening and "Instances touchées: 120 sur 200" in opening
+    [opening] = inbox(sim, L1)  # one message for 150 instances, none rebooted
+    assert "Symptôme: state notAuthorized" in opening and "Instances touchées: 150 sur 200" in opening
     assert sim.reboots() == []
-    # 112 come back: 8 is below outage_min_instances, the outage is over.
-    for inst in fleet[8:120]:
+    # 142 come back: 8 is below outage_min_instances, the outage is over.
+    for inst in fleet[8:150]:
         sim.configure(inst.instance_id, state="authorized")
     assert run_at(health_dag, t0, 5).state == "success"
     messages = inbox(sim, L1)
     [resolution] = [m for m in messages if "INCIDENT RÉSOLU" in m]
-    assert "Rétablies: 112 sur 120" in resolution
+    assert "Rétablies: 142 sur 150" in resolution
     assert f"Toujours en échec (incident propre ouvert): 8 ({fleet[0].instance_id}, " in resolution
     # Their 8 openings go to the contact as one message that lists them (over group_alerts_over, 5).
     [grouped] = [m for m in messages if "NOUVEAUX INCIDENTS" in m]

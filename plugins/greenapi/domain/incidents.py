@@ -109,6 +109,7 @@ class Incident:
     first_failed_at: datetime | None = None  # real time of the first failing check
     recovered_at: datetime | None = None  # real time of the first healthy check
     members: tuple[str, ...] | None = None  # a platform outage's instances (domain.outages); None otherwise
+    last_seen_at: datetime | None = None  # a platform outage's: the logical time of the last run that saw it
 
     @property
     def open(self) -> bool:

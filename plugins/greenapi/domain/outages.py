@@ -180,22 +180,25 @@ def plan_outages(outages: Sequence[Outage], live: Iterable[Incident], now: datet
     """The outage incidents this run changes: each outage of the run opens its incident, or
     follows the one open (its members and count as now); an open one that the run no longer sees
     is resolved. ``now``: the run's logical time; ``checked_at``: when its checks were made (the
-    resolution's real time); ``started``: when each outage's first failing check was made, by key."""
+    resolution's real time); ``started``: when each outage's first failing check was made, by key.
+    A run seen already (its alert step run again) changes nothing: each run counts once."""
     current = {o.key: o for o in outages}
     open_ = {i.instance_id: i for i in live if i.open and i.kind is AlertKind.PLATFORM_OUTAGE}
     changed = []
     for key, outage in current.items():
         known = open_.get(key)
+        if known is not None and known.last_seen_at is not None and known.last_seen_at >= now:
+            continue  # this run counted already
         if known is not None:
-            changed.append(replace(known, checks=known.checks + 1, last_state=outage.symptom,
+            changed.append(replace(known, checks=known.checks + 1, last_state=outage.symptom, last_seen_at=now,
                                    last_error=outage.describe(), members=tuple(outage.instance_ids)))  # fmt: skip
         else:
             changed.append(Incident(instance_id=key, kind=AlertKind.PLATFORM_OUTAGE, opened_at=now,
                                     severity=Severity.CRITICAL, first_failed_at=(started or {}).get(key, checked_at),
                                     last_state=outage.symptom, last_error=outage.describe(), checks=1,
-                                    members=tuple(outage.instance_ids)))  # fmt: skip
+                                    members=tuple(outage.instance_ids), last_seen_at=now))  # fmt: skip
     for key, incident in open_.items():
-        if key not in current:
+        if key not in current and not (incident.last_seen_at is not None and incident.last_seen_at > now):
             changed.append(replace(incident, resolved_at=now, recovered_at=max(checked_at, incident.started)))
     return changed
 
