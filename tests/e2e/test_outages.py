@@ -175,3 +175,26 @@ def test_when_nothing_answers_not_even_the_senders_the_mail_says_the_monitor_may
     assert outcome.tasks["report"] == "failed"
     assert "the monitor itself may be cut off from the network" in capfd.readouterr().out
     assert sim.messages() == []
+
+
+def test_many_hosts_down_at_once_reach_a_contact_as_one_message(health_dag, make_instance, sim, db, setup,
+                                                                  monkeypatch, t0):  # fmt: skip
+    # 6 hosts (loopback addresses the simulator does not listen on), 10 instances each: 6 outages.
+    port = sim.url.rsplit(":", 1)[1].rstrip("/")
+    conn_ids = []
+    for host in range(2, 8):
+        for n in range(10):
+            inst = make_instance(f"green_api_h{host}_{n}")
+            conn = {"conn_type": "green_api", "host": f"http://127.0.0.{host}:{port}", "login": inst.instance_id,
+                    "password": inst.token, "extra": {"state_timeout": 1}}  # fmt: skip
+            monkeypatch.setenv(f"AIRFLOW_CONN_{inst.conn_id.upper()}", json.dumps(conn))
+            conn_ids.append(inst.conn_id)
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(conn_ids))
+    assert run_at(health_dag, t0, 0).state == "success"
+    [grouped] = inbox(sim, L1)
+    assert "📋 *6 NOUVEAUX INCIDENTS*" in grouped and sim.reboots() == []
+    for host in range(2, 8):
+        assert f"• platform outage on host 127.0.0.{host}:{port} (no answer), 10 of 10 instances: panne" in grouped
+    outages = db.execute("SELECT count(*), min(opening_notified_at) IS NOT NULL FROM green_api_incidents"
+                         " WHERE kind = 'platform_outage'").fetchone()  # fmt: skip
+    assert outages == (6, True)

@@ -432,8 +432,10 @@ def render_group(kind: str, incidents: list[Incident], *, checked_at: datetime, 
     for incident in incidents[:GROUP_LINES]:
         ended = incident.ended
         line = words["resolved_line" if ended else "open_line"]
+        outage = incident.kind is AlertKind.PLATFORM_OUTAGE  # its key is no instance: what it is, said
         lines.append(line.format(
-            instance_id=incident.instance_id, label=KIND_LABELS[language][incident.kind],
+            instance_id=incident.last_error if outage else incident.instance_id,
+            label=KIND_LABELS[language][incident.kind],
             started=format_time(incident.started, timezone), ended=format_time(ended, timezone) if ended else "",
             duration=format_duration((ended or checked_at) - incident.started, language),
         ))  # fmt: skip

@@ -39,7 +39,7 @@ from greenapi.hooks.green_api import UnusableConnection, open_hook
 from greenapi.notifications.delivery import Attempt, send_email, send_whatsapp, smtp_configured
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from greenapi.domain.config import Settings
     from greenapi.domain.findings import Finding
@@ -57,7 +57,7 @@ class Pending:
 
     index: int
     notice: Notice
-    finding: Finding
+    finding: Finding | None  # None for a platform outage's notice
     text: str
     senders: list[GreenApiHook]
 
@@ -178,8 +178,9 @@ class AlertRun:
                 else:
                     mine.append(n)
             if len(mine) > self.settings.group_alerts_over:
-                text = group_text(kind, [items[n].notice.incident for n in mine], self.ctx.now,
-                                  [items[n].finding for n in mine], self.settings)  # fmt: skip
+                found = [f for n in mine if (f := items[n].finding) is not None]
+                text = group_text(kind, [items[n].notice.incident for n in mine], self.ctx.now, found,
+                                  self.settings)  # fmt: skip
                 about = [(kind.value, items[n].notice.incident.instance_id, items[n].notice.incident.id,
                           items[n].notice.incident.connection_id) for n in mine]  # fmt: skip
                 if self.send_to(contact, text, group_senders, about):
@@ -224,7 +225,13 @@ class AlertRun:
         self.load_earlier([i.id for i in incidents + outage_incidents if i.id is not None])
         if not self.contacts:  # why is already in self.problems
             self.undelivered += sum(1 for i in incidents if i.open and i.opening_notified_at is None)
-        updated = self.notify(incidents, by_instance)
+        def prepare(notice: Notice) -> tuple[Finding | None, str, list[GreenApiHook]]:
+            incident, finding = notice.incident, by_instance[notice.incident.instance_id]
+            through = through_instance(finding, incident.kind)
+            senders = open_senders(sender_conn_ids(incident.connection_id, through, self.settings))
+            return finding, notice_text(notice, finding, self.settings), senders
+
+        updated = self.notify(incidents, prepare)
         self.store.save([], updated)
         open_ids = {i.instance_id: i.id for i in updated if i.open and i.id is not None}
         # An outage's members without an incident of their own point to the outage's.
@@ -234,10 +241,12 @@ class AlertRun:
                     open_ids.setdefault(member, incident.id)
         return self.outcome(open_ids)
 
-    def notify(self, incidents: list[Incident], by_instance: dict[str, Finding]) -> list[Incident]:
-        """The incidents' due notices (each is of an instance checked this run), kind by kind, grouped
-        per contact when many (:meth:`deliver_grouped`); returns the incidents as marked sent. An
-        incident with two notices due (an escalation and a reminder) has them in two rounds."""
+    def notify(self, incidents: list[Incident],
+               prepare: Callable[[Notice], tuple[Finding | None, str, list[GreenApiHook]]]) -> list[Incident]:  # fmt: skip
+        """The incidents' due notices, kind by kind, grouped per contact when many
+        (:meth:`deliver_grouped`); returns the incidents as marked sent. ``prepare``: a notice's
+        finding (None for an outage's), text and senders. An incident with two notices due (an
+        escalation and a reminder) has them in two rounds."""
         policy = policy_of(self.settings)
         current = list(incidents)
         queued = [list(due(incident, self.ctx.now, self.levels, policy)) for incident in incidents]
@@ -248,10 +257,7 @@ class AlertRun:
                 if notices:
                     incident, notice = current[n], notices.pop(0)
                     notice = replace(notice, incident=incident)  # as updated by the notices before it
-                    finding = by_instance[incident.instance_id]
-                    senders = open_senders(sender_conn_ids(incident.connection_id,
-                                                           through_instance(finding, incident.kind), self.settings))  # fmt: skip
-                    items.append(Pending(n, notice, finding, notice_text(notice, finding, self.settings), senders))
+                    items.append(Pending(n, notice, *prepare(notice)))
             for kind in NoticeKind:
                 batch = [item for item in items if item.notice.kind is kind]
                 if not batch:
@@ -292,21 +298,13 @@ class AlertRun:
 
             link = dashboard_link()
         senders = open_senders(sender_conn_ids(None, False, self.settings)) if incidents else []
-        policy, updated = policy_of(self.settings), []
-        for incident in incidents:
-            for notice in due(incident, self.ctx.now, self.levels, policy):
-                notice = replace(notice, incident=incident)
-                text = outage_notice_text(notice, current.get(incident.instance_id), failing_now, checked_at, link,
-                                          self.settings)  # fmt: skip
-                if self.deliver(text, notice.levels, senders, kind=notice.kind.value, incident_id=incident.id,
-                                instance_id=incident.instance_id, conn_id=None):  # fmt: skip
-                    incident = delivered(notice, self.ctx.now)
-                    self.store.save([], [incident])
-                else:
-                    self.undelivered += 1
-                    self.problems.append(unreached(notice))
-            updated.append(incident)
-        return updated
+
+        def prepare(notice: Notice) -> tuple[Finding | None, str, list[GreenApiHook]]:
+            outage = current.get(notice.incident.instance_id)
+            return None, outage_notice_text(notice, outage, failing_now, checked_at, link, self.settings), senders
+
+        # Many outages at once (many hosts down) go as one message per kind, like the instances'.
+        return self.notify(incidents, prepare)
 
 
 def untracked_alerts(findings: list[Finding], settings: Settings, now: datetime, told: list[Told], reason: str,
