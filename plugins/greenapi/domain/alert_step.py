@@ -286,6 +286,12 @@ def outage_notice_text(notice: Notice, outage: Outage | None, failing_now: set[s
                             about=host, extra=resolution_lines(report, language))  # fmt: skip
 
 
+def first_check(findings: Iterable[Finding], default: datetime) -> datetime:
+    """When the run's first check was made (``default`` when it has no finding): the real time its
+    outage and grouped messages report."""
+    return min((datetime.fromisoformat(f.checked_at) for f in findings), default=default)
+
+
 def failing(findings: Iterable[Finding]) -> set[str]:
     """The instances this run found failing (an alert, not merely rate limited)."""
     return {f.instance_id for f in findings if f.alert is not None and f.status is not Status.RATE_LIMITED}
@@ -303,7 +309,7 @@ def group_text(kind: NoticeKind, incidents: list[Incident], now: datetime, findi
     """The one message that carries many notices of ``kind`` to a contact: each incident's
     instance, problem and since when (:func:`~greenapi.domain.messages.render_group`), at the time
     of the run's checks."""
-    checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=now)
+    checked_at = first_check(findings, now)
     link = next((f.dashboard_url for f in findings if f.dashboard_url), "")
     return render_group(kind.value, incidents, checked_at=checked_at, dashboard_url=link,
                         timezone=settings.message_timezone, language=settings.language)  # fmt: skip

@@ -19,6 +19,7 @@ from greenapi.domain.alert_step import (
     alert_text,
     alert_unreached,
     failing,
+    first_check,
     group_text,
     notice_text,
     outage_notice_text,
@@ -276,7 +277,7 @@ class AlertRun:
     def plan_outages(self, findings: list[Finding], outages: Sequence[Outage]) -> list[Incident]:
         """The platform outages' incidents, opened, followed or resolved, and saved; with those
         whose resolution is still to send."""
-        checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=self.ctx.now)
+        checked_at = first_check(findings, self.ctx.now)
         started = {o.key: at for o in outages if (at := outage_start(o, findings)) is not None}
         live = self.store.live_outages()
         by_id: dict[int | None, Incident] = {i.id: i for i in live}
@@ -291,7 +292,7 @@ class AlertRun:
         """Each outage incident's due notices, through the alert senders (never an instance)."""
         current = {o.key: o for o in outages}
         failing_now = failing(findings)
-        checked_at = min((datetime.fromisoformat(f.checked_at) for f in findings), default=self.ctx.now)
+        checked_at = first_check(findings, self.ctx.now)
         link = next((f.dashboard_url for f in findings if f.dashboard_url), "")
         if not link:
             from greenapi.dashboard import dashboard_link
