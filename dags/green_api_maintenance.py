@@ -13,8 +13,9 @@ DOC = """
 ### Green API maintenance
 
 Every day:
-- deletes `green_api_health_logs` rows older than `health_log_retention_days` (default 30), in
-  batches of `cleanup_batch_size` rows so that checks keep logging meanwhile;
+- makes the daily partitions of `green_api_health_logs` for the week ahead, and drops the days
+  older than `health_log_retention_days` (default 30) whole: a day goes once its last check is past
+  retention, in well under a second whatever its size, leaving no bloat;
 - deletes the task log files of this package's DAGs older than `airflow_retention_days`
   (default 30).
 

@@ -27,7 +27,7 @@ from greenapi.domain.runs import LogRow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
 
 P = ParamSpec("P")
@@ -56,17 +56,29 @@ LOG_COLUMNS: dict[str, str] = {
     "queue_length": "integer",
     "socket_status": "varchar",
     "settings_status": "varchar",
+    "api_host": "varchar",
+    "instance_name": "varchar",
 }
 assert list(LOG_COLUMNS) == [f.name for f in fields(LogRow)], "LogRow and the health log's columns differ"
 
 _COLS = ", ".join(LOG_COLUMNS)
 _RECORD = ", ".join(f"{name} {kind}" for name, kind in LOG_COLUMNS.items())
-# One statement for the whole run, whatever the number of instances; a retried write is a no-op.
+# One statement for the whole run, whatever the number of instances; a retried write is a no-op:
+# a (dag, run, instance) already logged is left as it is. The log is partitioned by day, so that
+# rule cannot be a unique key (it would have to hold checked_at): the insert checks it, under a
+# lock per run (LOCK_RUNS) taken first in the same transaction.
+LOCK_RUNS = (
+    "SELECT pg_advisory_xact_lock(hashtext(k.dag_id), hashtext(k.run_id)) FROM ("
+    " SELECT DISTINCT r.dag_id, r.run_id FROM jsonb_to_recordset(%s::jsonb) AS r(dag_id text, run_id text)"
+    " WHERE r.run_id IS NOT NULL ORDER BY 1, 2) AS k"
+)
 INSERT_LOGS = (
     f"INSERT INTO green_api_health_logs ({_COLS}) "  # noqa: S608 - fixed column list, values bound
-    f"SELECT {_COLS.replace('in_maintenance_window', 'COALESCE(in_maintenance_window, false)')} "
+    f"SELECT DISTINCT ON (r.dag_id, r.run_id, r.instance_id) "
+    f"{_COLS.replace('in_maintenance_window', 'COALESCE(in_maintenance_window, false)')} "
     f"FROM jsonb_to_recordset(%s::jsonb) AS r({_RECORD}) "
-    "ON CONFLICT ON CONSTRAINT green_api_health_logs_run_instance_key DO NOTHING"
+    "WHERE NOT EXISTS (SELECT 1 FROM green_api_health_logs g"
+    " WHERE g.run_id = r.run_id AND g.instance_id = r.instance_id AND g.dag_id = r.dag_id)"
 )
 
 SELECT_ACTIVE_CONTACTS = (
@@ -74,11 +86,12 @@ SELECT_ACTIVE_CONTACTS = (
     "WHERE is_active ORDER BY notification_priority, id"
 )
 
-# Bounded batches: a short transaction each, so checks keep logging while a large purge runs.
-DELETE_OLD_LOGS = (
-    "DELETE FROM green_api_health_logs WHERE id IN ("
-    " SELECT id FROM green_api_health_logs WHERE checked_at < %s ORDER BY checked_at LIMIT %s)"
-)
+# The log is partitioned by UTC day (sql/012): retention drops whole days, partitions are made ahead.
+MAKE_PARTITIONS = "SELECT green_api_health_log_partitions(%s::date, %s::date)"
+DROP_OLD_LOGS = "SELECT partitions, rows FROM green_api_drop_health_logs_before(%s::timestamptz)"
+# Dropping a partition locks the log for an instant; a long dashboard query in the way makes it
+# wait this long at most (then the task fails, and its retry comes).
+DDL_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '15s'"
 
 
 @dataclass(frozen=True)
@@ -162,11 +175,23 @@ class HealthStore:
     contacts_with_email = active_contacts
 
     @_reachable
-    def delete_logs_before(self, cutoff: str, batch_size: int) -> int:
-        """Delete one batch of health-log rows checked before ``cutoff``; returns how many."""
+    def make_partitions(self, first: date, last: date) -> int:
+        """Make the health log's daily partitions from ``first`` to ``last`` (UTC days, both
+        included) that are missing; returns how many were made."""
         with self._cursor() as cur:
-            cur.execute(DELETE_OLD_LOGS, (cutoff, batch_size))
-            return int(cur.rowcount)
+            cur.execute(DDL_LOCK_TIMEOUT)
+            cur.execute(MAKE_PARTITIONS, (first, last))
+            return int(cur.fetchone()[0])
+
+    @_reachable
+    def drop_logs_before(self, before: datetime) -> tuple[int, int]:
+        """Drop the partitions of the UTC days that ended by ``before``, with their roll-ups;
+        returns the partitions dropped and the rows they held."""
+        with self._cursor() as cur:
+            cur.execute(DDL_LOCK_TIMEOUT)
+            cur.execute(DROP_OLD_LOGS, (before,))
+            partitions, rows = cur.fetchone()
+            return int(partitions), int(rows)
 
     @_reachable
     def insert_health_logs(self, rows: Sequence[LogRow | Mapping[str, Any]]) -> int:
@@ -174,8 +199,10 @@ class HealthStore:
         instance already logged is left as it is)."""
         if not rows:
             return 0
+        data = _logs_json(rows)
         with self._cursor() as cur:
-            cur.execute(INSERT_LOGS, (_logs_json(rows),))
+            cur.execute(LOCK_RUNS, (data,))
+            cur.execute(INSERT_LOGS, (data,))
             return int(cur.rowcount)
 
 
@@ -353,7 +380,9 @@ class IncidentStore(HealthStore):
                 settled.update(str(r[0]) for r in cur.fetchall())
             mine = [r for r in rows if r.instance_id in settled]
             if mine:
-                cur.execute(INSERT_LOGS, (_logs_json(mine),))
+                data = _logs_json(mine)
+                cur.execute(LOCK_RUNS, (data,))
+                cur.execute(INSERT_LOGS, (data,))
         return settled
 
     @_reachable

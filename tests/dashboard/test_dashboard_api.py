@@ -350,7 +350,8 @@ def test_checks_filter_by_status_and_instance(get, db):
     assert (one["total"], [c["id"] for c in one["checks"]]) == (1, [bad])
     assert get("/green-api/api/checks?status=critical_failure").json()["total"] == 2
     page = get("/green-api/?status=critical_failure").text
-    assert re.findall(r'data-status="([a-z_]+)"', page) == ["critical_failure", "critical_failure"]
+    assert re.findall(r'<details class="check" data-id="\d+" data-status="([a-z_]+)"', page) == [
+        "critical_failure", "critical_failure"]
     assert '<option value="critical_failure" selected>' in page
 
 

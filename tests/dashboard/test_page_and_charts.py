@@ -147,10 +147,12 @@ def _instance(instance_id, status):
 
 
 def test_a_rebooted_instance_does_not_look_healthy():
-    html = _page([_instance("1", "healthy"), _instance("2", "rebooted"), _instance("3", "unhealthy"),
-                  _instance("4", None)])
+    html = _page([_instance("1", "healthy"), _instance("2", "rebooted"), _instance("3", "unhealthy")],
+                 never=[{"instance_id": "conn_4", "connection_id": "conn_4", "status": None}])
     badges = dict(re.findall(r'<tr data-instance="(\d)">.*?<span class="badge (\w+)"', html, re.S))
-    assert badges == {"1": "healthy", "2": "rebooted", "3": "unhealthy", "4": "never"}
+    assert badges == {"1": "healthy", "2": "rebooted", "3": "unhealthy"}
+    assert re.search(r'<span data-status="never"><span class="badge never"[^>]*>no check yet</span> 1</span>', html)
+    assert re.search(r'id="never-checked">.*<b>conn_4</b>', html, re.S)
     backgrounds = {name: _css_rule(f".{name}") for name in ("healthy", "rebooted", "unhealthy", "never")}
     assert len(set(backgrounds.values())) == 4, backgrounds  # a colour of its own, not healthy's green
     assert '<div class="tile" id="tile-up-now"><b>2 / 4</b><span class="muted">instances up now, 1 of them after a reboot'\

@@ -147,7 +147,7 @@ def test_every_record_crosses_xcom_as_json_and_comes_back_the_same(record):
 
 def test_the_documented_shapes_are_kept():
     assert set(CHECK.to_dict()) == {"conn_id", "instance_id", "checked_at", "result", "dashboard_url", "reading",
-                                    "api_host"}  # fmt: skip
+                                    "api_host", "name"}  # fmt: skip
     assert CHECK.to_dict()["result"]["kind"] == "timeout"
     assert set(RECORDS[1].to_dict()) == {"checks", "problems", "settled", "hosts", "logical_now", "reboot_reasons",
                                          "reboots_24h", "outages", "held"}  # fmt: skip

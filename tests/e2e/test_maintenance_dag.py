@@ -47,18 +47,28 @@ def report_of(run_id: str) -> dict:
     return row[0] if isinstance(row[0], dict) else json.loads(row[0])
 
 
-def test_maintenance_removes_exactly_the_old_rows_in_batches(maintenance_dag, db, monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_SETTINGS", json.dumps({"cleanup_batch_size": 2}))
+def test_maintenance_drops_the_old_days_whole_and_makes_the_week_ahead(maintenance_dag, db, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
     now = datetime.now(UTC)
-    old = [add_log(db, days, now) for days in (400, 45, 31, 30.01, 30.001)]
-    kept = [add_log(db, days, now) for days in (29.99, 10, 0)]
+    db.execute("SELECT green_api_health_log_partitions(%s::date, %s::date)",
+               ((now - timedelta(days=46)).date(), (now - timedelta(days=44)).date()))  # a day of its own at 45
+    ages = (400, 45, 31, 30.01, 30.001, 29.99, 10, 0)
+    rows = {add_log(db, days, now): now - timedelta(days=days) for days in ages}
     outcome = run_dag(maintenance_dag)
     assert outcome.state == "success", outcome.tasks
+    # Retention drops whole UTC days: a row goes once the day it was checked on ended before the cutoff.
+    run_after = now  # the run's, a few seconds later: the same UTC day but within seconds of midnight
+    keep_from = (run_after - timedelta(days=30)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     remaining = sorted(r[0] for r in db.execute("SELECT id FROM green_api_health_logs"))
-    assert remaining == sorted(kept)
-    assert set(old).isdisjoint(remaining)
-    assert report_of(outcome.run_id)["health_logs"] == {"rows": 5, "batches": 3}
+    assert remaining == sorted(i for i, at in rows.items() if at >= keep_from)
+    report = report_of(outcome.run_id)["health_logs"]
+    assert report["rows"] == len(rows) - len(remaining) >= 3  # 400, 45 and 31 days old at least
+    assert report["days_dropped"] == 3  # the days around 45 days back
+    today = run_after.astimezone(UTC).date()
+    ahead = {r[0] for r in db.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'green_api_health_logs'::regclass")}
+    assert {f"green_api_health_logs_{today + timedelta(days=d):%Y%m%d}" for d in range(-1, 8)} <= ahead
 
 
 def test_maintenance_purges_old_task_logs_of_its_dags_only(maintenance_dag, make_instance, monkeypatch, tmp_path):

@@ -40,6 +40,39 @@ def rollups_match_raw_rows(db: psycopg.Connection[Any]) -> None:
         " FROM green_api_health_logs GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
 
 
+def aggregates_match_raw_rows(db: psycopg.Connection[Any]) -> None:
+    """The per-hour response times and queue reads, the fleet's 5-minute buckets and each instance's
+    last check and readings (sql/012) are what the raw rows give."""
+    rollups_match_raw_rows(db)
+    assert db.execute(
+        "SELECT instance_id, hour, status, (SELECT array_agg(v ORDER BY v) FROM unnest(response_ms) v), queue_max,"
+        " queue_reads FROM green_api_check_hourly ORDER BY 1, 2, 3").fetchall() == db.execute(
+        "SELECT COALESCE(instance_id, ''), date_trunc('hour', checked_at, 'UTC'), status,"
+        " array_agg(response_time_ms ORDER BY response_time_ms) FILTER (WHERE response_time_ms IS NOT NULL),"
+        " max(queue_length), count(queue_length)::int FROM green_api_health_logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert db.execute(
+        "SELECT bucket, status, checks, in_window, timed_rows, response_ms_sum, response_ms_max, queue_max, queue_reads"
+        " FROM green_api_check_5min_all ORDER BY 1, 2").fetchall() == db.execute(
+        "SELECT date_bin('5 minutes', checked_at, TIMESTAMPTZ '2000-01-01 00:00+00'), status, count(*)::int,"
+        " (count(*) FILTER (WHERE in_maintenance_window))::int, count(response_time_ms)::int,"
+        " COALESCE(sum(response_time_ms), 0)::bigint, max(response_time_ms), max(queue_length),"
+        " count(queue_length)::int FROM green_api_health_logs GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    last = ("SELECT {0} FROM green_api_health_logs g WHERE g.instance_id = i.instance_id{1}"
+            " ORDER BY g.checked_at DESC, g.id DESC LIMIT 1")
+    raw_latest = (
+        "SELECT i.instance_id, c.id, c.checked_at, c.status, c.response_time_ms, q.queue_length, q.checked_at,"  # noqa: S608
+        " s.socket_status, s.checked_at FROM (SELECT DISTINCT instance_id FROM green_api_health_logs"
+        " WHERE instance_id IS NOT NULL) i"
+        f" JOIN LATERAL ({last.format('*', '')}) c ON true"
+        f" LEFT JOIN LATERAL ({last.format('g.queue_length, g.checked_at', ' AND g.queue_length IS NOT NULL')}) q ON true"
+        f" LEFT JOIN LATERAL ({last.format('g.socket_status, g.checked_at', ' AND g.socket_status IS NOT NULL')}) s"
+        " ON true ORDER BY 1")
+    assert db.execute(
+        "SELECT instance_id, id, checked_at, status, response_time_ms, queue_length, queue_read_at, socket_status,"
+        " socket_read_at FROM green_api_instance_latest ORDER BY 1").fetchall() == db.execute(raw_latest).fetchall()
+
+
 def insert_random_history(db: psycopg.Connection[Any], rows: int, seed: int) -> None:
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -50,37 +83,49 @@ def insert_random_history(db: psycopg.Connection[Any], rows: int, seed: int) -> 
             now - timedelta(minutes=rng.uniform(0, 40 * 24 * 60)), status,
             rng.choice([None, rng.randint(50, 3000)]), rng.random() < 0.1, rng.random() < 0.1, rng.random() < 0.05,
             rng.choice(["1101000001", "1101000002", None]), f"run_{seed}_{n}",
+            rng.choice([None, None, rng.randint(0, 600)]), rng.choice([None, "online", "offline"]),
         ))
     with db.cursor() as cur:
         cur.executemany(
             "INSERT INTO green_api_health_logs (checked_at, status, response_time_ms, reboot_triggered,"
-            " support_notified, in_maintenance_window, instance_id, dag_id, run_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, 'x', %s)", values)
+            " support_notified, in_maintenance_window, instance_id, dag_id, run_id, queue_length, socket_status)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 'x', %s, %s, %s)", values)
 
 
 def test_rollups_follow_inserts_updates_deletes_and_truncate(db):
     insert_random_history(db, 400, seed=1)
-    rollups_match_raw_rows(db)
+    aggregates_match_raw_rows(db)
     db.execute("UPDATE green_api_health_logs SET status = 'healthy', response_time_ms = 5"
                " WHERE id % 7 = 0")  # edits from psql
-    rollups_match_raw_rows(db)
+    aggregates_match_raw_rows(db)
     db.execute("UPDATE green_api_health_logs SET checked_at = checked_at - interval '3 hours' WHERE id % 5 = 0")
-    rollups_match_raw_rows(db)
+    aggregates_match_raw_rows(db)
     db.execute("DELETE FROM green_api_health_logs WHERE id % 3 = 0")
-    rollups_match_raw_rows(db)
+    aggregates_match_raw_rows(db)
     db.execute("TRUNCATE green_api_health_logs CASCADE")
     assert db.execute("SELECT (SELECT count(*) FROM green_api_check_hourly) + (SELECT count(*) FROM"
-                      " green_api_check_daily) + (SELECT count(*) FROM green_api_check_hourly_all)").fetchone() == (0,)
+                      " green_api_check_daily) + (SELECT count(*) FROM green_api_check_hourly_all) + (SELECT count(*)"
+                      " FROM green_api_check_5min_all) + (SELECT count(*) FROM green_api_instance_latest)"
+                      ).fetchone() == (0,)
 
 
-def test_maintenance_purge_keeps_the_rollups_exact(db):
-    insert_random_history(db, 300, seed=2)
-    cutoff = (datetime.now(UTC) - timedelta(days=30)).isoformat()
-    store = HealthStore()
-    while store.delete_logs_before(cutoff, 40):
-        rollups_match_raw_rows(db)
-    assert db.execute("SELECT min(hour) >= date_trunc('hour', now() - interval '30 days', 'UTC')"
-                      " FROM green_api_check_hourly").fetchone() == (True,)
+def test_retention_drops_whole_days_and_keeps_the_rollups_exact(db):
+    """Days with a partition of their own and days the default partition caught alike: the days
+    that ended 30 days ago go whole, the roll-ups stay equal to the rows left."""
+    db.execute("SELECT green_api_health_log_partitions((now() AT TIME ZONE 'UTC')::date - 35,"
+               " (now() AT TIME ZONE 'UTC')::date - 25)")
+    insert_random_history(db, 300, seed=2)  # 40 days back: the oldest in the default partition
+    aggregates_match_raw_rows(db)
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=30)
+    keep_from = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+    expected = db.execute("SELECT count(*) FROM green_api_health_logs WHERE checked_at < %s", (keep_from,)).fetchone()
+    days, rows = HealthStore().drop_logs_before(cutoff)
+    assert (rows,) == expected and rows > 0
+    assert days == 5  # the partitions made from 35 to 31 days back
+    assert db.execute("SELECT min(checked_at) >= %s FROM green_api_health_logs", (keep_from,)).fetchone() == (True,)
+    aggregates_match_raw_rows(db)
+    assert db.execute("SELECT min(hour) >= %s FROM green_api_check_hourly", (keep_from,)).fetchone() == (True,)
 
 
 def test_idempotent_log_retry_adds_nothing_to_the_rollups(db):
@@ -123,7 +168,7 @@ def test_unreachable_database_is_named_quickly():
     store = DashboardStore("postgresql://postgres@127.0.0.1:1/none", timeout=1.0)
     try:
         with pytest.raises(DatabaseUnavailable, match="health database"):
-            store.instances()
+            store.fleet_counts()
     finally:
         store.close()
 

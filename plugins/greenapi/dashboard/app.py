@@ -36,6 +36,7 @@ from greenapi.dashboard.queries import (
     CheckFilter,
     DashboardStore,
     DatabaseUnavailable,
+    FleetFilter,
     shared_store,
     window_of,
 )
@@ -135,15 +136,22 @@ def schedule_info(db: DashboardStore, now: datetime) -> dict[str, Any]:
     return info
 
 
-def never_checked(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def never_checked(db: DashboardStore) -> list[dict[str, Any]]:
     """Configured connections (Variable green_api_instances) that have no check in the database."""
     try:
         conn_ids = parse_instances(_variable("green_api_instances"))
     except ConfigError:
         return []
-    seen = {i.get("connection_id") for i in instances}
+    seen = db.checked_connections(conn_ids)
     return [{"instance_id": conn_id, "connection_id": conn_id, "status": None} for conn_id in conn_ids
             if conn_id not in seen]
+
+
+def _fleet_filter(q: str | None, status: str | None, host: str | None, offset: int, limit: int) -> FleetFilter:
+    try:
+        return FleetFilter(q=q or None, status=status or None, host=host or None, offset=offset, limit=limit)
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def _filter(status: str | None, instance: str | None, page_no: int) -> CheckFilter:
@@ -228,33 +236,45 @@ def build_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, summary="The dashboard page", name=PAGE)
     def dashboard(
         request: Request, status: str | None = None, instance: str | None = None,
-        page_no: int = Query(1, alias="page"),
+        page_no: int = Query(1, alias="page"), q: str | None = None, fleet_status: str | None = None,
+        host: str | None = None, fleet_page: int = 1,
     ) -> Response:
         flt = _filter(status, instance, page_no)
+        if not 1 <= fleet_page <= 100_000:
+            raise HTTPException(400, f"fleet_page must be between 1 and 100000; got {fleet_page}")
+        fleet_flt = _fleet_filter(q, fleet_status, host, (fleet_page - 1) * page.FLEET_PAGE_SIZE, page.FLEET_PAGE_SIZE)
         db, now = store(), datetime.now(UTC)
         shown = display_zone(request)
         got = db.together(
-            instances=db.instances, incidents=db.open_incidents, stats=db.stats_7d,
-            checks=lambda: db.checks(flt), schedule=lambda: schedule_info(db, now),
+            fleet=lambda: db.fleet(fleet_flt, now), counts=db.fleet_counts, incidents=db.open_incidents,
+            stats=db.stats_7d, checks=lambda: db.checks(flt), schedule=lambda: schedule_info(db, now),
+            never=lambda: never_checked(db),
         )
-        instances = got["instances"] + never_checked(got["instances"])
         data = {
-            **got, "now": now, "instances": instances, "status": flt.status, "instance": flt.instance,
-            "links": LINKS, "instance_ids": sorted(i["instance_id"] for i in got["instances"]),
-            "zone_source": shown.source, "settings_error": shown.error, "queue_threshold": shown.queue_threshold,
+            **got, "now": now, "instances": got["fleet"]["instances"], "status": flt.status, "instance": flt.instance,
+            "fleet_filter": fleet_flt, "fleet_page": fleet_page, "links": LINKS, "zone_source": shown.source,
+            "settings_error": shown.error, "queue_threshold": shown.queue_threshold,
         }
         return HTMLResponse(page.render(data, shown.zone))
 
-    @app.get("/api/instances", summary="Each instance: last check, open incidents, uptime, mean and p95, "
-             "last queue length, socket and settings status read")
-    def instances() -> Response:
-        db = store()
-        got = db.together(instances=db.instances, incidents=db.open_incidents)
+    @app.get("/api/instances", summary="The instances, problems first, a page at a time (limit, offset; q "
+             "searches instance id, connection id and name; status, host filter): last check, open incidents, "
+             "uptime, mean and p95, last readings; the total matching and the counts by status and host")
+    def instances(q: str | None = None, status: str | None = None, host: str | None = None, offset: int = 0,
+                  limit: int = 100) -> Response:  # fmt: skip
+        flt = _fleet_filter(q, status, host, offset, limit)
+        db, now = store(), datetime.now(UTC)
+        got = db.together(fleet=lambda: db.fleet(flt, now), counts=db.fleet_counts, incidents=db.open_incidents,
+                          never=lambda: never_checked(db))  # fmt: skip
         by_id: dict[str, list[dict[str, Any]]] = {}
         for incident in got["incidents"]:
             by_id.setdefault(incident["instance_id"], []).append(incident)
-        rows = [{**i, "open_incidents": by_id.get(i["instance_id"], [])} for i in got["instances"]]
-        return _json({"now": datetime.now(UTC), "instances": rows, "never_checked": never_checked(rows)})
+        fleet = got["fleet"]
+        rows = [{**i, "open_incidents": by_id.get(i["instance_id"], [])} for i in fleet["instances"]]
+        after = flt.offset + len(rows)
+        return _json({"now": now, "total": fleet["total"], "offset": flt.offset, "limit": flt.limit,
+                      "next_offset": after if after < fleet["total"] else None, "counts": got["counts"],
+                      "instances": rows, "never_checked": got["never"]})  # fmt: skip
 
     @app.get("/api/incidents", summary="The open incidents, platform outages first (host, symptom, members)")
     def incidents() -> Response:

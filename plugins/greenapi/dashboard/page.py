@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
 from greenapi.dashboard import charts
-from greenapi.dashboard.queries import PAGE_SIZE, STATUSES
+from greenapi.dashboard.queries import FLEET_PAGE_SIZE, FLEET_STATUSES, PAGE_SIZE, STATUSES, FleetFilter
 from greenapi.dashboard.templating import ENV, ms
 from greenapi.domain.config import Settings
 from greenapi.domain.outages import parse_outage_key
@@ -47,14 +48,14 @@ def _query(**params: Any) -> str:
     return "?" + urlencode(kept) if kept else "./"
 
 
-def tiles(instances: list[dict[str, Any]], incidents: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, str]]:
+def tiles(by_status: dict[str, int], never: int, incidents: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, str]]:
     """The summary tiles at the top of the page: instances up, uptime, checks, reboots, alerts, incidents."""
-    rebooted = sum(1 for i in instances if i.get("status") == "rebooted")
-    up_now = sum(1 for i in instances if i.get("status") == "healthy") + rebooted
+    rebooted = by_status.get("rebooted", 0)
+    up_now = by_status.get("healthy", 0) + rebooted
     total = int(stats.get("total_checks") or 0)
     rate = f"{100 * int(stats['healthy_count']) / total:.2f} %" if total else "—"
     values = [
-        ("up-now", f"{up_now} / {len(instances)}",
+        ("up-now", f"{up_now:,} / {sum(by_status.values()) + never:,}",
          "instances up now" + (f", {rebooted} of them after a reboot" if rebooted else "")),
         ("open-incidents", str(len(incidents)), "open incidents"),
         ("success-7d", rate, "success rate, 7 d"),
@@ -83,6 +84,30 @@ def pager_links(status: str | None, instance: str | None, page: int, pages: int)
     targets = (("« newest", 1), ("‹ newer", page - 1), ("older ›", page + 1), ("oldest »", pages))
     return [{"label": label, "href": _query(status=status, instance=instance, page=target)}
             for label, target in targets if 1 <= target <= pages and target != page]
+
+
+def fleet_query(flt: FleetFilter, **changes: Any) -> str:
+    """The page's address with the fleet list filtered as ``flt`` with ``changes`` (q, fleet_status,
+    host, fleet_page), at the list."""
+    params = {"q": flt.q, "fleet_status": flt.status, "host": flt.host, "fleet_page": 1} | changes
+    return _query(**{k: v for k, v in params.items() if not (k == "fleet_page" and v == 1)}) + "#instances"
+
+
+def fleet_pager(flt: FleetFilter, page: int, total: int) -> dict[str, Any]:
+    """Where the fleet list is (instances shown, page of pages) and the links to the other pages."""
+    pages = max(1, -(-total // FLEET_PAGE_SIZE))
+    first = flt.offset + 1 if total else 0
+    targets = (("« first", 1), ("‹ previous", page - 1), ("next ›", page + 1), ("last »", pages))
+    return {"first": first, "last": min(flt.offset + FLEET_PAGE_SIZE, total), "total": total, "page": page,
+            "pages": pages, "links": [{"label": label, "href": fleet_query(flt, fleet_page=target)}
+                                      for label, target in targets if 1 <= target <= pages and target != page]}
+
+
+def host_counts(counts: dict[str, dict[str, int]], limit: int = 20) -> list[dict[str, Any]]:
+    """The API hosts with most instances first (at most ``limit``), each with those not healthy."""
+    hosts = sorted(counts.get("host", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [{"host": host, "count": count, "problems": counts.get("host_problem", {}).get(host, 0)}
+            for host, count in hosts]  # fmt: skip
 
 
 def chart_url(window: str, instance: str | None) -> str:
@@ -124,11 +149,19 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
     in_outage = {member: outage for outage in banners for member in outage.get("members") or ()}
     status, instance, checks = data.get("status"), data.get("instance"), data["checks"]
     queue_threshold = data.get("queue_threshold", DEFAULT_QUEUE_THRESHOLD)
+    fleet_flt, never = data.get("fleet_filter") or FleetFilter(), data.get("never", [])
+    counts = data.get("counts") or {"status": dict(Counter(i["status"] for i in data["instances"] if i.get("status")))}
+    total = data["fleet"]["total"] if "fleet" in data else len(data["instances"])
     return PAGE.render(
         data, zone=zone, style=STYLE, zone_script=ZONE_SCRIPT, settings_error=data.get("settings_error"),
         status=status, instance=instance, health_dag=HEALTH_DAG, reboot_dag=REBOOT_DAG,
         status_meanings=STATUS_MEANINGS, reboot_outcomes=REBOOT_OUTCOMES, statuses=STATUSES, page_size=PAGE_SIZE,
-        tiles=tiles(data["instances"], data["incidents"], data["stats"]), open_incidents=open_incidents,
+        tiles=tiles(counts.get("status", {}), len(never), data["incidents"], data["stats"]),
+        open_incidents=open_incidents, counts=counts, fleet_statuses=FLEET_STATUSES, fleet=fleet_flt, never=never,
+        fleet_pager=fleet_pager(fleet_flt, data.get("fleet_page", 1), total), hosts=host_counts(counts),
+        status_links={s: fleet_query(fleet_flt, fleet_status=s) for s in (*STATUSES, "problem")},
+        host_links={h: fleet_query(fleet_flt, host=h) for h in counts.get("host", {})},
+        problem_count=sum(n for s, n in counts.get("status", {}).items() if s != "healthy"),
         outages=banners, in_outage=in_outage,
         charts=[{"window": window, "url": chart_url(window, instance)} for window in ("24h", "30d")],
         queue_chart_url=chart_url("queue", instance), queue_threshold=queue_threshold,

@@ -25,16 +25,44 @@ PAGE_SIZE = 50
 # A check that counts as failing on the charts: a health-check failure outside the settle window.
 FAILING = "status NOT IN ('healthy', 'rebooted') AND NOT in_maintenance_window"
 
-INSTANCES = """
-SELECT c.instance_id, c.connection_id, c.checked_at, c.status, c.state_instance, c.response_time_ms,
-       c.error_message, u.uptime_24h, u.uptime_7d, u.uptime_30d, u.mean_ms_24h, u.mean_ms_7d, u.mean_ms_30d,
-       u.checks_24h, u.reboots_24h, l.p95_ms AS p95_ms_24h,
-       r.queue_length, r.queue_read_at, r.socket_status, r.socket_read_at, r.settings_status, r.settings_read_at
-FROM green_api_instance_last_check c
-LEFT JOIN green_api_instance_uptime u USING (instance_id)
-LEFT JOIN green_api_instance_latency_24h l USING (instance_id)
-LEFT JOIN green_api_instance_readings r USING (instance_id)
+# The fleet (issue 25): each instance's last check is one row of green_api_instance_latest, kept by
+# the log's insert trigger (sql/012), so counts, search and pages read at most one row per instance;
+# the page's figures (uptime, mean, p95) come from the roll-ups, for the page's instances only.
+_FLEET_WHERE = """
+WHERE (%(q)s::text IS NULL OR l.instance_id ILIKE %(q)s OR l.connection_id ILIKE %(q)s OR l.instance_name ILIKE %(q)s)
+  AND (%(status)s::text IS NULL OR l.status = %(status)s OR (%(status)s = 'problem' AND l.status <> 'healthy'))
+  AND (%(host)s::text IS NULL OR l.api_host = %(host)s)
 """
+# Problems first (the worst first), then by instance id.
+FLEET_ORDER = """CASE l.status WHEN 'critical_failure' THEN 0 WHEN 'unhealthy' THEN 1 WHEN 'rate_limited' THEN 2
+  WHEN 'rebooted' THEN 3 ELSE 4 END, l.instance_id"""
+FLEET_PAGE = f"""
+SELECT l.instance_id, l.connection_id, l.instance_name, l.api_host, l.id, l.checked_at, l.status, l.state_instance,
+       l.response_time_ms, l.error_message, r.queue_length, r.queue_read_at, r.socket_status, r.socket_read_at,
+       r.settings_status, r.settings_read_at
+FROM green_api_instance_latest l JOIN green_api_instance_readings r USING (instance_id)
+{_FLEET_WHERE}
+ORDER BY {FLEET_ORDER} LIMIT %(limit)s OFFSET %(offset)s
+"""  # noqa: S608 - fixed fragments, values bound
+# The figures of the instances of a page, from the roll-ups (p95: the hours' response times).
+FLEET_FIGURES = """
+SELECT u.instance_id, u.uptime_24h, u.uptime_7d, u.uptime_30d, u.mean_ms_24h, u.mean_ms_7d, u.mean_ms_30d,
+       u.checks_24h, u.reboots_24h, lat.p95_ms AS p95_ms_24h
+FROM green_api_instance_uptime_of(%(ids)s) u
+LEFT JOIN green_api_instance_latency(%(since)s, %(ids)s) lat USING (instance_id)
+"""
+FLEET_TOTAL = f"SELECT count(*) AS total FROM green_api_instance_latest l {_FLEET_WHERE}"  # noqa: S608
+# The counts above the list: by status and by API host, over the whole fleet.
+FLEET_COUNTS = """
+SELECT 'status' AS by, status AS key, count(*)::int AS count FROM green_api_instance_latest GROUP BY status
+UNION ALL
+SELECT 'host', COALESCE(api_host, ''), count(*)::int FROM green_api_instance_latest GROUP BY api_host
+UNION ALL
+SELECT 'host_problem', COALESCE(api_host, ''), count(*)::int FROM green_api_instance_latest
+WHERE status <> 'healthy' GROUP BY api_host
+"""
+# Which of the configured connections have been checked (never_checked: the others).
+CHECKED_CONNECTIONS = "SELECT DISTINCT connection_id FROM green_api_instance_latest WHERE connection_id = ANY(%(ids)s)"
 
 OPEN_INCIDENTS = """
 SELECT id, instance_id, kind, severity, opened_at, extract(epoch FROM open_for)::bigint AS open_seconds,
@@ -44,12 +72,22 @@ FROM green_api_open_incidents ORDER BY kind <> 'platform_outage', opened_at
 
 STATS_7D = "SELECT * FROM green_api_stats_7d"
 
-SERIES_24H = f"""
-SELECT date_bin('5 minutes', checked_at, TIMESTAMPTZ '2000-01-01') AS at,
+# The 24 h chart per 5 minutes: the fleet's from its 5-minute roll-up (sql/012), whole buckets from
+# the one holding ``since``; one instance's from its own rows (288 a day, one per point).
+SERIES_24H = """
+SELECT bucket AS at, round(sum(response_ms_sum)::numeric / NULLIF(sum(timed_rows), 0))::int AS mean_ms,
+       max(response_ms_max) AS max_ms, sum(checks)::int AS checks,
+       COALESCE(sum(checks - in_window) FILTER (WHERE status NOT IN ('healthy', 'rebooted')), 0)::int AS failing
+FROM green_api_check_5min_all
+WHERE bucket >= date_bin('5 minutes', %(since)s, TIMESTAMPTZ '2000-01-01 00:00+00')
+GROUP BY 1 ORDER BY 1
+"""
+SERIES_24H_INSTANCE = f"""
+SELECT date_bin('5 minutes', checked_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS at,
        avg(response_time_ms)::int AS mean_ms, max(response_time_ms) AS max_ms,
        count(*)::int AS checks, count(*) FILTER (WHERE {FAILING})::int AS failing
 FROM green_api_health_logs
-WHERE checked_at >= %(since)s AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+WHERE checked_at >= date_bin('5 minutes', %(since)s, TIMESTAMPTZ '2000-01-01 00:00+00') AND instance_id = %(instance)s
 GROUP BY 1 ORDER BY 1
 """  # noqa: S608 - a fixed fragment
 
@@ -64,22 +102,22 @@ GROUP BY 1 ORDER BY 1
 SERIES_30D = _SERIES_HOURLY.format(table="green_api_check_hourly_all", instance="")
 SERIES_30D_INSTANCE = _SERIES_HOURLY.format(table="green_api_check_hourly", instance="AND instance_id = %(instance)s")
 
-# The outgoing queue over 24 h: the longest read per 5-minute bucket. For all instances, each
-# instance's readings come from its own range of the partial index (sql/008): a scan of the whole
-# index by time alone is three times slower.
-_QUEUE_24H = """
-SELECT date_bin('5 minutes', g.checked_at, TIMESTAMPTZ '2000-01-01') AS at, max(g.queue_length) AS max_queue,
+# The outgoing queue over 24 h: the longest read per 5-minute bucket; the fleet's from the 5-minute
+# roll-up, one instance's from its rows (partial index of sql/008).
+QUEUE_24H = """
+SELECT bucket AS at, max(queue_max) AS max_queue, sum(queue_reads)::int AS reads
+FROM green_api_check_5min_all
+WHERE bucket >= date_bin('5 minutes', %(since)s, TIMESTAMPTZ '2000-01-01 00:00+00')
+GROUP BY 1 HAVING sum(queue_reads) > 0 ORDER BY 1
+"""
+QUEUE_24H_INSTANCE = """
+SELECT date_bin('5 minutes', g.checked_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS at, max(g.queue_length) AS max_queue,
        count(*)::int AS reads
-FROM {source}
+FROM green_api_health_logs g
+WHERE g.instance_id = %(instance)s AND g.queue_length IS NOT NULL
+  AND g.checked_at >= date_bin('5 minutes', %(since)s, TIMESTAMPTZ '2000-01-01 00:00+00')
 GROUP BY 1 ORDER BY 1
 """
-QUEUE_24H = _QUEUE_24H.format(source="""green_api_instance_ids i
-CROSS JOIN LATERAL (
-  SELECT l.checked_at, l.queue_length FROM green_api_health_logs l
-  WHERE l.instance_id = i.instance_id AND l.queue_length IS NOT NULL AND l.checked_at >= %(since)s
-) AS g""")
-QUEUE_24H_INSTANCE = _QUEUE_24H.format(source="""green_api_health_logs g
-WHERE g.instance_id = %(instance)s AND g.queue_length IS NOT NULL AND g.checked_at >= %(since)s""")
 
 # Reboots and delivered alerts, counted per chart bucket (a marker each), naming a few instances.
 REBOOTS = """
@@ -111,11 +149,15 @@ WHERE (%(status)s::varchar IS NULL OR l.status = %(status)s)
 ORDER BY l.checked_at DESC, l.id DESC LIMIT %(limit)s OFFSET %(offset)s
 """  # noqa: S608 - fixed column list
 
-# The total for the pager, from the roll-up: exact, and cheap at any size.
+# The total for the pager, from the roll-ups: exact, and a few hundred rows read at any size (the
+# fleet's hours, or one instance's days).
 CHECKS_TOTAL = """
-SELECT COALESCE(sum(checks), 0) AS total FROM green_api_check_hourly
+SELECT COALESCE(sum(checks), 0) AS total FROM green_api_check_hourly_all
 WHERE (%(status)s::varchar IS NULL OR status = %(status)s)
-  AND (%(instance)s::varchar IS NULL OR instance_id = %(instance)s)
+"""
+CHECKS_TOTAL_INSTANCE = """
+SELECT COALESCE(sum(checks), 0) AS total FROM green_api_check_daily
+WHERE (%(status)s::varchar IS NULL OR status = %(status)s) AND instance_id = %(instance)s
 """
 
 ONE_CHECK = f"SELECT {CHECK_COLUMNS} FROM green_api_health_logs l WHERE l.id = %(id)s"  # noqa: S608
@@ -184,6 +226,41 @@ class CheckFilter:
                 "offset": (self.page - 1) * PAGE_SIZE}
 
 
+FLEET_STATUSES = (*STATUSES, "problem")  # "problem": any status but healthy
+FLEET_PAGE_SIZE, FLEET_MAX_LIMIT = 50, 1000
+
+
+@dataclass(frozen=True)
+class FleetFilter:
+    """Which instances the fleet list shows: a search (instance id, connection id or name, any part,
+    any case), a status of their last check (or ``problem``: any but healthy), an API host, and
+    which slice (``offset``, ``limit``)."""
+    q: str | None = None
+    status: str | None = None
+    host: str | None = None
+    offset: int = 0
+    limit: int = FLEET_PAGE_SIZE
+
+    def __post_init__(self) -> None:
+        if self.q is not None and len(self.q) > 100:
+            raise BadFilter(f"q must be at most 100 characters; got {len(self.q)}")
+        if self.status is not None and self.status not in FLEET_STATUSES:
+            raise BadFilter(f"status must be one of {', '.join(FLEET_STATUSES)}; got {self.status!r}")
+        if self.host is not None and not (0 < len(self.host) <= 255):
+            raise BadFilter(f"host must be an API host of 1 to 255 characters; got {self.host!r}")
+        if not 1 <= self.limit <= FLEET_MAX_LIMIT:
+            raise BadFilter(f"limit must be between 1 and {FLEET_MAX_LIMIT}; got {self.limit}")
+        if not 0 <= self.offset <= 10_000_000:
+            raise BadFilter(f"offset must be between 0 and 10000000; got {self.offset}")
+
+    def params(self) -> dict[str, Any]:
+        """The filter as the queries' parameters (the search as an ILIKE pattern, its wildcards escaped)."""
+        pattern = None
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return {"q": pattern, "status": self.status, "host": self.host, "limit": self.limit, "offset": self.offset}
+
+
 def window_of(name: str) -> timedelta:
     """The length of a chart's window by its name (``24h`` or ``30d``); another name is refused."""
     if name not in WINDOWS:
@@ -222,9 +299,33 @@ class DashboardStore:
         futures = {name: self._parallel.submit(call) for name, call in calls.items()}
         return {name: future.result() for name, future in futures.items()}
 
-    def instances(self) -> list[dict[str, Any]]:
-        """Each instance's latest check, its uptime and response times, and its latest readings."""
-        return self._all(INSTANCES)
+    def fleet(self, flt: FleetFilter, now: datetime) -> dict[str, Any]:
+        """One page of the instances matching ``flt`` (problems first), each with its last check,
+        readings, uptime and response times; the number matching; the counts by status and host."""
+        params = flt.params()
+        rows = self._all(FLEET_PAGE, params)
+        total = int(self._all(FLEET_TOTAL, params)[0]["total"])
+        figures = {}
+        if rows:
+            ids = [r["instance_id"] for r in rows]
+            figures = {f["instance_id"]: f for f in self._all(FLEET_FIGURES, {"ids": ids, "since": now - WINDOWS["24h"]})}
+        instances = [{**row, **{k: v for k, v in figures.get(row["instance_id"], {}).items() if k != "instance_id"}}
+                     for row in rows]  # fmt: skip
+        return {"total": total, "limit": flt.limit, "offset": flt.offset, "instances": instances}
+
+    def fleet_counts(self) -> dict[str, dict[str, int]]:
+        """How many instances are in each status (their last check), and on each API host ('' unknown),
+        with each host's instances not healthy."""
+        counts: dict[str, dict[str, int]] = {"status": {}, "host": {}, "host_problem": {}}
+        for row in self._all(FLEET_COUNTS):
+            counts[row["by"]][row["key"]] = row["count"]
+        return counts
+
+    def checked_connections(self, conn_ids: list[str]) -> set[str]:
+        """Which of ``conn_ids`` have at least one check logged."""
+        if not conn_ids:
+            return set()
+        return {r["connection_id"] for r in self._all(CHECKED_CONNECTIONS, {"ids": conn_ids})}
 
     def open_incidents(self) -> list[dict[str, Any]]:
         """The open incidents: platform outages first, then oldest first."""
@@ -256,14 +357,14 @@ class DashboardStore:
     @staticmethod
     def _series_sql(window: str, instance: str | None) -> str:
         if window == "24h":
-            return SERIES_24H
+            return SERIES_24H_INSTANCE if instance else SERIES_24H
         return SERIES_30D_INSTANCE if instance else SERIES_30D
 
     def checks(self, flt: CheckFilter) -> dict[str, Any]:
         """One page of the checks, newest first, with its total, each with its reboot and alerts."""
         params = flt.params()
         rows = self._all(CHECKS_PAGE, params)
-        total = int(self._all(CHECKS_TOTAL, params)[0]["total"])
+        total = int(self._all(CHECKS_TOTAL_INSTANCE if flt.instance else CHECKS_TOTAL, params)[0]["total"])
         return {"page": flt.page, "page_size": PAGE_SIZE, "total": total,
                 "pages": max(1, -(-total // PAGE_SIZE)), "checks": self._with_details(rows)}
 

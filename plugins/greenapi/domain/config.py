@@ -187,13 +187,13 @@ class Settings(BaseModel):
     ))
     # retention
     health_log_retention_days: int = Field(30, ge=1, le=3650, description=(
-        "Rows of `green_api_health_logs` older than this are deleted."
+        "Days of `green_api_health_logs` older than this are dropped (a day goes once its last row is this old)."
     ))
     airflow_retention_days: int = Field(30, ge=1, le=3650, description=(
         "Runs, task instances, XComs and task logs of these DAGs older than this are deleted."
     ))
     cleanup_batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
-        "Rows deleted per transaction."
+        "Rows deleted per transaction by `airflow db clean` (the retention job of Airflow's own records)."
     ))
 
 
@@ -268,6 +268,7 @@ class InstanceConfig:
     send_timeout: float = 20.0
     # getSettings keys and values the instance must keep (may hold a secret: never in repr)
     expected_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    name: str | None = None  # the connection's description: how people call the instance
 
 
 def _load_json(name: str, raw: str | Any) -> Any:
@@ -409,7 +410,8 @@ def expected_settings(conn_id: str, value: Any) -> dict[str, Any]:
 
 
 def instance_config(
-    conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any]
+    conn_id: str, host: str | None, login: str | None, password: str | None, extra: dict[str, Any],
+    description: str | None = None,
 ) -> InstanceConfig:
     """Check a Green API connection's fields; the error names the field, never the token."""
     url = (host or "").strip().rstrip("/")
@@ -435,6 +437,7 @@ def instance_config(
         reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
         send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),
         expected_settings=expected_settings(conn_id, _extra(extra, "expected_settings")),
+        name=(description or "").strip()[:200] or None,
     )
 
 

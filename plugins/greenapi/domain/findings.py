@@ -33,6 +33,8 @@ class Finding(Record):
     fix: str | None = None
     reading: Reading | None = None  # what the check read beyond the state (domain.broken)
     outage: str | None = None  # the key of the run's outage the instance belongs to (domain.outages)
+    api_host: str | None = None  # the API host that served the check
+    name: str | None = None  # the instance's name (its connection's description)
 
     @classmethod
     def of(cls, verdict: Verdict, *, reboot_triggered: bool, **context: Any) -> Finding:

@@ -335,6 +335,8 @@ def findings(
                 response_time_ms=check.result.response_time_ms,
                 reading=check.reading,
                 outage=members.get(check.instance_id),
+                api_host=check.api_host,
+                name=check.name,
             )
         )
     return out

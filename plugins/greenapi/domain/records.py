@@ -22,7 +22,8 @@ class InstanceCheck(Record):
 
     JSON: ``{"conn_id", "instance_id", "checked_at" (ISO 8601, UTC, when the call was made),
     "dashboard_url" (str or null), "result" (ApiResult.to_dict()), "reading" (Reading.to_dict(),
-    or null when nothing more was read), "api_host" (the API host that served it, or null)}``.
+    or null when nothing more was read), "api_host" (the API host that served it, or null),
+    "name" (the connection's description, or null)}``.
     """
 
     conn_id: str
@@ -32,6 +33,7 @@ class InstanceCheck(Record):
     dashboard_url: str | None = None
     reading: Reading | None = None
     api_host: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ class LogRow(Record):
     queue_length: int | None
     socket_status: str | None
     settings_status: str | None
+    api_host: str | None = None
+    instance_name: str | None = None
 
 
 def log_rows(
@@ -54,7 +56,7 @@ def log_rows(
             incident_id=outcome.incident_ids.get(f.instance_id),
             in_maintenance_window=bool(outcome.in_window.get(f.instance_id, False)),
             queue_length=f.reading.queue if f.reading else None, socket_status=f.reading.socket if f.reading else None,
-            settings_status=f.reading.settings if f.reading else None,
+            settings_status=f.reading.settings if f.reading else None, api_host=f.api_host, instance_name=f.name,
         ))  # fmt: skip
     return rows
 

@@ -202,7 +202,8 @@ class _GreenApiConnection:
 
     def _configure(self, conn: Any) -> InstanceConfig:
         extra = conn.extra_dejson if conn.extra else {}
-        cfg = instance_config(self.green_api_conn_id, conn.host, conn.login, conn.password, extra)
+        cfg = instance_config(self.green_api_conn_id, conn.host, conn.login, conn.password, extra,
+                              getattr(conn, "description", None))
         self._token = conn.password.strip() if conn.password else None
         return cfg
 

@@ -271,7 +271,9 @@ def check_instances(
             more = pool.submit(after_the_states, hook)
         link = hook.config.dashboard_url or dashboard_url
         host = api_host(hook.config.api_url)
-        return InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link, api_host=host), more
+        check = InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link, api_host=host,
+                              name=hook.config.name)
+        return check, more
 
     with pool:
         staged = list(pool.map(check, conn_ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from greenapi.store import HealthStore
 
 log = logging.getLogger(__name__)
+# Days of health-log partitions made ahead by each daily run: a week of the DAG paused, and checks
+# still land in their own day's partition (later ones in the default partition, moved out when made).
+PARTITIONS_AHEAD = 7
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -23,14 +26,16 @@ def cutoff(now: datetime, days: int) -> datetime:
 
 
 def purge_health_logs_step() -> dict[str, int]:
-    """Task body: health-log rows older than ``health_log_retention_days``, deleted in batches."""
+    """Task body: the health log's partitions for the days ahead are made, and the days older
+    than ``health_log_retention_days`` are dropped whole."""
     from greenapi.store import HealthStore
 
     ctx = TaskContext.load()
     before = cutoff(ctx.run_after, ctx.settings.health_log_retention_days)
-    removed = purge_health_logs(HealthStore(), before, ctx.settings.cleanup_batch_size)
-    log.info("Deleted %d health-log row(s) checked before %s", removed["rows"], before.isoformat())
-    return removed
+    done = purge_health_logs(HealthStore(), ctx.run_after, before)
+    log.info("Health log: %d partition(s) made ahead; %d day(s) dropped with %d row(s), all checked before %s",
+             done["partitions_made"], done["days_dropped"], done["rows"], before.isoformat())
+    return done
 
 
 def purge_task_logs_step() -> dict[str, int]:
@@ -44,15 +49,13 @@ def purge_task_logs_step() -> dict[str, int]:
     return removed
 
 
-def purge_health_logs(store: HealthStore, before: datetime, batch_size: int) -> dict[str, int]:
-    """Delete health-log rows older than ``before`` in batches of ``batch_size``."""
-    deleted = batches = 0
-    while True:
-        count = store.delete_logs_before(before.isoformat(), batch_size)
-        batches += 1
-        deleted += count
-        if count < batch_size:
-            return {"rows": deleted, "batches": batches}
+def purge_health_logs(store: HealthStore, now: datetime, before: datetime) -> dict[str, int]:
+    """Make the partitions of the days from yesterday to PARTITIONS_AHEAD days ahead (UTC), then
+    drop the days that ended by ``before``: a day goes once its last moment is past retention."""
+    today = now.astimezone(UTC).date()
+    made = store.make_partitions(today - timedelta(days=1), today + timedelta(days=PARTITIONS_AHEAD))
+    days, rows = store.drop_logs_before(before)
+    return {"partitions_made": made, "days_dropped": days, "rows": rows}
 
 
 def purge_task_logs(base_folder: str | Path, before: datetime) -> dict[str, int]:
