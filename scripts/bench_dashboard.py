@@ -1,4 +1,4 @@
-"""Dashboard latency over real HTTP with 30 days of history for 100 instances (`make bench-dashboard`).
+"""Dashboard latency over real HTTP on generated history (`make bench-dashboard`: 100 instances x 30 days).
 
 Fills the bench health database with scripts/generate_history.py (unless it already holds fresh
 history of that size), serves Airflow's API server app (the plugin mounted, the simple auth
@@ -71,13 +71,17 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--reuse-history", action="store_true",
+                        help="time the history already in the bench database, however old (it takes minutes to make)")
+    parser.add_argument("--retention", action="store_true",
+                        help="then measure disk per day and drop the oldest day (the history is made anew next time)")
     args = parser.parse_args()
     if not args.db_url:
         parser.error("give --db-url or set GREEN_API_DB_URL (make bench-dashboard does)")
     os.environ["AIRFLOW_CONN_GREEN_API_DB"] = args.db_url
 
-    if history_is_fresh(args.db_url, args.instances, args.days):
-        print("history: reusing the fresh history already in the bench database")
+    if args.reuse_history or history_is_fresh(args.db_url, args.instances, args.days):
+        print("history: reusing the history already in the bench database")
     else:
         began = time.perf_counter()
         counts = generate(args.db_url, args.instances, args.days)
@@ -97,8 +101,15 @@ def main() -> int:
         "/green-api/",
         "/green-api/?status=unhealthy&page=5",
         f"/green-api/?instance={instance}",
+        "/green-api/?q=00042&fleet_status=problem",
+        "/green-api/?fleet_page=20",
         "/green-api/api/instances",
+        "/green-api/api/instances?offset=5000&limit=100",
+        "/green-api/api/instances?status=problem&host=7104.api.greenapi.com",
+        "/green-api/api/incidents",
         "/green-api/api/summary",
+        "/green-api/api/queue",
+        "/green-api/charts/queue.svg",
         "/green-api/api/series?window=24h",
         "/green-api/api/series?window=30d",
         f"/green-api/api/series?window=30d&instance={instance}",
@@ -128,7 +139,38 @@ def main() -> int:
         print(f"{path:58} {median:7.1f} ms {p95:6.1f} ms {len(response.content):9,}")
     verdict = "met" if worst < GOAL_MS else "MISSED"
     print(f"\nslowest median {worst:.1f} ms: goal (every median under {GOAL_MS:.0f} ms) {verdict}")
+    if args.retention:
+        disk_and_retention(args.db_url)
     return 0
+
+
+def disk_and_retention(url: str) -> None:
+    """Disk per day (a whole day's partition with its indexes, and the aggregates per day), then the
+    retention of the oldest whole day, timed as the maintenance DAG runs it (the day is gone after)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        parts = conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid), pg_indexes_size(c.oid), c.reltuples::bigint"
+            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'green_api_health_logs'::regclass AND c.relname ~ '[0-9]{8}$'"
+            "   AND c.reltuples > 0 ORDER BY c.relname").fetchall()
+        if len(parts) < 3:
+            print("retention: fewer than 3 days of partitions, not measured")
+            return
+        whole = parts[1:-1]  # the first and the last days are partial
+        name, total, indexes, rows = max(whole, key=lambda p: p[3])
+        agg = sum(conn.execute(f"SELECT pg_total_relation_size('{t}')").fetchone()[0]  # noqa: S608 - fixed names
+                  for t in ("green_api_check_hourly", "green_api_check_daily", "green_api_check_hourly_all",
+                            "green_api_check_5min_all"))
+        print(f"\ndisk for one day ({name}, {rows:,} rows): {total / 2**20:,.0f} MiB with its indexes "
+              f"({indexes / 2**20:,.0f} MiB of indexes); the aggregates: {agg / len(parts) / 2**20:,.1f} MiB per day")
+        oldest = parts[0][0]
+        day_end = conn.execute("SELECT to_date(right(%s, 8), 'YYYYMMDD') + 1", (oldest,)).fetchone()[0]
+        began = time.perf_counter()
+        dropped = conn.execute("SELECT partitions, rows FROM green_api_drop_health_logs_before(%s::date)",
+                               (day_end,)).fetchone()
+        took = time.perf_counter() - began
+        print(f"retention: {dropped[0]} day(s), {dropped[1]:,} rows, dropped in {took * 1000:,.0f} ms "
+              f"(goal: one day of 10,000 instances, 2.88 million rows, under 1 s)")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext(part));  -- two makers at once: one makes it
-  IF to_regclass(part) IS NOT NULL THEN
+  -- A query (a fresh snapshot), not to_regclass (the catalog cache): sees the other maker's table.
+  IF EXISTS (SELECT 1 FROM pg_class WHERE relname = part AND relnamespace = current_schema()::regnamespace) THEN
     RETURN NULL;
   END IF;
   EXECUTE format('CREATE TABLE %I (LIKE green_api_health_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);

@@ -228,3 +228,62 @@ def test_support_opens_the_dashboard_from_airflows_navigation_and_filters(api_se
     assert f"Error: {error}" in first.text
     browser.save_screenshot(str(SHOTS / "dashboard-unhealthy.png"))
     assert (SHOTS / "dashboard.png").stat().st_size > 10_000
+
+
+def test_support_finds_instances_among_a_thousand(api_server, browser, db):
+    """1,000 instances: the page shows counts by status and host, and one page of 50; support
+    narrows it by host, by search and by status, and pages on."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.dashboard.test_fleet import log_fleet
+
+    for k in range(12):  # an hour of checks, every 5 minutes
+        log_fleet(db, 1000, minutes_ago=5 * k + 1)
+
+    def db_count(where: str = "true", *params: Any) -> int:
+        return int(db.execute(f"SELECT count(*) FROM green_api_instance_latest WHERE {where}", params).fetchone()[0])  # noqa: S608
+
+    def shown() -> str:
+        return _text(browser, "#fleet-shown")
+
+    browser.get(dashboard_link(api_server))
+    _log_in(browser)
+    _wait(lambda: _text(browser, "h1") == "Green API health")
+    assert _text(browser, "#tile-up-now").startswith(
+        f"{db_count('status IN (%s, %s)', 'healthy', 'rebooted'):,} / {db_count() + 1:,}")  # + the default, never checked
+    assert shown() == "instances 1–50 of 1,000"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#instances tbody tr[data-instance]")) == 50
+    weight = browser.execute_script("return document.documentElement.outerHTML.length;")
+    assert weight < 500_000, weight
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "dashboard-fleet-1000.png"))
+
+    # One API host: its instances only.
+    browser.find_element(By.CSS_SELECTOR, '#host-counts a[data-host="7101.api.greenapi.com"]').click()
+    on_host = db_count("api_host = %s", "7101.api.greenapi.com")
+    _wait(lambda: shown() == f"instances 1–50 of {on_host:,}")
+    cells = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#instances tbody tr[data-instance] td:first-child")]
+    assert cells and all("7101.api.greenapi.com" in c for c in cells)
+
+    # A search by name, then the critical ones among them.
+    box = browser.find_element(By.ID, "fleet-search")
+    box.clear()
+    box.send_keys("shop 7")
+    Select(browser.find_element(By.ID, "fleet-host")).select_by_value("")
+    browser.find_element(By.ID, "apply-fleet-filters").click()
+    named = db_count("instance_name ILIKE %s", "%shop 7%")
+    _wait(lambda: shown() == f"instances 1–50 of {named:,}")
+    Select(browser.find_element(By.ID, "fleet-status")).select_by_value("critical_failure")
+    browser.find_element(By.ID, "apply-fleet-filters").click()
+    critical = db_count("instance_name ILIKE %s AND status = 'critical_failure'", "%shop 7%")
+    _wait(lambda: shown() == f"instances 1–{critical} of {critical}")
+    statuses = {e.text for e in browser.find_elements(By.CSS_SELECTOR, 'td[data-field="status"]')}
+    assert statuses == {"critical_failure"}
+
+    # Back to all, and to the next page.
+    browser.find_element(By.LINK_TEXT, "clear").click()
+    _wait(lambda: shown() == "instances 1–50 of 1,000")
+    browser.find_element(By.LINK_TEXT, "next ›").click()
+    _wait(lambda: shown() == "instances 51–100 of 1,000")
+    assert "page 2 of 20" in _text(browser, "#fleet-pager")
