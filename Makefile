@@ -25,7 +25,8 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make audit      pip-audit of the pinned requirements (api.osv.dev, else the PyPA snapshot in security/)"
 	@echo "make bench      the check over 1,000 instances, DAG parse times, the dashboard's latency"
-	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks)"
+	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks);"
+	@echo "                      DASHBOARD_INSTANCES=10000 DASHBOARD_DAYS=7 DASHBOARD_RETENTION=1 for a fleet"
 	@echo "make bench-alert      1,000 instances, 500 failing at once: messages, reboots, time to the alert; then"
 	@echo "                      run start -> alert latency against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
@@ -127,12 +128,19 @@ bench-alert: install
 	  echo; echo "== run start -> alert, against a running make run (demo mode)"; \
 	  $(PY) scripts/bench_alert_latency.py || echo "(not measured: start make run in another terminal first)"
 
+# The dashboard's latency on generated history (DASHBOARD_INSTANCES x DASHBOARD_DAYS; at 10,000 x 7
+# the history takes about 15 minutes to make), disk per day and the retention of a day
+# (DASHBOARD_RETENTION=1: the oldest day is dropped), then what logging a run of 10,000 costs.
+DASHBOARD_INSTANCES ?= 100
+DASHBOARD_DAYS ?= 30
 bench-dashboard: install
 	@. scripts/env.sh bench; \
 	  mkdir -p .artifacts; \
 	  $(VENV)/bin/airflow db migrate > .artifacts/airflow-db-migrate-bench.log 2>&1 || { tail -20 .artifacts/airflow-db-migrate-bench.log; exit 1; }; \
 	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
-	  $(PY) scripts/bench_dashboard.py
+	  $(PY) scripts/bench_dashboard.py --instances $(DASHBOARD_INSTANCES) --days $(DASHBOARD_DAYS) \
+	    $(if $(DASHBOARD_RETENTION),--retention) $(if $(DASHBOARD_REUSE),--reuse-history); \
+	  echo; echo "== logging a run of 10,000 instances: the roll-up triggers' cost"; $(PY) scripts/bench_log_write.py
 
 # Scale-out proven for real: CeleryExecutor, Redis, a Celery worker (not part of `make test`).
 test-scale: install

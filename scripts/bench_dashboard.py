@@ -104,7 +104,7 @@ def main() -> int:
         "/green-api/?q=00042&fleet_status=problem",
         "/green-api/?fleet_page=20",
         "/green-api/api/instances",
-        "/green-api/api/instances?offset=5000&limit=100",
+        "/green-api/api/instances?offset=5000",
         "/green-api/api/instances?status=problem&host=7104.api.greenapi.com",
         "/green-api/api/incidents",
         "/green-api/api/summary",

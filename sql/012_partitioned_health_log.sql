@@ -86,7 +86,9 @@ CREATE INDEX idx_health_logs_checked_at ON green_api_health_logs(checked_at DESC
 CREATE INDEX idx_health_logs_instance_checked_at_rt ON green_api_health_logs(instance_id, checked_at DESC)
   INCLUDE (response_time_ms);
 CREATE INDEX idx_health_logs_status_checked_at ON green_api_health_logs(status, checked_at DESC);
-CREATE INDEX idx_health_logs_reboots ON green_api_health_logs(checked_at) WHERE reboot_triggered;
+-- The charts' reboot marks: an index-only scan (the outcome and the instance included).
+CREATE INDEX idx_health_logs_reboots ON green_api_health_logs(checked_at) INCLUDE (reboot_success, instance_id)
+  WHERE reboot_triggered;
 CREATE INDEX idx_health_logs_scheduled ON green_api_health_logs(checked_at) WHERE trigger_type = 'scheduled';
 CREATE INDEX idx_health_logs_queue_read ON green_api_health_logs(instance_id, checked_at DESC)
   INCLUDE (queue_length) WHERE queue_length IS NOT NULL;
@@ -94,6 +96,11 @@ CREATE INDEX idx_health_logs_queue_read ON green_api_health_logs(instance_id, ch
 CREATE INDEX idx_health_logs_run_instance ON green_api_health_logs(run_id, instance_id);
 -- One check by its id (the dashboard's check page): an index probe per partition.
 CREATE INDEX idx_health_logs_id ON green_api_health_logs(id);
+
+-- The charts' alert marks, the same way.
+DROP INDEX idx_deliveries_attempted_at;
+CREATE INDEX idx_deliveries_attempted_at ON green_api_alert_deliveries(attempted_at) INCLUDE (message_kind, instance_id)
+  WHERE ok;
 
 -- ---- the aggregates
 
@@ -404,20 +411,19 @@ CREATE VIEW green_api_instance_last_check AS
 SELECT instance_id, id, checked_at, status, state_instance, response_time_ms, error_message, connection_id
 FROM green_api_instance_latest;
 
--- Mean and p95 of the response time per instance over the whole hours since p_since's hour, from
--- the hourly aggregates (exact: each hour keeps its checks' response times). NULL: every instance.
-CREATE FUNCTION green_api_instance_latency(p_since TIMESTAMPTZ, p_ids VARCHAR[] DEFAULT NULL)
+-- Mean and p95 of the response time of the instances p_ids over the whole hours since p_since's
+-- hour, from the hourly aggregates (exact: each hour keeps its checks' response times).
+CREATE FUNCTION green_api_instance_latency(p_since TIMESTAMPTZ, p_ids VARCHAR[])
 RETURNS TABLE (instance_id VARCHAR, mean_ms NUMERIC, p95_ms NUMERIC)
 LANGUAGE sql STABLE AS $$
   SELECT h.instance_id, round(avg(v)), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY v)::numeric)
   FROM green_api_check_hourly h CROSS JOIN LATERAL unnest(h.response_ms) AS v
-  WHERE h.hour >= (SELECT date_trunc('hour', p_since, 'UTC')) AND h.instance_id <> ''
-    AND (p_ids IS NULL OR h.instance_id = ANY(p_ids))
+  WHERE h.instance_id = ANY(p_ids) AND h.hour >= (SELECT date_trunc('hour', p_since, 'UTC'))
   GROUP BY h.instance_id
 $$;
 
 CREATE VIEW green_api_instance_latency_24h AS
-SELECT * FROM green_api_instance_latency(now() - interval '24 hours');
+SELECT * FROM green_api_instance_latency(now() - interval '24 hours', ARRAY(SELECT instance_id FROM green_api_instance_latest));
 
 CREATE VIEW green_api_instance_readings AS
 SELECT instance_id,
@@ -434,33 +440,28 @@ SELECT id, checked_at, instance_id, status, state_instance, error_message, reboo
 FROM green_api_health_logs
 WHERE status <> 'healthy';
 
--- The roll-up rows of some instances (NULL: all) covering [since, now], as green_api_rollup_since.
+-- The roll-up rows of the instances p_ids covering [since, now], as green_api_rollup_since.
 CREATE FUNCTION green_api_rollup_of(p_since TIMESTAMPTZ, p_ids VARCHAR[])
 RETURNS TABLE (instance_id VARCHAR, status VARCHAR, checks INTEGER, in_window INTEGER, timed_rows INTEGER,
                response_ms_sum BIGINT, response_ms_max INTEGER, reboots INTEGER, alerts INTEGER)
 LANGUAGE sql STABLE AS $$
   SELECT instance_id, status, checks, in_window, timed_rows, response_ms_sum, response_ms_max, reboots, alerts
   FROM green_api_check_daily WHERE day >= (SELECT date_trunc('day', p_since, 'UTC') + interval '1 day')
-    AND (p_ids IS NULL OR instance_id = ANY(p_ids))
+    AND instance_id = ANY(p_ids)
   UNION ALL
   SELECT instance_id, status, checks, in_window, timed_rows, response_ms_sum, response_ms_max, reboots, alerts
   FROM green_api_check_hourly
   WHERE hour >= (SELECT date_trunc('hour', p_since, 'UTC'))
     AND hour < (SELECT date_trunc('day', p_since, 'UTC') + interval '1 day')
-    AND (p_ids IS NULL OR instance_id = ANY(p_ids))
+    AND instance_id = ANY(p_ids)
 $$;
 
--- green_api_instance_uptime's figures for some instances (NULL: all): the fleet view asks for a page's.
+-- green_api_instance_uptime's figures for the instances p_ids: the fleet view asks for a page's.
 CREATE FUNCTION green_api_instance_uptime_of(p_ids VARCHAR[])
 RETURNS TABLE (instance_id VARCHAR, uptime_24h NUMERIC, uptime_7d NUMERIC, uptime_30d NUMERIC, mean_ms_24h NUMERIC,
                mean_ms_7d NUMERIC, mean_ms_30d NUMERIC, checks_24h BIGINT, reboots_24h BIGINT)
 LANGUAGE sql STABLE AS $$
-  WITH r AS (
-    SELECT '24h' AS w, * FROM green_api_rollup_of(now() - interval '24 hours', p_ids)
-    UNION ALL SELECT '7d', * FROM green_api_rollup_of(now() - interval '7 days', p_ids)
-    UNION ALL SELECT '30d', * FROM green_api_rollup_of(now() - interval '30 days', p_ids)
-  )
-  SELECT instance_id,
+  SELECT r.instance_id,
          round(100.0 * COALESCE(sum(checks - in_window) FILTER (WHERE w = '24h' AND status = 'healthy'), 0)
                / NULLIF(sum(checks - in_window) FILTER (WHERE w = '24h' AND status <> 'rebooted'), 0), 2),
          round(100.0 * COALESCE(sum(checks - in_window) FILTER (WHERE w = '7d' AND status = 'healthy'), 0)
@@ -472,5 +473,20 @@ LANGUAGE sql STABLE AS $$
          round(sum(response_ms_sum) FILTER (WHERE w = '30d') / NULLIF(sum(timed_rows) FILTER (WHERE w = '30d'), 0)),
          COALESCE(sum(checks) FILTER (WHERE w = '24h'), 0),
          COALESCE(sum(reboots) FILTER (WHERE w = '24h'), 0)
-  FROM r GROUP BY instance_id
+  FROM (VALUES ('24h', now() - interval '24 hours'), ('7d', now() - interval '7 days'),
+               ('30d', now() - interval '30 days')) AS win(w, since)
+  CROSS JOIN LATERAL green_api_rollup_of(win.since, p_ids) AS r
+  GROUP BY r.instance_id
 $$;
+
+-- The seed's 7-day statistics from the all-instances hours (the same whole hours as before): a
+-- few hundred rows whatever the fleet.
+CREATE OR REPLACE VIEW green_api_stats_7d AS
+SELECT COALESCE(sum(checks), 0) AS total_checks,
+       COALESCE(sum(checks) FILTER (WHERE status = 'healthy'), 0) AS healthy_count,
+       COALESCE(sum(checks) FILTER (WHERE status = 'unhealthy'), 0) AS unhealthy_count,
+       COALESCE(sum(checks) FILTER (WHERE status = 'critical_failure'), 0) AS critical_count,
+       round(sum(response_ms_sum) / NULLIF(sum(timed_rows), 0)) AS avg_response_ms,
+       COALESCE(sum(reboots), 0) AS total_reboots,
+       COALESCE(sum(alerts), 0) AS total_alerts
+FROM green_api_check_hourly_all WHERE hour >= (SELECT date_trunc('hour', now() - interval '7 days', 'UTC'));

@@ -32,10 +32,13 @@ def log_fleet(db: psycopg.Connection[Any], instances: int, minutes_ago: float = 
 
 def test_the_api_pages_the_fleet_with_its_total_and_counts(get, db):
     log_fleet(db, 120)
-    first = get("/green-api/api/instances").json()
-    assert (first["total"], first["offset"], first["limit"], len(first["instances"]), first["next_offset"]) == (
-        120, 0, 100, 100, 100)
-    rest = get("/green-api/api/instances?offset=100").json()
+    page = get("/green-api/api/instances").json()
+    assert (page["total"], page["offset"], page["limit"], len(page["instances"]), page["next_offset"]) == (
+        120, 0, 50, 50, 50)  # 50 by default
+    first = get("/green-api/api/instances?limit=100").json()
+    assert (len(first["instances"]), first["next_offset"]) == (100, 100)
+    assert first["instances"][:50] == page["instances"]
+    rest = get("/green-api/api/instances?offset=100&limit=100").json()
     assert (len(rest["instances"]), rest["next_offset"]) == (20, None)
     ids = [i["instance_id"] for i in first["instances"] + rest["instances"]]
     assert len(set(ids)) == 120  # every instance once over the pages

@@ -257,11 +257,11 @@ def build_app() -> FastAPI:
         }
         return HTMLResponse(page.render(data, shown.zone))
 
-    @app.get("/api/instances", summary="The instances, problems first, a page at a time (limit, offset; q "
+    @app.get("/api/instances", summary="The instances, problems first, a page at a time (limit: 50 by default, offset; q "
              "searches instance id, connection id and name; status, host filter): last check, open incidents, "
              "uptime, mean and p95, last readings; the total matching and the counts by status and host")
     def instances(q: str | None = None, status: str | None = None, host: str | None = None, offset: int = 0,
-                  limit: int = 100) -> Response:  # fmt: skip
+                  limit: int = page.FLEET_PAGE_SIZE) -> Response:  # fmt: skip
         flt = _fleet_filter(q, status, host, offset, limit)
         db, now = store(), datetime.now(UTC)
         got = db.together(fleet=lambda: db.fleet(flt, now), counts=db.fleet_counts, incidents=db.open_incidents,
