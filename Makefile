@@ -15,7 +15,7 @@ SIM_PORT ?= 8765
 UI_PORT ?= 8080
 TEST_WORKERS ?= 4
 
-.PHONY: help install migrate run test test-fast test-scale lint audit browser screenshots bench bench-alert bench-check bench-dashboard simulator lock clean remove-pgdata
+.PHONY: help install migrate run test test-fast test-scale lint audit browser screenshots bench bench-alert bench-check bench-check-10k bench-dashboard simulator lock clean remove-pgdata
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
@@ -25,6 +25,8 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make audit      pip-audit of the pinned requirements (api.osv.dev, else the PyPA snapshot in security/)"
 	@echo "make bench      the check over 1,000 instances, DAG parse times, the dashboard's latency"
+	@echo "make bench-check-10k  the check at 10,000 instances (40 tasks of 250) in real runs: LocalExecutor,"
+	@echo "                      then Celery with two workers (Redis on 127.0.0.1:6379); about 25 minutes"
 	@echo "make bench-dashboard  dashboard latency over 30 days x 100 instances (~860,000 checks);"
 	@echo "                      DASHBOARD_INSTANCES=10000 DASHBOARD_DAYS=7 DASHBOARD_RETENTION=1 for a fleet"
 	@echo "make bench-alert      1,000 instances, 500 failing at once: messages, reboots, time to the alert; then"
@@ -118,6 +120,16 @@ bench-check: install
 	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
 	  echo "== the check over 1,000 simulated instances, in one process"; $(PY) scripts/bench_check.py; \
 	  echo; echo "== the check over 1,000 simulated instances, in real runs"; $(PY) scripts/bench_check_run.py
+
+# The check at 10,000 simulated instances (40 check tasks of 250, 2 % hanging until the timeout) in
+# real runs: under the LocalExecutor, then under Celery with two workers (Redis on 127.0.0.1:6379).
+bench-check-10k: install
+	@. scripts/env.sh bench; \
+	  $(PY) -m greenapi.migrate --url "$$GREEN_API_DB_URL"; \
+	  echo "== the check over 10,000 simulated instances, in real runs: LocalExecutor"; \
+	  $(PY) scripts/bench_check_run.py --instances 10000 --per-task 250 --rounds 2 --executor local; \
+	  echo; echo "== the same under Celery, two workers"; \
+	  $(PY) scripts/bench_check_run.py --instances 10000 --per-task 250 --rounds 2 --executor celery --celery-workers 2
 
 # A fleet failing together in real runs (services of its own), then the run start -> alert latency
 # against a running `make run` (demo mode), when one is up.

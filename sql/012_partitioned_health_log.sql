@@ -40,11 +40,33 @@ ALTER TABLE green_api_health_logs
 
 CREATE TABLE green_api_health_logs_default PARTITION OF green_api_health_logs DEFAULT;
 
--- The partition of one UTC day, made if missing (rows of that day caught by the default
--- partition move into it). Returns its name, or NULL when it already existed.
-CREATE FUNCTION green_api_health_log_partition(p_day DATE) RETURNS TEXT LANGUAGE plpgsql AS $$
+-- The hourly roll-up is partitioned by UTC day the same way (green_api_check_hourly_YYYYMMDD): a
+-- day of 10,000 instances holds 240,000 of its rows, which retention drops with the log's day
+-- instead of deleting them. Its rows are counted again from the log below (the old ones go).
+ALTER TABLE green_api_check_hourly RENAME TO green_api_check_hourly_unpartitioned;
+ALTER INDEX green_api_check_hourly_pkey RENAME TO green_api_check_hourly_unpartitioned_pkey;
+ALTER INDEX idx_check_hourly_hour RENAME TO idx_check_hourly_unpartitioned_hour;
+CREATE TABLE green_api_check_hourly
+  (LIKE green_api_check_hourly_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+  PARTITION BY RANGE (hour);
+DROP TABLE green_api_check_hourly_unpartitioned;
+-- Per instance and hour, beside the counts: the response times of the hour's checks (one value
+-- per timed check) and the outgoing queue's longest read.
+ALTER TABLE green_api_check_hourly
+  ADD PRIMARY KEY (instance_id, hour, status),
+  ADD COLUMN response_ms INTEGER[] NOT NULL DEFAULT '{}',
+  ADD COLUMN queue_max INTEGER,
+  ADD COLUMN queue_reads INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_check_hourly_hour ON green_api_check_hourly(hour);
+CREATE TABLE green_api_check_hourly_default PARTITION OF green_api_check_hourly DEFAULT;
+
+-- The partition of p_parent (partitioned by p_column) for one UTC day, made if missing: the rows
+-- of that day its default partition caught move into it. Returns its name, or NULL when it
+-- already existed.
+CREATE FUNCTION green_api_day_partition(p_parent TEXT, p_column TEXT, p_day DATE) RETURNS TEXT
+LANGUAGE plpgsql AS $$
 DECLARE
-  part TEXT := 'green_api_health_logs_' || to_char(p_day, 'YYYYMMDD');
+  part TEXT := p_parent || '_' || to_char(p_day, 'YYYYMMDD');
   lo TIMESTAMPTZ := p_day::timestamp AT TIME ZONE 'UTC';
   hi TIMESTAMPTZ := (p_day + 1)::timestamp AT TIME ZONE 'UTC';
 BEGIN
@@ -56,12 +78,20 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_class WHERE relname = part AND relnamespace = current_schema()::regnamespace) THEN
     RETURN NULL;
   END IF;
-  EXECUTE format('CREATE TABLE %I (LIKE green_api_health_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
-  EXECUTE format('WITH moved AS (DELETE FROM green_api_health_logs_default WHERE checked_at >= $1 AND checked_at < $2'
-                 ' RETURNING *) INSERT INTO %I SELECT * FROM moved', part) USING lo, hi;
-  -- ATTACH (not CREATE ... PARTITION OF): readers and writers of the log are not blocked.
-  EXECUTE format('ALTER TABLE green_api_health_logs ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+  EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, p_parent);
+  EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= $1 AND %I < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved',
+                 p_parent || '_default', p_column, p_column, part) USING lo, hi;
+  -- ATTACH (not CREATE ... PARTITION OF): readers and writers of the table are not blocked.
+  EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', p_parent, part, lo, hi);
   RETURN part;
+END $$;
+
+-- The day's partitions of the log and of its hourly roll-up; returns the log's, or NULL when it
+-- already existed.
+CREATE FUNCTION green_api_health_log_partition(p_day DATE) RETURNS TEXT LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM green_api_day_partition('green_api_check_hourly', 'hour', p_day);
+  RETURN green_api_day_partition('green_api_health_logs', 'checked_at', p_day);
 END $$;
 
 -- The partitions of the days from p_from to p_to (both included); returns how many were made.
@@ -103,13 +133,6 @@ CREATE INDEX idx_deliveries_attempted_at ON green_api_alert_deliveries(attempted
   WHERE ok;
 
 -- ---- the aggregates
-
--- Per instance and hour: the response times of the hour's checks (one value per timed check,
--- sorted) and the outgoing queue's longest read.
-ALTER TABLE green_api_check_hourly
-  ADD COLUMN response_ms INTEGER[] NOT NULL DEFAULT '{}',
-  ADD COLUMN queue_max INTEGER,
-  ADD COLUMN queue_reads INTEGER NOT NULL DEFAULT 0;
 
 -- The whole fleet per 5 minutes (date_bin from 2000-01-01 UTC): the 24 h chart and the queue chart.
 CREATE TABLE green_api_check_5min_all (
@@ -374,9 +397,10 @@ SELECT green_api_rollup_recount(array_agg(k.instance_id), array_agg(k.hour))
 FROM (SELECT DISTINCT COALESCE(instance_id, '') AS instance_id, date_trunc('hour', checked_at, 'UTC') AS hour
       FROM green_api_health_logs) AS k;
 
--- Retention: the partitions of the days wholly before p_before go, with the aggregates of those
--- days (rows of the default partition before the first kept day go too). Returns the partitions
--- dropped and the rows they held (counted by the daily roll-up: no scan).
+-- Retention: the partitions of the days wholly before p_before go (the log's and the hourly
+-- roll-up's), with the other aggregates of those days; rows of the default partitions before the
+-- first day kept go too. Returns the log's partitions dropped and the rows they held (counted by
+-- the daily roll-up: no scan).
 CREATE FUNCTION green_api_drop_health_logs_before(p_before TIMESTAMPTZ, OUT partitions INTEGER, OUT rows BIGINT)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -386,16 +410,19 @@ BEGIN
   partitions := 0;
   SELECT COALESCE(sum(checks), 0) INTO rows FROM green_api_check_daily WHERE day < keep_from;
   FOR part IN
-    SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'green_api_health_logs'::regclass AND c.relname ~ '^green_api_health_logs_[0-9]{8}$'
+    SELECT c.relname, p.relname AS parent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_class p ON p.oid = i.inhparent
+    WHERE p.relname IN ('green_api_health_logs', 'green_api_check_hourly') AND c.relname ~ '_[0-9]{8}$'
       AND to_date(right(c.relname, 8), 'YYYYMMDD') + 1 <= (keep_from AT TIME ZONE 'UTC')::date
     ORDER BY c.relname
   LOOP
     EXECUTE format('DROP TABLE %I', part.relname);
-    partitions := partitions + 1;
+    IF part.parent = 'green_api_health_logs' THEN
+      partitions := partitions + 1;
+    END IF;
   END LOOP;
   DELETE FROM green_api_health_logs_default WHERE checked_at < keep_from;  -- no trigger: aggregates go below
-  DELETE FROM green_api_check_hourly WHERE hour < keep_from;
+  DELETE FROM green_api_check_hourly WHERE hour < keep_from;  -- its default partition's
   DELETE FROM green_api_check_daily WHERE day < keep_from;
   DELETE FROM green_api_check_hourly_all WHERE hour < keep_from;
   DELETE FROM green_api_check_5min_all WHERE bucket < keep_from;

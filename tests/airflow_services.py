@@ -88,9 +88,10 @@ def service_env(tmp_path: Path, metadata_url: str, instances: list[str], **extra
 
 
 @contextmanager
-def running(env: dict[str, str], tmp_path: Path, commands: dict[str, list[str]]) -> Iterator[None]:
+def running(env: dict[str, str], tmp_path: Path, commands: dict[str, list[str]]) -> Iterator[dict[str, int]]:
     """`airflow db migrate`, then each command (`airflow <args>`) in its own session, logging to
-    ``tmp_path/<name>.log``; all stopped (SIGTERM, then SIGKILL) on exit."""
+    ``tmp_path/<name>.log``; all stopped (SIGTERM, then SIGKILL) on exit. Yields each command's
+    process id by name (the benchmarks measure their CPU)."""
     airflow(env, "db", "migrate")
     procs = []
     try:
@@ -98,7 +99,7 @@ def running(env: dict[str, str], tmp_path: Path, commands: dict[str, list[str]])
             log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             procs.append((subprocess.Popen([str(VENV_BIN / "airflow"), *args], env=env, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True), log))
-        yield
+        yield {name: proc.pid for name, (proc, _log) in zip(commands, procs, strict=True)}
     finally:
         for proc, _log in procs:
             os.killpg(proc.pid, 15)
