@@ -137,9 +137,10 @@ def test_figures_from_the_aggregates_equal_the_raw_rows(db):
             rows.append((now - timedelta(minutes=5 * n + rng.uniform(0, 4)), status,
                          None if status == "critical_failure" else rng.randint(40, 4000), status == "rebooted",
                          rng.random() < 0.1, instance, rng.choice([None, None, rng.randint(0, 300)])))
-    with db.cursor() as cur:
-        cur.executemany("INSERT INTO green_api_health_logs (checked_at, status, response_time_ms, reboot_triggered,"
-                        " in_maintenance_window, instance_id, queue_length) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+    with db.cursor() as cur, cur.copy("COPY green_api_health_logs (checked_at, status, response_time_ms,"
+                                      " reboot_triggered, in_maintenance_window, instance_id, queue_length) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
     store = DashboardStore(require_env("GREEN_API_DB_URL"))
     try:
         since_hour = (now - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
