@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import socket
 import statistics
 import sys
 import tempfile
@@ -53,6 +51,8 @@ from bench_check import configure, start_simulator  # noqa: E402
 from tests.airflow_services import (  # noqa: E402
     DAG_ID,
     airflow,
+    celery_env,
+    celery_worker,
     dag_known,
     fresh_metadata_db,
     run_state,
@@ -64,7 +64,6 @@ from tests.airflow_services import (  # noqa: E402
 METADATA_DB = "airflow_bench_run"
 CHECK_TASKS = ("plan_checks", "check_shard", "check_instances")
 SUPPORT_PHONE = "33600000001@c.us"
-REDIS = ("127.0.0.1", 6379)
 INSTANCES_ENV = "AIRFLOW_VAR_GREEN_API_INSTANCES"
 # Linux's limits on what exec() takes: one string of the environment (MAX_ARG_STRLEN), and all of
 # the arguments and environment with their pointers (a quarter of the stack limit, ARG_MAX).
@@ -355,26 +354,17 @@ def api_up(env: dict[str, str]) -> bool:
         return False
 
 
-def redis_url() -> str:
-    try:
-        socket.create_connection(REDIS, timeout=3).close()
-    except OSError as exc:
-        raise SystemExit(f"--executor celery needs Redis on {REDIS[0]}:{REDIS[1]} ({exc})") from None
-    return f"redis://{REDIS[0]}:{REDIS[1]}/0"
-
-
 def executor_settings(args: argparse.Namespace, metadata_url: str) -> tuple[dict[str, str], dict[str, list[str]], str]:
     """The services' environment for the executor, the worker commands, and how the runs are made."""
     if args.executor == "local":
         return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}, {}, "LocalExecutor"
-    queue = f"green_api_bench_{secrets.token_hex(4)}"  # nobody else's worker listens here
-    env = {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": redis_url(),
-           "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url, "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue}
+    try:
+        env, queue = celery_env(metadata_url, "green_api_bench", "--executor celery")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     # As tests/scale starts its worker; the workers' log servers are left off: they would all want
     # port 8793 (the task logs are files on this machine either way).
-    workers = {f"worker-{n}": ["celery", "worker", "--queues", queue, "--concurrency", str(args.celery_concurrency),
-                               "--celery-hostname", f"bench-worker-{n}-{queue}@%h", "--without-mingle",
-                               "--without-gossip", "--skip-serve-logs"]
+    workers = {f"worker-{n}": celery_worker(queue, f"bench-worker-{n}", args.celery_concurrency, "--skip-serve-logs")
                for n in range(1, args.celery_workers + 1)}  # fmt: skip
     how = (f"CeleryExecutor, {args.celery_workers} workers x concurrency {args.celery_concurrency} "
            f"(Redis broker, queue {queue})")

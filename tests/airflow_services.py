@@ -21,6 +21,26 @@ from tests.conftest import require_env, tagged
 
 VENV_BIN = Path(sys.executable).parent
 DAG_ID = "green_api_health_check"
+REDIS = ("127.0.0.1", 6379)
+
+
+def celery_env(metadata_url: str, queue_prefix: str, needed_by: str) -> tuple[dict[str, str], str]:
+    """The CeleryExecutor's settings (the Redis broker, results in the metadata database) and a
+    queue of their own that no other worker listens to; Redis down is a RuntimeError naming
+    ``needed_by``."""
+    try:
+        socket.create_connection(REDIS, timeout=3).close()
+    except OSError as exc:
+        raise RuntimeError(f"{needed_by} needs Redis on {REDIS[0]}:{REDIS[1]} ({exc})") from None
+    queue = f"{queue_prefix}_{secrets.token_hex(4)}"
+    return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url, "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue}, queue
+
+
+def celery_worker(queue: str, name: str, concurrency: int, *extra: str) -> list[str]:
+    """The `airflow celery worker` arguments of a worker of ``queue`` only, named ``name``."""
+    return ["celery", "worker", "--queues", queue, "--concurrency", str(concurrency), "--celery-hostname",
+            f"{name}-{queue}@%h", "--without-mingle", "--without-gossip", *extra]
 
 
 def free_port() -> int:

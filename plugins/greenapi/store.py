@@ -199,11 +199,16 @@ class HealthStore:
         instance already logged is left as it is)."""
         if not rows:
             return 0
-        data = _logs_json(rows)
         with self._cursor() as cur:
-            cur.execute(LOCK_RUNS, (data,))
-            cur.execute(INSERT_LOGS, (data,))
-            return int(cur.rowcount)
+            return _insert_logs(cur, rows)
+
+
+def _insert_logs(cur: Any, rows: Sequence[LogRow | Mapping[str, Any]]) -> int:
+    """Log ``rows`` in the cursor's transaction, under the lock of their runs; returns how many were new."""
+    data = _logs_json(rows)
+    cur.execute(LOCK_RUNS, (data,))
+    cur.execute(INSERT_LOGS, (data,))
+    return int(cur.rowcount)
 
 
 def _logs_json(rows: Sequence[LogRow | Mapping[str, Any]]) -> str:
@@ -380,9 +385,7 @@ class IncidentStore(HealthStore):
                 settled.update(str(r[0]) for r in cur.fetchall())
             mine = [r for r in rows if r.instance_id in settled]
             if mine:
-                data = _logs_json(mine)
-                cur.execute(LOCK_RUNS, (data,))
-                cur.execute(INSERT_LOGS, (data,))
+                _insert_logs(cur, mine)
         return settled
 
     @_reachable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 from zoneinfo import ZoneInfo
@@ -92,7 +93,7 @@ def test_page_escapes_everything_that_comes_from_the_database():
         "checks": {"page": 1, "pages": 1, "total": 1, "checks": [hostile_check]},
         "schedule": {"error": HOSTILE}, "links": {"airflow": "../", "check_now": "a", "force_reboot": "b",
                                                    "schedule": "c", "scheduled_dag": "d"},
-        "instance_ids": [HOSTILE], "zone_source": "the zone's source",
+        "counts": {"status": {"unhealthy": 1}}, "fleet": {"total": 1}, "zone_source": "the zone's source",
     }
     html = page.render(data, PARIS)
     assert HOSTILE not in html and html.count("&lt;script&gt;") >= 10
@@ -132,10 +133,12 @@ def _css_rule(selector: str) -> str:
 
 
 def _page(instances, checks=(), zone=PARIS, source="message_timezone in Variable green_api_settings", **extra):
+    instances = list(instances)
     return page.render({
-        "now": NOW, "instances": list(instances), "status": None, "instance": None, "incidents": [],
+        "now": NOW, "instances": instances, "status": None, "instance": None, "incidents": [],
         "stats": {"total_checks": 0}, "checks": {"page": 1, "pages": 1, "total": len(checks), "checks": list(checks)},
-        "schedule": {"error": "x"}, "instance_ids": [], "zone_source": source,
+        "counts": {"status": dict(Counter(i["status"] for i in instances))}, "fleet": {"total": len(instances)},
+        "schedule": {"error": "x"}, "zone_source": source,
         "links": {"airflow": "../", "check_now": "a", "force_reboot": "b", "schedule": "c", "scheduled_dag": "d"},
         **extra,
     }, zone)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 
 import psycopg
 import pytest
@@ -17,6 +16,8 @@ import pytest
 from tests.airflow_services import (
     DAG_ID,
     airflow,
+    celery_env,
+    celery_worker,
     dag_known,
     fresh_metadata_db,
     run_state,
@@ -28,15 +29,6 @@ from tests.e2e.conftest import log_rows
 
 pytestmark = pytest.mark.scale
 SCALE_DB = "airflow_scale_test"
-REDIS = ("127.0.0.1", 6379)
-
-
-def redis_url() -> str:
-    try:
-        socket.create_connection(REDIS, timeout=3).close()
-    except OSError as exc:
-        raise RuntimeError(f"make test-scale needs Redis on {REDIS[0]}:{REDIS[1]} ({exc})") from None
-    return f"redis://{REDIS[0]}:{REDIS[1]}/0"
 
 
 @pytest.fixture
@@ -46,20 +38,13 @@ def celery_cluster(tmp_path, make_instance, add_contact, sim):
                  make_instance("green_api_second", state="notAuthorized"))
     make_instance("green_api_alerts")
     metadata_url = fresh_metadata_db(SCALE_DB)
-    queue = f"green_api_scale_{secrets.token_hex(4)}"  # nobody else's worker listens here
-    env = service_env(
-        tmp_path, metadata_url, ["green_api_default", "green_api_second"],
-        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
-        AIRFLOW__CELERY__BROKER_URL=redis_url(),
-        AIRFLOW__CELERY__RESULT_BACKEND="db+" + metadata_url,
-        AIRFLOW__OPERATORS__DEFAULT_QUEUE=queue,
-    )
+    celery, queue = celery_env(metadata_url, "green_api_scale", "make test-scale")
+    env = service_env(tmp_path, metadata_url, ["green_api_default", "green_api_second"], **celery)
     components = {
         "api-server": ["api-server"],
         "dag-processor": ["dag-processor"],
         "scheduler": ["scheduler"],
-        "worker": ["celery", "worker", "--queues", queue, "--concurrency", "4", "--celery-hostname",
-                   f"scale-worker-{queue}@%h", "--without-mingle", "--without-gossip"],
+        "worker": celery_worker(queue, "scale-worker", 4),
     }
     with running(env, tmp_path, components):
         yield env, metadata_url, queue, tmp_path, instances

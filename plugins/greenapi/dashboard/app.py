@@ -252,7 +252,7 @@ def build_app() -> FastAPI:
         )
         data = {
             **got, "now": now, "instances": got["fleet"]["instances"], "status": flt.status, "instance": flt.instance,
-            "fleet_filter": fleet_flt, "fleet_page": fleet_page, "links": LINKS, "zone_source": shown.source,
+            "fleet_filter": fleet_flt, "links": LINKS, "zone_source": shown.source,
             "settings_error": shown.error, "queue_threshold": shown.queue_threshold,
         }
         return HTMLResponse(page.render(data, shown.zone))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -93,8 +92,9 @@ def fleet_query(flt: FleetFilter, **changes: Any) -> str:
     return _query(**{k: v for k, v in params.items() if not (k == "fleet_page" and v == 1)}) + "#instances"
 
 
-def fleet_pager(flt: FleetFilter, page: int, total: int) -> dict[str, Any]:
+def fleet_pager(flt: FleetFilter, total: int) -> dict[str, Any]:
     """Where the fleet list is (instances shown, page of pages) and the links to the other pages."""
+    page = flt.offset // FLEET_PAGE_SIZE + 1
     pages = max(1, -(-total // FLEET_PAGE_SIZE))
     first = flt.offset + 1 if total else 0
     targets = (("« first", 1), ("‹ previous", page - 1), ("next ›", page + 1), ("last »", pages))
@@ -149,16 +149,15 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
     in_outage = {member: outage for outage in banners for member in outage.get("members") or ()}
     status, instance, checks = data.get("status"), data.get("instance"), data["checks"]
     queue_threshold = data.get("queue_threshold", DEFAULT_QUEUE_THRESHOLD)
-    fleet_flt, never = data.get("fleet_filter") or FleetFilter(), data.get("never", [])
-    counts = data.get("counts") or {"status": dict(Counter(i["status"] for i in data["instances"] if i.get("status")))}
-    total = data["fleet"]["total"] if "fleet" in data else len(data["instances"])
+    fleet_flt, never, counts = data.get("fleet_filter") or FleetFilter(), data.get("never", []), data["counts"]
+    total = data["fleet"]["total"]
     return PAGE.render(
         data, zone=zone, style=STYLE, zone_script=ZONE_SCRIPT, settings_error=data.get("settings_error"),
         status=status, instance=instance, health_dag=HEALTH_DAG, reboot_dag=REBOOT_DAG,
         status_meanings=STATUS_MEANINGS, reboot_outcomes=REBOOT_OUTCOMES, statuses=STATUSES, page_size=PAGE_SIZE,
         tiles=tiles(counts.get("status", {}), len(never), data["incidents"], data["stats"]),
         open_incidents=open_incidents, counts=counts, fleet_statuses=FLEET_STATUSES, fleet=fleet_flt, never=never,
-        fleet_pager=fleet_pager(fleet_flt, data.get("fleet_page", 1), total), hosts=host_counts(counts),
+        fleet_pager=fleet_pager(fleet_flt, total), hosts=host_counts(counts),
         status_links={s: fleet_query(fleet_flt, fleet_status=s) for s in (*STATUSES, "problem")},
         host_links={h: fleet_query(fleet_flt, host=h) for h in counts.get("host", {})},
         problem_count=sum(n for s, n in counts.get("status", {}).items() if s != "healthy"),

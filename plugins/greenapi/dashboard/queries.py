@@ -34,20 +34,18 @@ WHERE (%(q)s::text IS NULL OR l.instance_id ILIKE %(q)s OR l.connection_id ILIKE
   AND (%(host)s::text IS NULL OR l.api_host = %(host)s)
 """
 # Problems first (the worst first), then by instance id.
-FLEET_ORDER = """CASE l.status WHEN 'critical_failure' THEN 0 WHEN 'unhealthy' THEN 1 WHEN 'rate_limited' THEN 2
-  WHEN 'rebooted' THEN 3 ELSE 4 END, l.instance_id"""
-# The readings as green_api_instance_readings gives them (those of the last 7 days).
-_READINGS = ", ".join(
-    f"CASE WHEN l.{read_at} >= now() - interval '7 days' THEN l.{column} END AS {column}"
-    for read_at, column in (("queue_read_at", "queue_length"), ("queue_read_at", "queue_read_at"),
-                            ("socket_read_at", "socket_status"), ("socket_read_at", "socket_read_at"),
-                            ("settings_read_at", "settings_status"), ("settings_read_at", "settings_read_at"))
-)
+FLEET_ORDER = """CASE {t}.status WHEN 'critical_failure' THEN 0 WHEN 'unhealthy' THEN 1 WHEN 'rate_limited' THEN 2
+  WHEN 'rebooted' THEN 3 ELSE 4 END, {t}.instance_id"""
+# One page of instances, then their readings (green_api_instance_readings: those of the last 7
+# days) for that page only.
 FLEET_PAGE = f"""
-SELECT l.instance_id, l.connection_id, l.instance_name, l.api_host, l.id, l.checked_at, l.status, l.state_instance,
-       l.response_time_ms, l.error_message, {_READINGS}
-FROM green_api_instance_latest l {_FLEET_WHERE}
-ORDER BY {FLEET_ORDER} LIMIT %(limit)s OFFSET %(offset)s
+SELECT p.*, r.queue_length, r.queue_read_at, r.socket_status, r.socket_read_at, r.settings_status, r.settings_read_at
+FROM (SELECT l.instance_id, l.connection_id, l.instance_name, l.api_host, l.id, l.checked_at, l.status,
+             l.state_instance, l.response_time_ms, l.error_message
+      FROM green_api_instance_latest l {_FLEET_WHERE}
+      ORDER BY {FLEET_ORDER.format(t="l")} LIMIT %(limit)s OFFSET %(offset)s) AS p
+JOIN green_api_instance_readings r USING (instance_id)
+ORDER BY {FLEET_ORDER.format(t="p")}
 """  # noqa: S608 - fixed fragments, values bound
 # The figures of the instances of a page, from the roll-ups (p95: the hours' response times).
 FLEET_FIGURES = """
