@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -650,6 +651,343 @@ def test_in_process_configuration_errors_raise(sim: GreenApiSimulator) -> None:
         sim.configure("unknown", state="blocked")
 
 
+# --------------------------------------------------------------------------- partner API
+
+
+PARTNER_TOKEN = "ptok-9c41d7e2a8b64f03"
+UTC3 = timezone(timedelta(hours=3))  # the partner API's naive times are UTC+3 wall time
+NAIVE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+NOT_DELETED = "0001-01-01T00:00:00"
+LISTED_TYPES: dict[str, type] = {
+    "idInstance": int,
+    "name": str,
+    "typeInstance": str,
+    "typeAccount": str,
+    "partnerUserUiid": str,
+    "timeCreated": str,
+    "timeDeleted": str,
+    "apiTokenInstance": str,
+    "deleted": bool,
+    "tariff": str,
+    "isFree": bool,
+    "isPartner": bool,
+    "expirationDate": str,
+    "isExpired": bool,
+}
+
+
+def partner_api(sim: GreenApiSimulator, method: str, token: str = PARTNER_TOKEN) -> str:
+    return f"{sim.url}/partner/{method}/{token}"
+
+
+def listing(client: requests.Session, sim: GreenApiSimulator) -> list[dict[str, Any]]:
+    response = client.get(partner_api(sim, "getInstances"), timeout=5)
+    assert response.status_code == 200
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+def test_get_instances_lists_the_accounts_instances_with_the_vendors_fields(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    ids = sim.add_partner(PARTNER_TOKEN, count=2, id_start=1107000001)
+    assert ids == ["1107000001", "1107000002"]
+    sim.delete_partner_instance(PARTNER_TOKEN, ids[1])
+
+    live, gone = listing(client, sim)
+    for row in (live, gone):
+        assert {key: type(value) for key, value in row.items()} == LISTED_TYPES
+        assert all(NAIVE_TIME.fullmatch(row[key]) for key in ("timeCreated", "timeDeleted", "expirationDate"))
+    assert (live["idInstance"], live["name"], gone["idInstance"], gone["name"]) == (
+        1107000001, "Client 001", 1107000002, "Client 002"
+    )  # fmt: skip
+    plan = (live["typeInstance"], live["tariff"], live["isFree"], live["isPartner"])
+    assert plan == ("whatsapp", "Business", False, True)
+    assert (live["deleted"], live["timeDeleted"], live["isExpired"]) == (False, NOT_DELETED, False)
+    assert gone["deleted"] is True and gone["timeDeleted"] != NOT_DELETED
+    created = datetime.fromisoformat(live["timeCreated"])
+    assert abs(created - datetime.now(UTC3).replace(tzinfo=None)) < timedelta(minutes=1)
+    assert datetime.fromisoformat(live["expirationDate"]) - created == timedelta(days=30)
+    # The listed token is the instance's own.
+    state = client.get(api(sim, "getStateInstance", ids[0], live["apiTokenInstance"]), timeout=5)
+    assert state.json() == {"stateInstance": "authorized"}
+
+
+def test_create_instance_answers_a_token_that_works_on_the_instance_routes(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    sim.add_partner(PARTNER_TOKEN, id_start=1107000001, rate_limits=False)
+    hook = "https://bot.example.com/hook"
+    body = {"name": "Shop", "webhookUrl": hook}
+    response = client.post(partner_api(sim, "createInstance"), json=body, timeout=5)
+    assert response.status_code == 200
+    created = response.json()
+    assert created["idInstance"] == 1107000001 and created["typeInstance"] == "whatsapp"
+    assert created["apiUrl"] == created["mediaUrl"] == sim.url
+
+    token = created["apiTokenInstance"]
+    assert client.get(api(sim, "getStateInstance", "1107000001", token), timeout=5).json() == {
+        "stateInstance": "authorized"
+    }
+    assert client.get(api(sim, "getSettings", "1107000001", token), timeout=5).json()["webhookUrl"] == hook
+    [row] = listing(client, sim)
+    assert (row["name"], row["apiTokenInstance"], row["deleted"]) == ("Shop", token, False)
+
+
+def test_delete_instance_account_keeps_it_listed_as_deleted(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    [instance_id] = sim.add_partner(PARTNER_TOKEN, count=1)
+    [row] = listing(client, sim)
+    sim.advance(3600)
+    delete = partner_api(sim, "deleteInstanceAccount")
+    response = client.post(delete, json={"idInstance": int(instance_id)}, timeout=5)
+    assert response.status_code == 200 and response.json() == {"deleteInstanceAccount": True}
+
+    [deleted] = listing(client, sim)
+    assert deleted["deleted"] is True
+    lifetime = datetime.fromisoformat(deleted["timeDeleted"]) - datetime.fromisoformat(row["timeCreated"])
+    assert timedelta(hours=1) <= lifetime < timedelta(hours=1, minutes=1)  # the simulator's clock
+    state = api(sim, "getStateInstance", instance_id, row["apiTokenInstance"])
+    assert client.get(state, timeout=5).status_code == 403
+    # Deleted already, or never there: the vendor's "Not found", in a 200.
+    for id_instance in (int(instance_id), 1234567890):
+        again = client.post(delete, json={"idInstance": id_instance}, timeout=5)
+        assert (again.status_code, again.json()) == (200, {"code": 404, "description": "Not found"})
+    bad = client.post(delete, json={"idInstance": "soon"}, timeout=5)
+    assert bad.status_code == 400 and "idInstance" in bad.json()["message"]
+
+
+def test_expiry_and_the_three_months_of_deleted_instances_follow_the_simulators_clock(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    ids = sim.add_partner(PARTNER_TOKEN, count=2)
+    created = datetime.fromisoformat(listing(client, sim)[0]["timeCreated"])
+    sim.set_partner_instance(ids[0], expiration_date=(created + timedelta(days=2)).isoformat())
+    sim.delete_partner_instance(PARTNER_TOKEN, ids[1])
+    for _ in range(2):
+        sim.advance(86400)
+    assert [row["isExpired"] for row in listing(client, sim)] == [True, False]
+    for _ in range(89):
+        sim.advance(86400)
+    assert [row["idInstance"] for row in listing(client, sim)] == [int(ids[0])]  # deleted 91 days ago
+
+
+@pytest.mark.parametrize(
+    ("verb", "method", "body"),
+    [
+        ("GET", "getInstances", None),
+        ("POST", "createInstance", {}),
+        ("POST", "deleteInstanceAccount", {"idInstance": 1107000001}),
+    ],
+)
+def test_a_wrong_partner_token_is_unauthorized(
+    sim: GreenApiSimulator, client: requests.Session, verb: str, method: str, body: Any
+) -> None:
+    sim.add_partner(PARTNER_TOKEN, count=1, id_start=1107000001)
+    response = client.request(verb, partner_api(sim, method, "wrong-" + PARTNER_TOKEN), json=body, timeout=5)
+    assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"})
+    assert [row["deleted"] for row in listing(client, sim)] == [False]
+    assert sim.requests_log(method=method)[0]["token_ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("spec", "failure"),
+    [
+        ({"mode": "http", "status": 500}, 500),
+        ({"mode": "http", "status": 429}, 429),
+        ({"mode": "malformed"}, ValueError),
+        ({"mode": "hang", "seconds": 2}, requests.Timeout),
+        ({"mode": "reset"}, requests.ConnectionError),
+    ],
+)
+def test_a_scripted_get_instances_failure_then_a_normal_answer(
+    sim: GreenApiSimulator, client: requests.Session, spec: dict[str, Any], failure: Any
+) -> None:
+    sim.add_partner(PARTNER_TOKEN, count=1, faults={"getInstances": {**spec, "times": 1}})
+    if isinstance(failure, int):
+        assert client.get(partner_api(sim, "getInstances"), timeout=5).status_code == failure
+    else:
+        with pytest.raises(failure):
+            client.get(partner_api(sim, "getInstances"), timeout=0.2).json()
+    assert len(listing(client, sim)) == 1
+    failed, answered = sim.requests_log(method="getInstances")
+    assert failed["fault"] == spec["mode"] and (answered["fault"], answered["status"]) == (None, 200)
+
+
+def test_a_failed_create_instance_creates_nothing_unless_the_fault_processes_it(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    sim.add_partner(PARTNER_TOKEN, faults={"createInstance": {"mode": "http", "status": 500, "times": 1}})
+    create = partner_api(sim, "createInstance")
+    assert client.post(create, json={"name": "lost"}, timeout=5).status_code == 500
+    assert listing(client, sim) == []
+
+    processed_hang = {"mode": "hang", "seconds": 2, "process": True, "times": 1}
+    sim.patch_partner(PARTNER_TOKEN, {"faults": {"*": processed_hang}})
+    with pytest.raises(requests.Timeout):
+        client.post(create, json={"name": "late"}, timeout=0.2)
+    assert [row["name"] for row in listing(client, sim)] == ["late"]  # created although the client gave up
+
+
+def test_the_partner_token_never_appears_in_records_or_logs(
+    sim: GreenApiSimulator, client: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="greenapi_simulator")
+    control = f"{sim.url}/_sim/partners/{PARTNER_TOKEN}"
+    client.put(control, json={"count": 1}, timeout=5)
+    client.get(partner_api(sim, "getInstances"), timeout=5)
+    created = client.post(partner_api(sim, "createInstance"), json={"name": "n"}, timeout=5).json()
+    client.post(
+        partner_api(sim, "deleteInstanceAccount"), json={"idInstance": created["idInstance"]}, timeout=5
+    )
+    client.get(partner_api(sim, "getInstances", "wrong-" + PARTNER_TOKEN), timeout=5)
+    client.get(partner_api(sim, "noSuchMethod"), timeout=5)
+
+    answers = [
+        client.get(f"{sim.url}/_sim/requests", timeout=5).text,
+        client.get(control, timeout=5).text,
+        client.get(f"{control}/nowhere", timeout=5).text,  # 404, naming the route
+        client.post(control, timeout=5).text,  # 405, naming the route
+    ]
+    assert PARTNER_TOKEN not in json.dumps(sim.requests_log()) + "".join(answers)
+    assert PARTNER_TOKEN not in caplog.text
+    assert "partner/getInstances" in caplog.text and "/_sim/partners/***" in caplog.text
+    records = sim.requests_log()
+    assert [(r["method"], r["status"], r["token_ok"]) for r in records] == [
+        ("getInstances", 200, True),
+        ("createInstance", 200, True),
+        ("deleteInstanceAccount", 200, True),
+        ("getInstances", 401, False),
+        ("noSuchMethod", 404, True),
+    ]
+    assert {r["instance_id"] for r in records} == {None}
+
+
+def test_control_api_creates_scripts_and_deletes_a_partner_account(
+    sim: GreenApiSimulator, client: requests.Session
+) -> None:
+    base = f"{sim.url}/_sim/partners/{PARTNER_TOKEN}"
+    config = {"count": 2, "id_start": 1107000001, "state": "notAuthorized", "rate_limits": False}
+    view = client.put(base, json=config, timeout=5).json()
+    assert view["token"] == "***" and {row["apiTokenInstance"] for row in view["instances"]} == {"***"}
+    assert [row["idInstance"] for row in view["instances"]] == [1107000001, 1107000002]
+    assert view["instance_config"] == {"state": "notAuthorized", "rate_limits": False}
+    assert client.get(base, timeout=5).json() == view
+    tokens = {row["idInstance"]: row["apiTokenInstance"] for row in listing(client, sim)}
+    state = api(sim, "getStateInstance", "1107000001", tokens[1107000001])
+    assert client.get(state, timeout=5).json() == {"stateInstance": "notAuthorized"}
+
+    faults = {"getInstances": {"mode": "http", "status": 500, "times": 1}}
+    assert client.patch(base, json={"faults": faults}, timeout=5).json()["faults"] == faults
+    assert client.get(partner_api(sim, "getInstances"), timeout=5).status_code == 500
+
+    one = f"{base}/instances/1107000001"
+    fields = {"name": "Shop", "tariff": "Partner", "expiration_date": "2020-01-01"}
+    row = client.patch(one, json=fields, timeout=5).json()
+    assert (row["name"], row["tariff"], row["expirationDate"], row["isExpired"]) == (
+        "Shop", "Partner", "2020-01-01T00:00:00", True
+    )  # fmt: skip
+    assert client.patch(one, json={"is_expired": False}, timeout=5).json()["isExpired"] is False
+    gone = client.patch(one, json={"deleted": True}, timeout=5).json()
+    assert gone["deleted"] is True and gone["timeDeleted"] != NOT_DELETED
+    assert client.get(state, timeout=5).status_code == 403
+    back = client.patch(one, json={"deleted": False}, timeout=5).json()
+    assert (back["deleted"], back["timeDeleted"]) == (False, NOT_DELETED)
+    assert client.get(state, timeout=5).json() == {"stateInstance": "notAuthorized"}
+
+    assert client.delete(base, timeout=5).status_code == 200
+    assert client.get(base, timeout=5).status_code == 404
+    assert client.get(partner_api(sim, "getInstances"), timeout=5).status_code == 401
+    assert client.get(state, timeout=5).status_code == 403
+    assert sim.instances() == []
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "body", "status", "named"),
+    [
+        ("PUT", "", {"count": -1}, 400, "count"),
+        ("PUT", "", {"cuont": 3}, 400, "cuont"),
+        ("PUT", "", {"token": "t"}, 400, "token"),
+        ("PUT", "", {"type_instance": ""}, 400, "type_instance"),
+        ("PUT", "", {"latency_ms": -1}, 400, "latency_ms"),
+        ("PUT", "", {"faults": {"getInstance": {"mode": "http"}}}, 400, "getInstance"),
+        ("PUT", "", {"faults": {"getInstances": {"mode": "hnag"}}}, 400, "hnag"),
+        ("PUT", "", {"faults": {"getInstances": {"mode": "http", "status": 9}}}, 400, "status"),
+        ("PUT", "", "{not json", 400, "JSON"),
+        ("PATCH", "", {"count": 3}, 400, "count"),
+        ("PATCH", "/instances/1107000001", {"nmae": "x"}, 400, "nmae"),
+        (
+            "PATCH",
+            "/instances/1107000001",
+            {"expiration_date": "2025-01-01T00:00:00+03:00"},
+            400,
+            "expiration_date",
+        ),
+        ("PATCH", "/instances/1107000001", {"expiration_date": "soon"}, 400, "expiration_date"),
+        ("PATCH", "/instances/1107000001", {"deleted": "yes"}, 400, "deleted"),
+        ("PATCH", "/instances/1107000001", {"is_expired": 1}, 400, "is_expired"),
+        ("PATCH", "/instances/1107000009", {"name": "x"}, 404, "1107000009"),
+        ("GET", "/instances/1107000001", None, 405, "GET"),
+        ("POST", "", None, 405, "POST"),
+    ],
+)
+def test_partner_control_api_errors_name_the_problem(
+    sim: GreenApiSimulator, client: requests.Session, verb: str, path: str, body: Any, status: int, named: str
+) -> None:
+    sim.add_partner(PARTNER_TOKEN, count=1, id_start=1107000001)
+    before = sim.partner(PARTNER_TOKEN)
+    kwargs: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
+    response = client.request(verb, f"{sim.url}/_sim/partners/{PARTNER_TOKEN}{path}", timeout=5, **kwargs)
+    assert response.status_code == status
+    assert named in response.json()["error"]
+    assert sim.partner(PARTNER_TOKEN) == before
+
+
+@pytest.mark.parametrize("verb", ["GET", "PATCH", "DELETE"])
+def test_an_unknown_partner_account_is_not_found(
+    sim: GreenApiSimulator, client: requests.Session, verb: str
+) -> None:
+    response = client.request(verb, f"{sim.url}/_sim/partners/{PARTNER_TOKEN}", json={}, timeout=5)
+    assert response.status_code == 404 and "unknown partner account" in response.json()["error"]
+
+
+def test_partner_accounts_in_process(sim: GreenApiSimulator) -> None:
+    assert sim.add_partner(PARTNER_TOKEN, count=2, id_start=1107000001) == ["1107000001", "1107000002"]
+    hook = "https://bot.example.com/hook"
+    created = sim.create_partner_instance(PARTNER_TOKEN, name="Shop", webhookUrl=hook)
+    assert (created["idInstance"], created["typeInstance"], created["apiUrl"]) == (
+        1107000003,
+        "whatsapp",
+        sim.url,
+    )
+    assert sim.instance("1107000003")["settings"] == {"webhookUrl": hook}
+    with pytest.raises(ValueError, match="id_instance"):
+        sim.create_partner_instance(PARTNER_TOKEN, id_instance=1107000001)
+    # Another account's ids never clash with this one's.
+    assert sim.add_partner("second-partner", count=1, id_start=1107000001) == ["1107000004"]
+
+    assert sim.delete_partner_instance(PARTNER_TOKEN, "1107000003") is True
+    assert sim.delete_partner_instance(PARTNER_TOKEN, "1107000003") is False
+    with pytest.raises(KeyError):
+        sim.instance("1107000003")
+    assert sim.set_partner_instance("1107000003", deleted=False)["deleted"] is False
+    assert sim.instance("1107000003")["settings"] == {"webhookUrl": hook}  # back, as it was
+    with pytest.raises(ValueError, match="tariff"):
+        sim.set_partner_instance("1107000001", tariff=3)
+    with pytest.raises(KeyError):
+        sim.set_partner_instance(INSTANCE, name="not a partner's")
+    with pytest.raises(KeyError):
+        sim.create_partner_instance("no-such-partner")
+
+    sim.remove_instance("1107000002")  # gone from the simulator: gone from the listing too
+    assert [row["idInstance"] for row in sim.partner(PARTNER_TOKEN)["instances"]] == [1107000001, 1107000003]
+    sim.reset()
+    with pytest.raises(KeyError):
+        sim.partner(PARTNER_TOKEN)
+    assert sim.instances() == []
+
+
 # --------------------------------------------------------------------------- lifecycle and CLI
 
 
@@ -678,7 +1016,12 @@ def test_stop_returns_quickly_while_a_request_hangs(client: requests.Session) ->
 
 
 def test_cli_serves_until_terminated() -> None:
-    env = {**os.environ, "PYTHONPATH": str(PLUGINS), "GREENAPI_DEMO_TOKEN_9": "demo-secret-9"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PLUGINS),
+        "GREENAPI_DEMO_TOKEN_9": "demo-secret-9",
+        "GREENAPI_DEMO_PARTNER_TOKEN": "demo-partner-secret",
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -688,6 +1031,8 @@ def test_cli_serves_until_terminated() -> None:
             "0",
             "--instance",
             "77:cli-secret-token",
+            "--partner",
+            "cli-partner-secret:2",
             "--demo",
             "--verbose",
         ],
@@ -709,9 +1054,23 @@ def test_cli_serves_until_terminated() -> None:
             "stateInstance": "authorized"
         }
         instances = {i["instance_id"]: i for i in session.get(f"{url}/_sim/instances", timeout=5).json()}
-        assert set(instances) == {"77", "1101000001", "1101000002", "1101000009"}
+        partner_ids = {"1101100001", "1101100002", "1101100003", "1103000001", "1103000002"}
+        assert set(instances) == {"77", "1101000001", "1101000002", "1101000009"} | partner_ids
         assert instances["1101000002"]["cycle"] is not None
         assert session.get(f"{url}/waInstance1101000009/getStateInstance/demo-secret-9", timeout=5).ok
+        assert len(session.get(f"{url}/partner/getInstances/cli-partner-secret", timeout=5).json()) == 2
+        demo = session.get(f"{url}/partner/getInstances/demo-partner-secret", timeout=5).json()
+        assert [(row["idInstance"], row["name"], row["apiTokenInstance"]) for row in demo] == [
+            (1101100001, "Client 001", "demo-token-p1"),
+            (1101100002, "Client 002", "demo-token-p2"),
+            (1101100003, "Client 003", "demo-token-p3"),
+        ]
+        terms = [
+            datetime.fromisoformat(r["expirationDate"]) - datetime.fromisoformat(r["timeCreated"])
+            for r in demo
+        ]
+        assert terms[:2] == [timedelta(days=30)] * 2
+        assert timedelta(days=2) - terms[2] < timedelta(seconds=5)  # the last one expires in 2 days
         session.close()
     finally:
         process.send_signal(signal.SIGTERM)
@@ -720,5 +1079,11 @@ def test_cli_serves_until_terminated() -> None:
     output = first_line + stdout + stderr
     assert "1101000002" in output
     assert "getStateInstance" in stderr  # --verbose logged the request ...
-    for secret in ("cli-secret-token", "demo-secret-9", "demo-token-1"):
+    for secret in (
+        "cli-secret-token",
+        "demo-secret-9",
+        "demo-token-1",
+        "cli-partner-secret",
+        "demo-partner-secret",
+    ):
         assert secret not in output  # ... but never a token

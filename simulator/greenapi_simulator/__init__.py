@@ -2,8 +2,10 @@
 
 It serves the real URL scheme ``/waInstance{idInstance}/{method}/{apiTokenInstance}`` for the
 methods a monitor uses, enforces the vendor's per-instance rate limits, and can inject the
-failures seen in the wild (hangs, resets, HTTP errors, broken bodies, ...). A JSON control API
-under ``/_sim/`` configures instances and exposes what clients sent.
+failures seen in the wild (hangs, resets, HTTP errors, broken bodies, ...). It also serves the
+partner API (``/partner/{method}/{partnerToken}``: a partner account's whole fleet, listed, created
+and deleted). A JSON control API under ``/_sim/`` configures instances and partner accounts and
+exposes what clients sent.
 
 In-process::
 
@@ -13,7 +15,7 @@ In-process::
 
 Command line::
 
-    python -m greenapi_simulator --port 8765 --instance 1101000001:secret --demo
+    python -m greenapi_simulator --port 8765 --instance 1101000001:secret --partner partner-secret:5 --demo
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
@@ -52,6 +55,13 @@ ROUTES: dict[str, str] = {
     "getWaSettings": "GET",
     "showMessagesQueue": "GET",
     "sendMessage": "POST",
+}
+
+#: Green API partner method name (``/partner/{method}/{partnerToken}``) -> the HTTP verb it answers to.
+PARTNER_ROUTES: dict[str, str] = {
+    "getInstances": "GET",
+    "createInstance": "POST",
+    "deleteInstanceAccount": "POST",
 }
 
 #: Requests per second allowed per instance and per method (vendor documentation).
@@ -127,6 +137,19 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 _CONFIG_KEYS = frozenset(DEFAULT_CONFIG) | {"token"}
 _PHASE_KEYS = (_CONFIG_KEYS - {"token", "cycle"}) | {"seconds"}
+# A partner account's own keys; the others are the config of the instances it creates.
+_PARTNER_OWN_KEYS = frozenset({"count", "id_start", "type_instance", "faults"})
+_PARTNER_CONFIG_KEYS = _PARTNER_OWN_KEYS | (_CONFIG_KEYS - {"token", "faults"})
+#: What ``set_partner_instance`` scripts about an instance of a partner account.
+PARTNER_INSTANCE_FIELDS = ("name", "type_instance", "expiration_date", "is_expired", "deleted", "tariff")
+
+# Partner billing runs at 00:00 UTC+3: the partner API's timestamps are naive wall time there.
+PARTNER_TZ = timezone(timedelta(hours=3))
+NOT_DELETED = "0001-01-01T00:00:00"
+PARTNER_RETENTION = timedelta(days=90)  # deleted instances stay listed for the last 3 months
+PARTNER_TERM = timedelta(days=30)  # a new instance's expirationDate
+DEFAULT_PARTNER_ID_START = 1103000001
+MAX_PARTNER_COUNT = 100_000
 
 DEFAULT_HANG_SECONDS = 3600.0
 DEFAULT_TRICKLE_INTERVAL_MS = 500.0
@@ -140,7 +163,8 @@ MAX_RECORDS = 100_000
 _PERSONAL_CHAT = re.compile(r"[0-9]+@c\.us")
 _GROUP_CHAT = re.compile(r"[0-9-]+@g\.us")
 _API_PATH = re.compile(r"/waInstance([^/]+)/([^/]+)/([^/]+)/?")
-_TOKEN_IN_TEXT = re.compile(r"(/waInstance[^/\s]+/[^/\s]+/)[^/\s'\"?]+")
+_PARTNER_PATH = re.compile(r"/partner/([^/]+)/([^/]+)/?")
+_TOKEN_IN_TEXT = re.compile(r"(/waInstance[^/\s]+/[^/\s]+/|/partner/[^/\s]+/|/_sim/partners/)[^/\s'\"?]+")
 
 DEMO_AUTHORIZED_ID = "1101000001"
 DEMO_CYCLING_ID = "1101000002"
@@ -151,6 +175,15 @@ DEMO_TOKENS: dict[str, tuple[str, str]] = {
     DEMO_CYCLING_ID: ("GREENAPI_DEMO_TOKEN_2", "demo-token-2"),
     DEMO_SENDER_ID: ("GREENAPI_DEMO_TOKEN_9", "demo-token-9"),
 }
+#: The demo partner account: (environment variable holding its partner token, default token).
+DEMO_PARTNER_TOKEN: tuple[str, str] = ("GREENAPI_DEMO_PARTNER_TOKEN", "demo-partner-token")
+#: Its instances, as DEMO_TOKENS; the last one expires in 2 days.
+DEMO_PARTNER_TOKENS: dict[str, tuple[str, str]] = {
+    "1101100001": ("GREENAPI_DEMO_TOKEN_P1", "demo-token-p1"),
+    "1101100002": ("GREENAPI_DEMO_TOKEN_P2", "demo-token-p2"),
+    "1101100003": ("GREENAPI_DEMO_TOKEN_P3", "demo-token-p3"),
+}
+DEMO_EXPIRING_ID = "1101100003"
 
 
 class SimulatorConfigError(ValueError):
@@ -158,7 +191,8 @@ class SimulatorConfigError(ValueError):
 
 
 def redact(text: str) -> str:
-    """Replace the token segment of any Green API URL path in ``text`` with ``***``."""
+    """Replace the token segment of any Green API URL path in ``text`` (instance, partner and
+    ``/_sim/partners/`` paths) with ``***``."""
     return _TOKEN_IN_TEXT.sub(r"\1***", text)
 
 
@@ -253,18 +287,7 @@ def _validate_value(where: str, key: str, value: Any) -> Any:
     elif key in ("reboot_result", "rate_limits"):
         _require(isinstance(value, bool), where, f"must be true or false, got {value!r}")
     elif key == "faults":
-        if value is None:
-            return {}
-        _require(isinstance(value, dict), where, "must be an object of method -> fault spec")
-        faults = {}
-        for method, spec in value.items():
-            _require(
-                method in ROUTES or method == "*",
-                f"{where}.{method}",
-                f"unknown method {method!r} (expected '*' or one of {', '.join(ROUTES)})",
-            )
-            faults[method] = _validate_fault(f"{where}.{method}", spec)
-        return faults
+        return _validate_faults(where, value, ROUTES)
     elif key == "cycle":
         if value is None:
             return None
@@ -275,6 +298,21 @@ def _validate_value(where: str, key: str, value: Any) -> Any:
         )
         return [_validate_phase(f"{where}[{i}]", phase) for i, phase in enumerate(value)]
     return copy.deepcopy(value)
+
+
+def _validate_faults(where: str, value: Any, methods: Collection[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    _require(isinstance(value, dict), where, "must be an object of method -> fault spec")
+    faults = {}
+    for method, spec in value.items():
+        _require(
+            method in methods or method == "*",
+            f"{where}.{method}",
+            f"unknown method {method!r} (expected '*' or one of {', '.join(methods)})",
+        )
+        faults[method] = _validate_fault(f"{where}.{method}", spec)
+    return faults
 
 
 def _validate_phase(where: str, phase: Any) -> dict[str, Any]:
@@ -301,6 +339,82 @@ def validate_config(raw: Any, *, creating: bool) -> dict[str, Any]:
     if creating:
         _require("token" in raw, "token", "required")
     return {key: _validate_value(key, key, value) for key, value in raw.items()}
+
+
+def validate_partner_config(raw: Any, *, creating: bool) -> dict[str, Any]:
+    """Check a partner account's configuration (or a change to it when not ``creating``).
+
+    Its own keys are ``count`` (instances created with the account), ``id_start`` (the first id it
+    gives), ``type_instance`` and ``faults`` (per partner method, as an instance's); any other
+    instance config key but ``token`` configures the instances it creates. Returns a normalised deep
+    copy; raises :class:`SimulatorConfigError` naming the bad key.
+    """
+    if not isinstance(raw, dict):
+        raise SimulatorConfigError(f"config: must be a JSON object, got {type(raw).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        _require(key in _PARTNER_CONFIG_KEYS, str(key),
+                 "unknown key (expected count, id_start, type_instance, faults or an instance config key)")  # fmt: skip
+        _require(creating or key not in ("count", "id_start"), key, "only when the account is created (PUT)")
+        if key == "count":
+            _check_int(key, value, 0, MAX_PARTNER_COUNT)
+        elif key == "id_start":
+            _check_int(key, value, 1, 9_999_999_999)
+        elif key == "type_instance":
+            _check_text(key, value, empty=False)
+        elif key == "faults":
+            value = _validate_faults(key, value, PARTNER_ROUTES)
+        else:
+            value = _validate_value(key, key, value)
+        out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate_partner_fields(raw: Any) -> dict[str, Any]:
+    """Check what is scripted about an instance of a partner account (:data:`PARTNER_INSTANCE_FIELDS`);
+    ``expiration_date`` becomes a naive datetime (UTC+3 wall time)."""
+    if not isinstance(raw, dict):
+        raise SimulatorConfigError(f"fields: must be a JSON object, got {type(raw).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        _require(key in PARTNER_INSTANCE_FIELDS, str(key),
+                 f"unknown field (expected one of {', '.join(PARTNER_INSTANCE_FIELDS)})")  # fmt: skip
+        if key in ("name", "tariff", "type_instance"):
+            _check_text(key, value, empty=key != "type_instance")
+        elif key == "deleted":
+            _require(isinstance(value, bool), key, f"must be true or false, got {value!r}")
+        elif key == "is_expired":
+            _require(value is None or isinstance(value, bool), key,
+                     f"must be true, false or null (null: expired once expiration_date is past), got {value!r}")  # fmt: skip
+        elif key == "expiration_date":
+            value = _naive_time(key, value)
+        out[key] = value
+    return out
+
+
+def _check_text(where: str, value: Any, *, empty: bool = True) -> None:
+    _require(isinstance(value, str) and (empty or value != ""), where,
+             f"must be a {'' if empty else 'non-empty '}string, got {value!r}")  # fmt: skip
+
+
+def _naive_time(where: str, value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is not None:
+        raise SimulatorConfigError(f"{where}: must be a date and time without a zone, in UTC+3 wall time "
+                                   f"(e.g. '2025-07-01T00:00:00'), got {value!r}")  # fmt: skip
+    return parsed.replace(microsecond=0)
+
+
+def _create_fields(body: Any) -> dict[str, Any]:
+    """A createInstance body: ``name`` and getSettings keys such as ``webhookUrl``."""
+    body = {} if body is None else body
+    _require(isinstance(body, dict), "body", "must be a JSON object")
+    if "name" in body:
+        _check_text("name", body["name"])
+    return copy.deepcopy(body)
 
 
 # --------------------------------------------------------------------------- state
@@ -350,18 +464,7 @@ class _Instance:
         current = self.phase(now)
         sources = [current[1].get("faults", {})] if current is not None else []
         sources.append(self.config["faults"])
-        for key in (method, "*"):
-            for faults in sources:
-                spec = faults.get(key)
-                if spec is None or spec.get("chat_id", chat_id) != chat_id:
-                    continue
-                chosen = dict(spec)
-                if "times" in spec:
-                    spec["times"] -= 1
-                    if spec["times"] <= 0:
-                        del faults[key]
-                return chosen
-        return None
+        return _use_fault(sources, method, chat_id)
 
     def admit(self, method: str, now: float) -> bool:
         """Sliding-window rate limit; refused requests are not counted."""
@@ -381,6 +484,64 @@ class _Instance:
         current = self.phase(now)
         view["cycle_phase"] = None if current is None else current[0]
         return view
+
+
+def _use_fault(
+    sources: list[dict[str, Any]], method: str, chat_id: str | None = None
+) -> dict[str, Any] | None:
+    """The first fault for ``method``, then for ``"*"``, in ``sources`` (for this chat, if the fault
+    names one), with one of its ``times`` used up."""
+    for key in (method, "*"):
+        for faults in sources:
+            spec = faults.get(key)
+            if spec is None or spec.get("chat_id", chat_id) != chat_id:
+                continue
+            chosen = dict(spec)
+            if "times" in spec:
+                spec["times"] -= 1
+                if spec["times"] <= 0:
+                    del faults[key]
+            return chosen
+    return None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+@dataclass
+class _PartnerInstance:
+    """What the partner API says about an instance of the account, besides its token."""
+
+    name: str
+    type_instance: str
+    time_created: datetime
+    expiration_date: datetime
+    tariff: str = "Business"
+    is_expired: bool | None = None  # None: expired once expiration_date has passed
+    time_deleted: datetime | None = None
+    removed: _Instance | None = None  # the instance itself while deleted: its /waInstance calls get 403
+
+    def row(self, instance_id: str, token: str, now: datetime) -> dict[str, Any]:
+        """The instance as getInstances lists it."""
+        expired = self.expiration_date <= now if self.is_expired is None else self.is_expired
+        return {
+            "idInstance": int(instance_id), "name": self.name, "typeInstance": self.type_instance,
+            "typeAccount": "", "partnerUserUiid": "", "timeCreated": _stamp(self.time_created),
+            "timeDeleted": NOT_DELETED if self.time_deleted is None else _stamp(self.time_deleted),
+            "apiTokenInstance": token, "deleted": self.time_deleted is not None, "tariff": self.tariff,
+            "isFree": False, "isPartner": True, "expirationDate": _stamp(self.expiration_date),
+            "isExpired": expired,
+        }  # fmt: skip
+
+
+@dataclass
+class _Partner:
+    template: dict[str, Any]  # the config of the instances it creates
+    type_instance: str
+    next_id: int
+    faults: dict[str, Any]
+    instances: dict[str, _PartnerInstance] = field(default_factory=dict)  # in creation order
 
 
 @dataclass
@@ -417,6 +578,7 @@ class GreenApiSimulator:
         self._clock_offset = 0.0  # seconds the simulator's clock is ahead of the monotonic clock (advance())
         self._stopping = threading.Event()
         self._instances: dict[str, _Instance] = {}
+        self._partners: dict[str, _Partner] = {}  # by partner token
         self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
         self._messages: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
         self._reboots: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
@@ -481,6 +643,11 @@ class GreenApiSimulator:
     def _now(self) -> float:
         return time.monotonic() + self._clock_offset
 
+    def _wall_now(self) -> datetime:
+        """The partner API's time: naive UTC+3 wall time, moved on by :meth:`advance` too."""
+        now = datetime.fromtimestamp(time.time() + self._clock_offset, PARTNER_TZ)
+        return now.replace(tzinfo=None, microsecond=0)
+
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock forward: a reboot's ``starting_seconds``, the rate-limit window
         and the cycle's phases pass at once, without waiting for them."""
@@ -531,9 +698,11 @@ class GreenApiSimulator:
             return inst.public_view(now)
 
     def remove_instance(self, instance_id: str) -> None:
-        """Delete an instance; raises ``KeyError`` if unknown."""
+        """Delete an instance (from its partner account's listing too); raises ``KeyError`` if unknown."""
         with self._lock:
             del self._instances[instance_id]
+            for partner in self._partners.values():
+                partner.instances.pop(instance_id, None)
 
     def instance(self, instance_id: str) -> dict[str, Any]:
         """The instance's config with the token masked, plus ``effective_state``."""
@@ -552,7 +721,8 @@ class GreenApiSimulator:
             return self._instances[instance_id].effective_state(self._now())
 
     def add_demo_instances(self, scale: float = 1.0) -> list[str]:
-        """Create the demo instances; ``scale`` multiplies the cycle phase lengths."""
+        """Create the demo instances and the demo partner account (:data:`DEMO_PARTNER_TOKENS`);
+        ``scale`` multiplies the cycle phase lengths."""
         # Starts failing so that a newcomer sees an alert at the first check, then a reboot.
         cycle = [
             {"seconds": 300 * scale, "state": "notAuthorized"},
@@ -567,12 +737,216 @@ class GreenApiSimulator:
             token = os.environ.get(env_var) or default
             extra = {"cycle": cycle} if instance_id == DEMO_CYCLING_ID else {}
             self.add_instance(instance_id, token, **extra)
-        return list(DEMO_TOKENS)
+        env_var, default = DEMO_PARTNER_TOKEN
+        partner_token = os.environ.get(env_var) or default
+        self.add_partner(partner_token)
+        for n, (instance_id, (env_var, default)) in enumerate(DEMO_PARTNER_TOKENS.items(), 1):
+            api_token = os.environ.get(env_var) or default
+            self.create_partner_instance(partner_token, id_instance=int(instance_id), api_token=api_token,
+                                         name=f"Client {n:03d}")  # fmt: skip
+        expiring = self._wall_now() + timedelta(days=2)
+        self.set_partner_instance(DEMO_EXPIRING_ID, expiration_date=_stamp(expiring))
+        return [*DEMO_TOKENS, *DEMO_PARTNER_TOKENS]
+
+    # ---- partner accounts: the partner API, /partner/{method}/{partnerToken}
+
+    def add_partner(
+        self,
+        token: str,
+        *,
+        count: int = 0,
+        id_start: int | None = None,
+        type_instance: str = "whatsapp",
+        faults: dict[str, Any] | None = None,
+        **instance_config: Any,
+    ) -> list[str]:
+        """Create or replace a partner account with ``count`` instances ("Client 001", ...: random
+        tokens, ids from ``id_start``, expiring in 30 days); ``faults`` script its partner methods,
+        ``instance_config`` configures every instance it creates. Returns the new instance ids."""
+        config = dict(instance_config, count=count, type_instance=type_instance, faults=faults)
+        if id_start is not None:
+            config["id_start"] = id_start
+        return [str(row["idInstance"]) for row in self.put_partner(token, config)["instances"]]
+
+    def put_partner(self, token: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace a partner account (:func:`validate_partner_config`); a replaced account's
+        instances are removed. Returns the account's view."""
+        _validate_value("partner token", "token", token)
+        checked = validate_partner_config(config, creating=True)
+        with self._lock:
+            if token in self._partners:
+                self.remove_partner(token)
+            partner = _Partner(
+                template={k: v for k, v in checked.items() if k not in _PARTNER_OWN_KEYS},
+                type_instance=checked.get("type_instance", "whatsapp"),
+                next_id=checked.get("id_start", DEFAULT_PARTNER_ID_START),
+                faults=checked.get("faults", {}),
+            )
+            self._partners[token] = partner
+            for _ in range(checked.get("count", 0)):
+                self._create_partner_instance(partner, {})
+            return self._partner_view(partner)
+
+    def patch_partner(self, token: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Change a partner account's ``faults`` (replaced as a whole), ``type_instance`` or the config
+        of the instances it will create; raises ``KeyError`` for an unknown account."""
+        checked = validate_partner_config(config, creating=False)
+        with self._lock:
+            partner = self._partner(token)
+            partner.faults = checked.pop("faults", partner.faults)
+            partner.type_instance = checked.pop("type_instance", partner.type_instance)
+            partner.template.update(checked)
+            return self._partner_view(partner)
+
+    def remove_partner(self, token: str) -> None:
+        """Delete a partner account and its instances; raises ``KeyError`` if unknown."""
+        with self._lock:
+            for instance_id in self._partner(token).instances:
+                self._instances.pop(instance_id, None)
+            del self._partners[token]
+
+    def partner(self, token: str) -> dict[str, Any]:
+        """The account's configuration and its getInstances listing, tokens masked."""
+        with self._lock:
+            return self._partner_view(self._partner(token))
+
+    def create_partner_instance(
+        self,
+        partner_token: str,
+        *,
+        id_instance: int | None = None,
+        api_token: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """What createInstance does: a new instance in the account, ``fields`` being its body (``name``
+        and getSettings keys such as ``webhookUrl``). ``id_instance`` and ``api_token`` choose what the
+        simulator would pick. Returns createInstance's answer, token included."""
+        checked = _create_fields(fields)
+        if id_instance is not None:
+            _check_int("id_instance", id_instance, 1, 9_999_999_999)
+        if api_token is not None:
+            _validate_value("api_token", "token", api_token)
+        with self._lock:
+            partner = self._partner(partner_token)
+            _require(id_instance is None or not self._id_taken(str(id_instance)), "id_instance",
+                     f"instance {id_instance} exists already")  # fmt: skip
+            instance_id, token = self._create_partner_instance(partner, checked, id_instance, api_token)
+            return self._created_answer(instance_id, token, partner.type_instance)
+
+    def delete_partner_instance(self, partner_token: str, instance_id: str) -> bool:
+        """What deleteInstanceAccount does: the instance stays listed, deleted; its /waInstance calls
+        get 403. False when the account has no such instance or it was deleted already."""
+        with self._lock:
+            return self._delete_partner_instance(self._partner(partner_token), str(instance_id))
+
+    def set_partner_instance(self, instance_id: str, **fields: Any) -> dict[str, Any]:
+        """Script what the partner API lists about an instance (:data:`PARTNER_INSTANCE_FIELDS`:
+        ``expiration_date`` naive ISO text in UTC+3, ``deleted`` stamps ``timeDeleted`` with the
+        simulator's clock, or undeletes); raises ``KeyError`` if no account has the instance.
+        Returns its listing, token masked."""
+        checked = validate_partner_fields(fields)
+        with self._lock:
+            for partner in self._partners.values():
+                if instance_id in partner.instances:
+                    return self._set_fields(partner, instance_id, checked)
+            raise KeyError(f"no partner account has instance {instance_id!r}")
+
+    def patch_partner_instance(self, token: str, instance_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """As :meth:`set_partner_instance`, for an instance of the account ``token``."""
+        checked = validate_partner_fields(fields)
+        with self._lock:
+            partner = self._partner(token)
+            if instance_id not in partner.instances:
+                raise KeyError(f"the partner account has no instance {instance_id!r}")
+            return self._set_fields(partner, instance_id, checked)
+
+    def _partner(self, token: str) -> _Partner:
+        partner = self._partners.get(token)
+        if partner is None:
+            raise KeyError("unknown partner account (no account has this partner token)")
+        return partner
+
+    def _partner_view(self, partner: _Partner) -> dict[str, Any]:
+        return {
+            "token": "***",
+            "type_instance": partner.type_instance,
+            "instance_config": copy.deepcopy(partner.template),
+            "faults": copy.deepcopy(partner.faults),
+            "instances": self._partner_rows(partner, masked=True),
+        }
+
+    def _partner_rows(self, partner: _Partner, *, masked: bool) -> list[dict[str, Any]]:
+        now = self._wall_now()
+        rows = []
+        for instance_id, meta in partner.instances.items():
+            if meta.time_deleted is not None and now - meta.time_deleted > PARTNER_RETENTION:
+                continue
+            inst = meta.removed or self._instances.get(instance_id)
+            token = "***" if masked or inst is None else inst.config["token"]
+            rows.append(meta.row(instance_id, token, now))
+        return rows
+
+    def _id_taken(self, instance_id: str) -> bool:
+        partners = self._partners.values()
+        return instance_id in self._instances or any(instance_id in p.instances for p in partners)
+
+    def _create_partner_instance(
+        self,
+        partner: _Partner,
+        fields: dict[str, Any],
+        id_instance: int | None = None,
+        api_token: str | None = None,
+    ) -> tuple[str, str]:
+        if id_instance is None:
+            while self._id_taken(str(partner.next_id)):
+                partner.next_id += 1
+            id_instance = partner.next_id
+            partner.next_id += 1
+        instance_id, token = str(id_instance), api_token or secrets.token_hex(25)
+        config = {**copy.deepcopy(DEFAULT_CONFIG), **copy.deepcopy(partner.template), "token": token}
+        settings = {key: value for key, value in fields.items() if key != "name"}
+        config["settings"] = {**config["settings"], **settings}
+        self._instances[instance_id] = _Instance(instance_id, config, self._now())
+        now = self._wall_now()
+        partner.instances[instance_id] = _PartnerInstance(
+            name=fields.get("name") or f"Client {len(partner.instances) + 1:03d}",
+            type_instance=partner.type_instance,
+            time_created=now,
+            expiration_date=now + PARTNER_TERM,
+        )
+        return instance_id, token
+
+    def _created_answer(self, instance_id: str, token: str, type_instance: str) -> dict[str, Any]:
+        url = self.url if self._server is not None else None
+        return {"idInstance": int(instance_id), "apiTokenInstance": token, "typeInstance": type_instance,
+                "apiUrl": url, "mediaUrl": url}  # fmt: skip
+
+    def _delete_partner_instance(self, partner: _Partner, instance_id: str) -> bool:
+        meta = partner.instances.get(instance_id)
+        if meta is None or meta.time_deleted is not None:
+            return False
+        meta.time_deleted = self._wall_now()
+        meta.removed = self._instances.pop(instance_id, None)
+        return True
+
+    def _set_fields(self, partner: _Partner, instance_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        meta = partner.instances[instance_id]
+        for key, value in fields.items():
+            if key != "deleted":
+                setattr(meta, key, value)
+            elif value:
+                self._delete_partner_instance(partner, instance_id)
+            elif meta.time_deleted is not None:  # undeleted: the instance answers again
+                if meta.removed is not None:
+                    self._instances[instance_id] = meta.removed
+                meta.time_deleted, meta.removed = None, None
+        return meta.row(instance_id, "***", self._wall_now())
 
     # ---- records
 
     def requests_log(self, instance_id: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
-        """Every Green API request received, oldest first, optionally filtered."""
+        """Every Green API request received, oldest first, optionally filtered (partner API requests
+        have ``instance_id`` None: filter them by ``method``)."""
         with self._lock:
             return [
                 dict(r)
@@ -597,16 +971,19 @@ class GreenApiSimulator:
             self._reboots.clear()
 
     def reset(self) -> None:
-        """Forget every instance and record."""
+        """Forget every instance, partner account and record."""
         with self._lock:
             self._instances.clear()
+            self._partners.clear()
             self.clear_records()
 
     def _filtered(self, records: deque[dict[str, Any]], instance_id: str | None) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in records if instance_id is None or r["instance_id"] == instance_id]
 
-    def _new_record(self, instance_id: str, method: str, http_method: str, body: Any) -> dict[str, Any]:
+    def _new_record(
+        self, instance_id: str | None, method: str, http_method: str, body: Any
+    ) -> dict[str, Any]:
         with self._lock:
             self._seq += 1
             record: dict[str, Any] = {
@@ -645,6 +1022,42 @@ class GreenApiSimulator:
         with self._lock:
             inst = self._instances.get(instance_id)
             return None if inst is None else inst.take_fault(method, self._now(), chat_id)
+
+    def _partner_known(self, token: str) -> bool:
+        with self._lock:
+            return token in self._partners
+
+    def _take_partner_fault(self, token: str, method: str) -> dict[str, Any] | None:
+        with self._lock:
+            partner = self._partners.get(token)
+            return None if partner is None else _use_fault([partner.faults], method)
+
+    def _partner_process(self, token: str, method: str, body: Any, *, commit: bool = True) -> _Reply:
+        """A partner method's answer; with ``commit`` False, a plausible one that changes nothing
+        (for unprocessed faults)."""
+        with self._lock:
+            partner = self._partners.get(token)
+            if partner is None:  # deleted while the request waited
+                return _message_reply(401, "Unauthorized")
+            if method == "getInstances":
+                return _json_reply(200, self._partner_rows(partner, masked=False))
+            if method == "createInstance":
+                try:
+                    fields = _create_fields(body)
+                except SimulatorConfigError as exc:
+                    return _message_reply(400, str(exc))
+                if not commit:
+                    return _json_reply(200, self._created_answer(str(partner.next_id), secrets.token_hex(25),
+                                                                 partner.type_instance))  # fmt: skip
+                instance_id, api_token = self._create_partner_instance(partner, fields)
+                return _json_reply(200, self._created_answer(instance_id, api_token, partner.type_instance))
+            id_instance = body.get("idInstance") if isinstance(body, dict) else None
+            if not isinstance(id_instance, int) or isinstance(id_instance, bool):
+                return _message_reply(400, f"idInstance: must be an integer, got {id_instance!r}")
+            if commit and not self._delete_partner_instance(partner, str(id_instance)):
+                # As the vendor answers an instance that does not exist or was deleted already.
+                return _json_reply(200, {"code": 404, "description": "Not found"})
+            return _json_reply(200, {"deleteInstanceAccount": True})
 
     def _preview(self, instance_id: str, method: str) -> _Reply:
         """A plausible 200 answer built without side effects (for unprocessed faults)."""
@@ -856,6 +1269,11 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/_sim/") or parts.path == "/_sim":
                 self._control(parts.path, parse_qs(parts.query))
                 return
+            partner = _PARTNER_PATH.fullmatch(parts.path)
+            if partner is not None:
+                method, token = (unquote(g) for g in partner.groups())
+                self._partner_api(method, token)
+                return
             match = _API_PATH.fullmatch(parts.path)
             if match is None:
                 self._read_body()
@@ -892,13 +1310,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- Green API routes
 
-    def _api(self, instance_id: str, method: str, token: str) -> None:
-        sim = self.server.sim
+    def _record(self, instance_id: str | None, method: str) -> dict[str, Any] | None:
+        """The request's record, or None when its body is too large (then it is answered 413)."""
         raw = self._read_body()
         if raw is None:
             self._send(_message_reply(413, "request body too large"))
+            return None
+        return self.server.sim._new_record(instance_id, method, self.command, _parse_json(raw))
+
+    def _api(self, instance_id: str, method: str, token: str) -> None:
+        sim = self.server.sim
+        record = self._record(instance_id, method)
+        if record is None:
             return
-        record = sim._new_record(instance_id, method, self.command, _parse_json(raw))
         what = f"waInstance{instance_id}/{method}"
 
         exists, token_ok, latency = sim._lookup(instance_id, token)
@@ -915,16 +1339,57 @@ class _Handler(BaseHTTPRequestHandler):
 
         body = record["body"]
         fault = sim._take_fault(instance_id, method, body.get("chatId") if isinstance(body, dict) else None)
+        self._serve(
+            record,
+            what,
+            fault,
+            lambda: sim._process(record, instance_id, method, token_ok, body),
+            lambda: sim._preview(instance_id, method),
+        )
+
+    def _partner_api(self, method: str, token: str) -> None:
+        sim = self.server.sim
+        record = self._record(None, method)
+        if record is None:
+            return
+        what = f"partner/{method}"
+        if not sim._partner_known(token):
+            self._answer(record, what, _message_reply(401, "Unauthorized"))
+            return
+        sim._update_record(record, token_ok=True)
+        if PARTNER_ROUTES.get(method) != self.command:
+            self._answer(record, what, _message_reply(404, "Not Found"))
+            return
+        body = record["body"]
+        self._serve(
+            record,
+            what,
+            sim._take_partner_fault(token, method),
+            lambda: sim._partner_process(token, method, body),
+            lambda: sim._partner_process(token, method, body, commit=False),
+        )
+
+    def _serve(
+        self,
+        record: dict[str, Any],
+        what: str,
+        fault: dict[str, Any] | None,
+        process: Callable[[], _Reply],
+        preview: Callable[[], _Reply],
+    ) -> None:
+        """Answer with ``process()``, or through ``fault``: a fault that replaces the answer gets
+        ``preview()`` (no side effects) unless it says ``process``."""
+        stopping = self.server.sim._stopping
         mode = None if fault is None else fault["mode"]
-        sim._update_record(record, fault=mode)
+        self.server.sim._update_record(record, fault=mode)
         if fault is None or mode in _TRANSPORT_ONLY_MODES or fault.get("process"):
             delay = float(fault.get("ms", 0)) / 1000 if fault and mode == "delay" else 0.0
-            if delay > 0 and sim._stopping.wait(delay):
+            if delay > 0 and stopping.wait(delay):
                 self.close_connection = True
                 return
-            reply = sim._process(record, instance_id, method, token_ok, record["body"])
+            reply = process()
         else:
-            reply = sim._preview(instance_id, method)
+            reply = preview()
 
         if fault is None or mode == "delay":
             self._answer(record, what, reply)
@@ -998,17 +1463,18 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.status, {"error": str(exc)}
         except SimulatorConfigError as exc:
             status, payload = 400, {"error": str(exc)}
-        self._access(path, status)
+        self._access(redact(path), status)  # /_sim/partners/{token}
         self._send(_json_reply(status, payload))
 
     def _control_route(self, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
         sim = self.server.sim
         verb = self.command
         instance = query.get("instance", [None])[0]
+        shown = redact(path)
 
         def only(*verbs: str) -> None:
             if verb not in verbs:
-                raise _ControlError(405, f"{verb} not allowed on {path} (use {', '.join(verbs)})")
+                raise _ControlError(405, f"{verb} not allowed on {shown} (use {', '.join(verbs)})")
 
         if path == "/_sim/health":
             only("GET")
@@ -1032,6 +1498,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, sim.instance(instance_id)
             except KeyError:
                 raise _ControlError(404, f"unknown instance {instance_id!r}") from None
+        if path.startswith("/_sim/partners/"):
+            return self._partner_control(path[len("/_sim/partners/") :].split("/"), raw, only)
         if path == "/_sim/requests":
             only("GET", "DELETE")
             if verb == "DELETE":
@@ -1057,7 +1525,30 @@ class _Handler(BaseHTTPRequestHandler):
             only("POST")
             sim.reset()
             return 200, {"reset": True}
-        raise _ControlError(404, f"unknown control route {path!r}")
+        raise _ControlError(404, f"unknown control route {shown!r}")
+
+    def _partner_control(self, parts: list[str], raw: bytes, only: Callable[..., None]) -> tuple[int, Any]:
+        """``/_sim/partners/{token}`` and ``/_sim/partners/{token}/instances/{id}``."""
+        sim = self.server.sim
+        token = unquote(parts[0])
+        try:
+            if len(parts) == 1 and token:
+                only("GET", "PUT", "PATCH", "DELETE")
+                if self.command == "PUT":
+                    body = _json_body(raw)
+                    return 200, sim.put_partner(token, {} if body is None else body)
+                if self.command == "PATCH":
+                    return 200, sim.patch_partner(token, _json_body(raw))
+                if self.command == "DELETE":
+                    sim.remove_partner(token)
+                    return 200, {"deleted": True}
+                return 200, sim.partner(token)
+            if len(parts) == 3 and token and parts[1] == "instances" and parts[2]:
+                only("PATCH")
+                return 200, sim.patch_partner_instance(token, unquote(parts[2]), _json_body(raw))
+        except KeyError as exc:
+            raise _ControlError(404, str(exc.args[0]) if exc.args else "unknown partner account") from None
+        raise _ControlError(404, f"unknown control route {redact('/_sim/partners/' + '/'.join(parts))!r}")
 
 
 def _json_body(raw: bytes) -> Any:
@@ -1118,7 +1609,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ID:TOKEN",
         help="create an always-authorized instance (repeatable)",
     )
-    parser.add_argument("--demo", action="store_true", help="create the demo instances")
+    parser.add_argument(
+        "--partner",
+        action="append",
+        default=[],
+        metavar="TOKEN:COUNT",
+        help="create a partner account of COUNT instances (repeatable)",
+    )
+    parser.add_argument("--demo", action="store_true", help="create the demo instances and partner account")
     parser.add_argument(
         "--demo-scale",
         type=float,
@@ -1146,6 +1644,14 @@ def main(argv: list[str] | None = None) -> int:
         except SimulatorConfigError as exc:
             parser.error(f"--instance {instance_id}: {exc}")
         ids.append(instance_id)
+    for item in args.partner:
+        token, sep, count = item.rpartition(":")
+        if not sep or not token or not count.isdigit():
+            parser.error("--partner expects TOKEN:COUNT")
+        try:
+            ids.extend(sim.add_partner(token, count=int(count)))
+        except SimulatorConfigError as exc:
+            parser.error(f"--partner: {exc}")
     if args.demo:
         ids.extend(sim.add_demo_instances(args.demo_scale))
 
