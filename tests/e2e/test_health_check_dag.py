@@ -432,8 +432,9 @@ def test_instances_are_checked_concurrently(health_dag, make_instance, sim, db, 
     rows = log_rows(db)
     assert len(rows) == 6 and {r["status"] for r in rows} == {"healthy"}
     starts = sorted(r["at"] for r in sim.requests_log(method="getStateInstance"))
-    # Six 800 ms answers in one task: started together, not one after the other.
-    assert starts[-1] - starts[0] < 0.5
+    # Six 800 ms answers in one task: started together, not one after the other (that would
+    # spread the starts over 4 s at least; a loaded machine delays a thread's start by a second).
+    assert starts[-1] - starts[0] < 2.0
 
 
 def test_many_instances_are_split_into_mapped_check_tasks(
