@@ -7,6 +7,6 @@
 set -euo pipefail
 if [ "${GREEN_API_ROLE:-}" != init ]; then
   for name in $(env | sed -n 's/^\(AIRFLOW_\(CONN\|VAR\)_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$name"; done
-  unset GREEN_API_TOKEN GREEN_API_ALERTS_TOKEN
+  unset GREEN_API_TOKEN GREEN_API_ALERTS_TOKEN GREEN_API_PARTNER_TOKEN
 fi
 exec "${AIRFLOW_ENTRYPOINT:-/entrypoint}" "$@"  # Airflow's (another one only in tests)

@@ -37,7 +37,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -f "$here/connections.sh" ] || here=$here/../scripts  # in the image both sit beside this file
 PY=python
 . "$here/connections.sh"
-if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}${GREEN_API_TOKEN:-}" ]; then
+if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}${GREEN_API_TOKEN:-}" ] || green_api_partner_given; then
   green_api_connections
 fi
 export AIRFLOW_CONN_GREEN_API_DB="$GREEN_API_DB_URL"

@@ -22,7 +22,7 @@ if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi
 
 . scripts/connections.sh
 
-if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}" ] || [ -n "${GREEN_API_TOKEN:-}" ]; then
+if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}" ] || [ -n "${GREEN_API_TOKEN:-}" ] || green_api_partner_given; then
   mode=run
 else
   mode=demo
@@ -47,7 +47,8 @@ else
   export AIRFLOW_CONN_GREEN_API_DEFAULT="$(green_api_conn_json "$sim" 1101000001 "${GREENAPI_DEMO_TOKEN_1:-demo-token-1}")"
   export AIRFLOW_CONN_GREEN_API_FLAKY="$(green_api_conn_json "$sim" 1101000002 "${GREENAPI_DEMO_TOKEN_2:-demo-token-2}")"
   export AIRFLOW_CONN_GREEN_API_ALERTS="$(green_api_conn_json "$sim" 1101000009 "${GREENAPI_DEMO_TOKEN_9:-demo-token-9}")"
-  export AIRFLOW_VAR_GREEN_API_INSTANCES='["green_api_default", "green_api_flaky"]'
+  export AIRFLOW_CONN_GREEN_API_PARTNER="$(green_api_partner_json "$sim" "${GREENAPI_DEMO_PARTNER_TOKEN:-demo-partner-token}" "$sim")"
+  export AIRFLOW_VAR_GREEN_API_INSTANCES='["green_api_default", "green_api_flaky", {"partner": "green_api_partner"}]'
   # Demo contacts live in the demo database only (green_api_demo), never in your real one.
   "$PY" - "$GREEN_API_DB_URL" <<'PYEOF'
 import sys, psycopg
@@ -59,7 +60,8 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
     )
 PYEOF
   banner="DEMO MODE: no credentials in $ENV_FILE, monitoring the bundled simulator at $sim
-  Instances: 1101000001 (always healthy) and 1101000002 (cycles: not authorized, healthy, hanging)
+  Instances: 1101000001 (always healthy) and 1101000002 (cycles: not authorized, healthy, hanging),
+  and a partner account of 3 (connection green_api_partner: 1101100001-3, the third expiring in 2 days)
   Alerts are sent through simulator instance 1101000009; see them with:
     curl -s $sim/_sim/messages | python3 -m json.tool
   To monitor your own instance: cp .env.example .env, fill it in, run 'make run' again."

@@ -261,7 +261,7 @@ def db() -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(require_env("GREEN_API_DB_URL"), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE green_api_health_logs, system_support_contacts, green_api_alert_deliveries,"
-            " green_api_incidents, green_api_instance_status RESTART IDENTITY"
+            " green_api_incidents, green_api_instance_status, green_api_partner_instances RESTART IDENTITY"
         )
         yield conn
 
@@ -293,6 +293,43 @@ def make_instance(sim: GreenApiSimulator, monkeypatch: pytest.MonkeyPatch):
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
         return SimInstance(conn_id, instance_id, token)
+
+    return create
+
+
+@dataclass(frozen=True)
+class SimPartner:
+    conn_id: str
+    token: str
+    instances: dict[str, str]  # idInstance -> token, as created
+
+    def key(self, instance_id: str) -> str:
+        return f"{self.conn_id}/{instance_id}"
+
+
+@pytest.fixture
+def make_partner(sim: GreenApiSimulator, monkeypatch: pytest.MonkeyPatch):
+    """Create a partner account in the simulator with ``count`` instances and its Airflow
+    connection (env var, type greenapipartner); tokens recognisable as make_instance's."""
+
+    def create(conn_id: str = "green_api_partner", count: int = 3, *, extra: dict[str, Any] | None = None,
+               **config: Any) -> SimPartner:  # fmt: skip
+        from greenapi.hooks.green_api import LISTINGS
+
+        LISTINGS.clear()  # this process's listings of earlier tests' accounts under the same id
+        token = f"TOKEN-SECRET-{secrets.token_hex(8)}"
+        sim.add_partner(token, **config)
+        made = {}
+        for n in range(count):
+            instance_id = int(f"8{os.getpid() % 10000:04d}{next(_ids):05d}")
+            made[str(instance_id)] = f"TOKEN-SECRET-{secrets.token_hex(8)}"
+            sim.create_partner_instance(token, id_instance=instance_id, api_token=made[str(instance_id)],
+                                        name=f"Client {n + 1:03d}")  # fmt: skip
+        conn = {"conn_type": "greenapipartner", "host": sim.url, "password": token,
+                "extra": {"api_url": sim.url, "partner_timeout": 2, "state_timeout": 1, "reboot_timeout": 2,
+                          "send_timeout": 2, **(extra or {})}}  # fmt: skip
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return SimPartner(conn_id, token, made)
 
     return create
 

@@ -60,3 +60,23 @@ def test_test_button_names_a_wrong_token_without_echoing_it(api, sim, make_insta
     assert result["status"] is False
     assert result["message"].startswith(f"Instance {inst.instance_id}: HTTP 401")
     assert "TOKEN-SECRET-wrong" not in result["message"]
+
+
+def test_the_partner_type_has_its_form_and_its_test_button_lists_the_account(api, sim, make_partner):
+    response = api.get("/ui/connections/hook_meta")
+    [meta] = [m for m in response.json() if m["connection_type"] == "greenapipartner"]
+    assert meta["hook_name"] == "Green API partner"
+    assert meta["standard_fields"]["host"]["title"] == "Partner API URL (partnerApiUrl)"
+    assert meta["standard_fields"]["password"]["title"] == "Partner token (partnerToken)"
+    assert meta["standard_fields"]["login"]["hidden"] is True
+    assert meta["extra_fields"]["partner_timeout"]["schema"]["default"] == 30
+    partner = make_partner(count=4)
+    body = {"connection_id": "ui_partner_test", "conn_type": "greenapipartner", "host": sim.url,
+            "password": partner.token, "extra": '{"api_url": "' + sim.url + '"}'}
+    result = api.post("/api/v2/connections/test", json=body).json()
+    assert result["status"] is True, result
+    assert re.fullmatch(r"Partner account listed in \d+ ms: 4 live instance\(s\) \(4 whatsapp\), 0 deleted",
+                        result["message"])  # fmt: skip
+    wrong = api.post("/api/v2/connections/test", json={**body, "password": "TOKEN-SECRET-wrongpartner"}).json()
+    assert wrong["status"] is False and "HTTP 401: the partner token was refused" in wrong["message"]
+    assert "TOKEN-SECRET" not in wrong["message"]

@@ -148,6 +148,27 @@ def test_env_settings_become_airflow_connections():
     assert alerts["login"] == "7105000002" and alerts["host"] == default["host"]
 
 
+def test_a_partner_account_in_env_becomes_a_partner_connection_and_the_instance_list():
+    script = f'PY="{sys.executable}"; . "{ROOT}/scripts/connections.sh"; green_api_connections; ' \
+             'echo "$AIRFLOW_CONN_GREEN_API_PARTNER"; echo "$AIRFLOW_VAR_GREEN_API_INSTANCES"; ' \
+             'echo "${AIRFLOW_CONN_GREEN_API_DEFAULT:-none}"'
+    alone = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ["PATH"], "GREEN_API_PARTNER_TOKEN": "TOKEN-SECRET-partner0000000",
+                                "GREEN_API_PARTNER_INSTANCES_URL": "https://7105.api.greenapi.com"})  # fmt: skip
+    partner, instances, default = alone.stdout.splitlines()
+    assert json.loads(partner) == {"conn_type": "greenapipartner", "host": "https://api.green-api.com",
+                                   "password": "TOKEN-SECRET-partner0000000",
+                                   "extra": {"api_url": "https://7105.api.greenapi.com"}}  # fmt: skip
+    assert json.loads(instances) == [{"partner": "green_api_partner"}] and default == "none"
+    both = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": os.environ["PATH"], "GREEN_API_PARTNER_TOKEN": "TOKEN-SECRET-partner0000000",
+                               "GREEN_API_URL": "https://7105.api.greenapi.com", "GREEN_API_INSTANCE_ID": "7105000001",
+                               "GREEN_API_TOKEN": "TOKEN-SECRET-instance000000"})  # fmt: skip
+    _, instances, default = both.stdout.splitlines()
+    assert json.loads(instances) == ["green_api_default", {"partner": "green_api_partner"}]
+    assert json.loads(default)["login"] == "7105000001"
+
+
 def test_missing_token_is_named():
     done = _connections({"GREEN_API_URL": "https://7105.api.greenapi.com", "GREEN_API_INSTANCE_ID": "7105000001"})
     assert done.returncode != 0 and "GREEN_API_TOKEN is not set in .env" in done.stderr

@@ -20,7 +20,7 @@ REVIEWED = {
     ("plugins/greenapi/dashboard/queries.py", "SELECT {CHECK_COLUMNS} FROM green_api_health_logs l WHERE l.id = %(id)s"),
     ("plugins/greenapi/dashboard/queries.py", '"""  # noqa: S608 - fixed fragments, values bound'),
     ("plugins/greenapi/dashboard/queries.py",
-     'FLEET_TOTAL = f"SELECT count(*) AS total FROM green_api_instance_latest l {_FLEET_WHERE}"'),
+     'FLEET_TOTAL = f"SELECT count(*) AS total FROM green_api_fleet l {_FLEET_WHERE}"'),
 }
 
 

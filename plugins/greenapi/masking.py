@@ -61,7 +61,6 @@ def load_connections(conn_ids: Iterable[str]) -> dict[str, Connection | None] | 
         return None
     from airflow.sdk.exceptions import AirflowSecretsBackendAccessDenied
     from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
-    from airflow.sdk.log import mask_secret
 
     backends = ensure_secrets_backend_loaded()
     found: dict[str, Connection | None] = {}
@@ -77,8 +76,18 @@ def load_connections(conn_ids: Iterable[str]) -> dict[str, Connection | None] | 
             if conn:
                 found[conn_id] = conn
                 break
-    secrets = [s for conn in found.values() if conn for s in (conn.password, conn.extra) if s]
-    carried, apart = bundle(secrets)
-    for secret in ([carried] if carried else []) + apart:
-        mask_secret(secret)
+    mask_all(s for conn in found.values() if conn for s in (conn.password, conn.extra) if s)
     return found
+
+
+def mask_all(secrets: Iterable[str]) -> None:
+    """Register ``secrets`` with the masker: as one bundle where bundles are expanded, else one by one."""
+    from airflow.sdk.log import mask_secret
+
+    if bundles_expanded():
+        carried, apart = bundle(secrets)
+        for secret in ([carried] if carried else []) + apart:
+            mask_secret(secret)
+        return
+    for secret in secrets:
+        mask_secret(secret)

@@ -74,6 +74,37 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                     },
                 },
-            }
+            },
+            {
+                "hook-class-name": "greenapi.hooks.green_api.GreenApiPartnerHook",
+                "hook-name": "Green API partner",
+                "connection-type": "greenapipartner",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Partner API URL (partnerApiUrl)", "password": "Partner token (partnerToken)"},
+                    "placeholders": {"host": "https://api.green-api.com", "password": "token from Green API's support"},
+                },
+                "conn-fields": {
+                    "api_url": {
+                        "label": "Instances' API URL",
+                        "description": "apiUrl of the account's instances (default https://api.green-api.com)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "time_zone": {
+                        "label": "Time zone of the account's dates",
+                        "description": "getInstances' dates carry no zone (default Europe/Moscow, UTC+3 as Green API's billing)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "partner_timeout": _seconds("Listing timeout (s)", 30, "getInstances timeout"),
+                    "state_timeout": _seconds("State check timeout (s)", 10, "each instance's getStateInstance timeout"),
+                    "reboot_timeout": _seconds("Reboot timeout (s)", 30, "each instance's reboot call timeout"),
+                    "send_timeout": _seconds("Send timeout (s)", 20, "each instance's sendMessage timeout"),
+                    "dashboard_url": {
+                        "label": "Dashboard link",
+                        "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            },
         ],
     }

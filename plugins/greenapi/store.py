@@ -21,6 +21,7 @@ from greenapi.domain.broken import Watch
 from greenapi.domain.codec import encode
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import Incident, Severity
+from greenapi.domain.partner import PartnerRecord
 from greenapi.domain.records import Delivery
 from greenapi.domain.rules import AlertKind
 from greenapi.domain.runs import LogRow
@@ -92,6 +93,34 @@ DROP_OLD_LOGS = "SELECT partitions, rows FROM green_api_drop_health_logs_before(
 # Dropping a partition locks the log for an instant; a long dashboard query in the way makes it
 # wait this long at most (then the task fails, and its retry comes).
 DDL_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '15s'"
+
+
+# What a partner account listed (no token): new or changed instances are counted; an instance
+# newly seen deleted has its open incidents closed without a message (it is gone on purpose).
+UPSERT_PARTNER_INSTANCES = (
+    "INSERT INTO green_api_partner_instances AS p (instance_id, partner_connection_id, name, type_instance, deleted,"
+    " time_deleted, expires_at, expired, tariff)"
+    " SELECT r.instance_id, %s, r.name, r.type_instance, r.deleted, r.time_deleted, r.expires_at, r.expired, r.tariff"
+    " FROM jsonb_to_recordset(%s::jsonb) AS r(instance_id varchar, name varchar, type_instance varchar,"
+    " deleted boolean, time_deleted timestamptz, expires_at timestamptz, expired boolean, tariff varchar)"
+    " ON CONFLICT (instance_id) DO UPDATE SET partner_connection_id = EXCLUDED.partner_connection_id,"
+    " name = EXCLUDED.name, type_instance = EXCLUDED.type_instance, deleted = EXCLUDED.deleted,"
+    " time_deleted = EXCLUDED.time_deleted, expires_at = EXCLUDED.expires_at, expired = EXCLUDED.expired,"
+    " tariff = EXCLUDED.tariff, changed_at = now(), last_listed_at = now()"
+    " WHERE (p.partner_connection_id, p.name, p.type_instance, p.deleted, p.time_deleted, p.expires_at, p.expired,"
+    " p.tariff) IS DISTINCT FROM (EXCLUDED.partner_connection_id, EXCLUDED.name, EXCLUDED.type_instance,"
+    " EXCLUDED.deleted, EXCLUDED.time_deleted, EXCLUDED.expires_at, EXCLUDED.expired, EXCLUDED.tariff)"
+)
+TOUCH_PARTNER_INSTANCES = (
+    "UPDATE green_api_partner_instances SET last_listed_at = now() "
+    "WHERE partner_connection_id = %s AND instance_id = ANY(%s)"
+)
+CLOSE_DELETED_INCIDENTS = (
+    "UPDATE green_api_incidents i SET resolved_at = GREATEST(now(), i.opened_at), resolution_notified_at = now(),"
+    " last_error = 'instance deleted from its partner account'"
+    " FROM green_api_partner_instances p"
+    " WHERE p.instance_id = i.instance_id AND p.deleted AND i.resolved_at IS NULL AND p.partner_connection_id = %s"
+)
 
 
 @dataclass(frozen=True)
@@ -192,6 +221,19 @@ class HealthStore:
             cur.execute(DROP_OLD_LOGS, (before,))
             partitions, rows = cur.fetchone()
             return int(partitions), int(rows)
+
+    @_reachable
+    def record_partner_instances(self, accounts: Mapping[str, Sequence[PartnerRecord]]) -> int:
+        """Record what each partner account (by connection id) lists; returns how many instances
+        are new or changed. The open incidents of an instance deleted from its account are closed."""
+        changed = 0
+        with self._cursor() as cur:
+            for conn_id, records in accounts.items():
+                cur.execute(UPSERT_PARTNER_INSTANCES, (conn_id, json.dumps(encode(list(records), list[PartnerRecord]))))
+                changed += cur.rowcount
+                cur.execute(TOUCH_PARTNER_INSTANCES, (conn_id, [r.instance_id for r in records]))
+                cur.execute(CLOSE_DELETED_INCIDENTS, (conn_id,))
+        return changed
 
     @_reachable
     def insert_health_logs(self, rows: Sequence[LogRow | Mapping[str, Any]]) -> int:

@@ -55,6 +55,24 @@ def test_the_api_pages_the_fleet_with_its_total_and_counts(get, db):
     assert (row["instance_name"], row["connection_id"], row["api_host"]) == ("Shop 11", "conn_11", "7102.api.greenapi.com")
 
 
+def test_an_instance_deleted_from_its_partner_account_shows_deleted_not_failing(get, db):
+    log_fleet(db, 20)
+    db.execute("INSERT INTO green_api_partner_instances (instance_id, partner_connection_id, name, type_instance,"
+               " deleted, time_deleted) VALUES ('11000000007', 'green_api_partner', 'Gone shop', 'whatsapp', true,"
+               " '2026-12-04 10:30+00'), ('11000000008', 'green_api_partner', 'Live shop', 'whatsapp', false, null)")
+    page = get("/green-api/api/instances?limit=100").json()
+    rows = {i["instance_id"]: i for i in page["instances"]}
+    # 11000000007's last check failed (critical_failure), but it is gone on purpose: deleted, listed last.
+    assert rows["11000000007"]["status"] == "deleted" and rows["11000000007"]["deleted_at"].startswith("2026-12-04T10:30")
+    assert page["instances"][-1]["instance_id"] == "11000000007"
+    assert rows["11000000008"]["instance_name"] == "Live shop"  # the account's name for it
+    assert (page["counts"]["status"]["deleted"], page["counts"]["status"]["critical_failure"]) == (1, 1)  # 17 still
+    problems = get("/green-api/api/instances?status=problem&limit=100").json()
+    assert "11000000007" not in {i["instance_id"] for i in problems["instances"]}
+    html = get("/green-api/?fleet_status=deleted").text
+    assert 'data-instance="11000000007"' in html and 'data-field="deleted_at"' in html
+
+
 def fleet_matching(q: str = "", status: str | None = None, host: str | None = None) -> set[str]:
     """What log_fleet's instances a search and filters should find, worked out here."""
     found = set()
@@ -91,7 +109,7 @@ def test_the_api_searches_and_filters_the_fleet(get, db, query, expected):
     ("limit=0", "limit must be between 1 and 1000"),
     ("limit=5000", "limit must be between 1 and 1000"),
     ("offset=-1", "offset must be between 0"),
-    ("status=broken", "status must be one of healthy, unhealthy, critical_failure, rate_limited, rebooted, problem"),
+    ("status=broken", "status must be one of healthy, unhealthy, critical_failure, rate_limited, rebooted, deleted, problem"),
     ("q=" + "x" * 101, "q must be at most 100 characters"),
 ])
 def test_bad_fleet_filters_get_400_naming_them(get, query, named):

@@ -87,7 +87,8 @@ def make_run(home: Path, metadata_db: str, health_url: str, **settings: str) -> 
 @contextmanager
 def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: str, support: str,
              settings: dict[str, Any], state: str = "authorized", *, checks_once: bool = False,
-             first_start: bool = True) -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
+             first_start: bool = True, partner: list[str] | None = None,
+             ) -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
     """`make run` as a user sets it up in .env: one monitored instance (in ``state``), one alerts
     instance, one support contact, ``settings`` as green_api_settings, the daily reboot 12 h away;
     fresh databases named after ``name``. Yields the deployment and the two tokens.
@@ -96,7 +97,9 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
     the current minute, so its first scheduled run comes at once, as every 5 minutes, and no other
     comes during the test: its own runs, triggered, are never interleaved with a scheduled one.
     ``first_start``: Airflow's metadata database is new and empty, as on a first `make run`; else it
-    is migrated already, as on any later start (a copy of the suite's, which saves the migration)."""
+    is migrated already, as on any later start (a copy of the suite's, which saves the migration).
+    ``partner``: the ids of a partner account's instances, given in .env by its partner token (the
+    tokens are ``partner`` and ``partner:<id>``)."""
     server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
     health_url = recreate(server, tagged(f"green_api_{name}"))  # "your own database": run.sh creates it
     metadata_db = tagged(f"green_api_airflow_{name}")
@@ -111,6 +114,16 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
     tokens = {"monitored": f"TOKEN-SECRET-{os.urandom(8).hex()}", "alerts": f"TOKEN-SECRET-{os.urandom(8).hex()}"}
     sim.add_instance(instance_id, tokens["monitored"], state=state)
     sim.add_instance(alerts_id, tokens["alerts"])
+    partner_lines = []
+    if partner:
+        tokens["partner"] = f"TOKEN-SECRET-{os.urandom(8).hex()}"
+        sim.add_partner(tokens["partner"])
+        for n, ident in enumerate(partner, 1):
+            tokens[f"partner:{ident}"] = f"TOKEN-SECRET-{os.urandom(8).hex()}"
+            sim.create_partner_instance(tokens["partner"], id_instance=int(ident), api_token=tokens[f"partner:{ident}"],
+                                        name=f"{name.title()} client {n}")  # fmt: skip
+        partner_lines = [f"GREEN_API_PARTNER_URL={sim.url}", f"GREEN_API_PARTNER_TOKEN={tokens['partner']}",
+                         f"GREEN_API_PARTNER_INSTANCES_URL={sim.url}"]  # fmt: skip
     far = time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))
     minute, hour = time.gmtime().tm_min, time.gmtime().tm_hour
     # The env file holds the tokens, as .env does: outside the folders the suite's leak scan reads, and
@@ -124,6 +137,7 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
         f"GREEN_API_ALERTS_INSTANCE_ID={alerts_id}",
         f"GREEN_API_ALERTS_TOKEN={tokens['alerts']}",
         f"GREEN_API_SUPPORT_CONTACT='{name.title()} Support|{support}|1'",
+        *partner_lines,
         f"AIRFLOW_CONN_GREEN_API_DB={health_url}",
         f"AIRFLOW_VAR_GREEN_API_SETTINGS='{json.dumps(settings)}'",
         f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",

@@ -9,6 +9,8 @@ every interface, as asked.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 import requests
@@ -40,15 +42,22 @@ def test_the_demo_runs_its_first_check_and_ui_host_opens_the_ui_to_the_network(t
         headers = {"Authorization": f"Bearer {demo.token()}"}
         conns = requests.get(f"{demo.url}/api/v2/connections", headers=headers, timeout=10).json()["connections"]
         assert {c["connection_id"] for c in conns} == {"green_api_default", "green_api_flaky", "green_api_alerts",
-                                                        "green_api_db"}  # fmt: skip
+                                                        "green_api_partner", "green_api_db"}  # fmt: skip
         variable = requests.get(f"{demo.url}/api/v2/variables/green_api_instances", headers=headers, timeout=10)
-        assert variable.json()["value"] == '["green_api_default", "green_api_flaky"]'
+        assert json.loads(variable.json()["value"]) == ["green_api_default", "green_api_flaky",
+                                                        {"partner": "green_api_partner"}]  # fmt: skip
 
         with psycopg.connect(health_url) as conn:
-            rows = conn.execute("SELECT instance_id, status, support_notified FROM green_api_health_logs"
+            rows = conn.execute("SELECT instance_id, status, instance_name FROM green_api_health_logs"
                                 " WHERE run_id = %s ORDER BY instance_id", (run[0],)).fetchall()  # fmt: skip
-        assert rows == [("1101000001", "healthy", False), ("1101000002", "unhealthy", True)]
+        # The demo's small partner account: three instances with no connection each, named by the account.
+        assert rows == [("1101000001", "healthy", None), ("1101000002", "unhealthy", None),
+                        ("1101100001", "healthy", "Client 001"), ("1101100002", "healthy", "Client 002"),
+                        ("1101100003", "healthy", "Client 003")]  # fmt: skip
         messages = requests.get(f"http://127.0.0.1:{sim_port}/_sim/messages", timeout=10).json()
         assert {(m["instance_id"], m["chatId"]) for m in messages} == {("1101000009", "33600000001@c.us")}
-        assert "📱 Instance: 1101000002" in messages[0]["message"]
-        assert f"🔗 Dashboard: http://localhost:{port}/green-api/" in messages[0]["message"]
+        [not_authorized] = [m["message"] for m in messages if "📱 Instance: 1101000002" in m["message"]]
+        assert f"🔗 Dashboard: http://localhost:{port}/green-api/" in not_authorized
+        # The third partner instance's subscription ends in 2 days: one warning, no reboot.
+        [expiring] = [m["message"] for m in messages if "📱 Instance: 1101100003 (Client 003)" in m["message"]]
+        assert "📅 *ABONNEMENT BIENTÔT EXPIRÉ*" in expiring

@@ -7,7 +7,9 @@ API): every task instance succeeds at its first try and support gets no message 
 start proves the deployment's promises: the schema lands in the database that
 AIRFLOW_CONN_GREEN_API_DB names, Airflow's metadata in a database of its own, the connections of
 the env file are in Airflow's connection list (and pass the UI's Test), the retention job ran, and
-nothing listens beyond 127.0.0.1.
+nothing listens beyond 127.0.0.1. Beside the instance of its own, the env file gives a partner
+account of three instances (issue 26): checked, rebooted and waited for with no connection each,
+their tokens taken from the account in each task and in the triggerer.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from tests.deployed.conftest import (
 
 pytestmark = pytest.mark.deployed
 DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot")
+PARTNER = ["1101778001", "1101778002", "1101778003"]
 
 
 @pytest.fixture
 def deployment(tmp_path: Path, sim) -> Iterator[tuple[Deployment, dict[str, str]]]:
     settings = {"reboot_poll_seconds": 2, "reboot_verify_minutes": 1}
-    with deployed(tmp_path, sim, "smoke", "1101777001", "1101777009", "33600000001@c.us", settings) as found:
+    with deployed(tmp_path, sim, "smoke", "1101777001", "1101777009", "33600000001@c.us", settings,
+                  partner=PARTNER) as found:  # fmt: skip
         yield found
 
 
@@ -72,22 +76,28 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
                           ("green_api_health_check", "wait_for_recovery", -1, "skipped", 0)], instances  # fmt: skip
     # Support heard nothing: no failure notice, no alert (the instance is healthy throughout).
     assert sim.messages() == []
-    assert len(sim.reboots("1101777001")) == 2  # the daily reboot and the manual one
+    for instance_id in ("1101777001", *PARTNER):
+        assert len(sim.reboots(instance_id)) == 2, instance_id  # the daily reboot and the manual one
 
     # The health data went to the database AIRFLOW_CONN_GREEN_API_DB names (migrated by run.sh).
     with psycopg.connect(deployment.health_url) as conn:
-        logged = conn.execute("SELECT dag_id, trigger_type, status FROM green_api_health_logs WHERE run_id = ANY(%s)"
-                              " ORDER BY id", (runs,)).fetchall()  # a later scheduled check may have come too
-    assert logged == [("green_api_health_check", "automatic", "healthy"),
-                      ("green_api_scheduled_reboot", "scheduled", "rebooted"),
-                      ("green_api_reboot", "manual", "rebooted")]  # fmt: skip
+        logged = conn.execute("SELECT dag_id, trigger_type, status, instance_id, connection_id FROM green_api_health_logs"
+                              " WHERE run_id = ANY(%s) ORDER BY id", (runs,)).fetchall()  # a later check may have come too
+        names = dict(conn.execute("SELECT instance_id, name FROM green_api_partner_instances").fetchall())
+    expected_conns = {"1101777001": "green_api_default", **{i: f"green_api_partner/{i}" for i in PARTNER}}
+    for dag_id, trigger_type, status in [("green_api_health_check", "automatic", "healthy"),
+                                         ("green_api_scheduled_reboot", "scheduled", "rebooted"),
+                                         ("green_api_reboot", "manual", "rebooted")]:  # fmt: skip
+        rows = {(r[3], r[4]) for r in logged if r[:3] == (dag_id, trigger_type, status)}
+        assert rows == set(expected_conns.items()), logged
+    assert len(logged) == 12 and names == {i: f"Smoke client {n}" for n, i in enumerate(PARTNER, 1)}
     # Airflow's metadata is in its own database, marked as this project's.
     mark = deployment.rows("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
     assert mark == [("green-api-health: Airflow metadata database",)]
 
     # The env file's connections are in Airflow's list, the token encrypted, and the UI's Test works.
     conns = dict(deployment.rows("SELECT conn_id, is_encrypted FROM connection"))
-    assert conns == {"green_api_default": True, "green_api_alerts": True, "green_api_db": False}
+    assert conns == {"green_api_default": True, "green_api_alerts": True, "green_api_partner": True, "green_api_db": False}
     headers = {"Authorization": f"Bearer {token}"}
     listed = requests.get(f"{deployment.url}/api/v2/connections", headers=headers, timeout=10).json()
     assert {c["connection_id"] for c in listed["connections"]} == set(conns)
@@ -101,7 +111,7 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     plugin_errors = requests.get(f"{deployment.url}/api/v2/plugins/importErrors", headers=headers, timeout=10).json()
     assert plugin_errors["total_entries"] == 0, plugin_errors
     variables = dict(deployment.rows("SELECT key, val IS NOT NULL FROM variable"))
-    assert set(variables) == {"green_api_settings", "green_api_reboot_schedule"}
+    assert set(variables) == {"green_api_settings", "green_api_reboot_schedule", "green_api_instances"}
 
     # Nothing red in any task log of the four runs (the UI colours error lines).
     task_logs = [f for run in runs for f in (deployment.home / "logs").glob(f"dag_id=*/run_id={run}/**/*.log")]
@@ -112,7 +122,7 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     # The check's task log reads as a summary, not as a dump of its return value.
     [shard_log] = (deployment.home / "logs" / "dag_id=green_api_health_check").glob(
         f"run_id={health[0]}/task_id=check_shard/**/attempt=1.log")  # fmt: skip
-    assert "1 instance: 1 healthy" in shard_log.read_text()
+    assert "4 instances: 4 healthy" in shard_log.read_text()
     assert "Returned value was" not in shard_log.read_text()
 
     # The retention job ran beside the scheduler.

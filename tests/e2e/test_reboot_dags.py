@@ -154,7 +154,7 @@ def test_manual_reboot_of_an_unknown_instance_is_refused_by_name(manual_reboot_d
     outcome = run_dag(manual_reboot_dag, run_conf={"instance": "green_api_nope", "confirm": True})
     assert outcome.state == "failed"
     assert [task for task, state in outcome.tasks.items() if state == "failed"] == ["pick_instances"]
-    assert "instance 'green_api_nope' is not one of the monitored connection ids" in printed(capfd)
+    assert "instance 'green_api_nope' is not one of the monitored instances" in printed(capfd)
     assert sim.reboots() == []
 
 

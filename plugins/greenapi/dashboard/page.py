@@ -31,6 +31,7 @@ STATUS_MEANINGS = {
     "unhealthy": "answers, but not authorized or not usable",
     "rate_limited": "the API refused: too many requests",
     "critical_failure": "no answer, or the reboot failed",
+    "deleted": "deleted from its partner account: no longer checked",
     None: "configured, never checked",
 }
 REBOOT_OUTCOMES = {True: "succeeded", False: "failed", None: "outcome unknown"}  # by reboot_success
@@ -155,10 +156,11 @@ def render(data: dict[str, Any], zone: ZoneInfo) -> str:
         data, zone=zone, style=STYLE, zone_script=ZONE_SCRIPT, settings_error=data.get("settings_error"),
         status=status, instance=instance, health_dag=HEALTH_DAG, reboot_dag=REBOOT_DAG,
         status_meanings=STATUS_MEANINGS, reboot_outcomes=REBOOT_OUTCOMES, statuses=STATUSES, page_size=PAGE_SIZE,
+        fleet_counted=FLEET_STATUSES[:-1],
         tiles=tiles(counts.get("status", {}), len(never), data["incidents"], data["stats"]),
         open_incidents=open_incidents, counts=counts, fleet_statuses=FLEET_STATUSES, fleet=fleet_flt, never=never,
         fleet_pager=fleet_pager(fleet_flt, total), hosts=host_counts(counts),
-        status_links={s: fleet_query(fleet_flt, fleet_status=s) for s in (*STATUSES, "problem")},
+        status_links={s: fleet_query(fleet_flt, fleet_status=s) for s in FLEET_STATUSES},
         host_links={h: fleet_query(fleet_flt, host=h) for h in counts.get("host", {})},
         problem_count=sum(n for s, n in counts.get("status", {}).items() if s != "healthy"),
         outages=banners, in_outage=in_outage,

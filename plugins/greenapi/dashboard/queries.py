@@ -30,19 +30,20 @@ FAILING = "status NOT IN ('healthy', 'rebooted') AND NOT in_maintenance_window"
 # the page's figures (uptime, mean, p95) come from the roll-ups, for the page's instances only.
 _FLEET_WHERE = """
 WHERE (%(q)s::text IS NULL OR l.instance_id ILIKE %(q)s OR l.connection_id ILIKE %(q)s OR l.instance_name ILIKE %(q)s)
-  AND (%(status)s::text IS NULL OR l.status = %(status)s OR (%(status)s = 'problem' AND l.status <> 'healthy'))
+  AND (%(status)s::text IS NULL OR l.status = %(status)s
+       OR (%(status)s = 'problem' AND l.status NOT IN ('healthy', 'deleted')))
   AND (%(host)s::text IS NULL OR l.api_host = %(host)s)
 """
 # Problems first (the worst first), then by instance id.
 FLEET_ORDER = """CASE {t}.status WHEN 'critical_failure' THEN 0 WHEN 'unhealthy' THEN 1 WHEN 'rate_limited' THEN 2
-  WHEN 'rebooted' THEN 3 ELSE 4 END, {t}.instance_id"""
+  WHEN 'rebooted' THEN 3 WHEN 'deleted' THEN 5 ELSE 4 END, {t}.instance_id"""
 # One page of instances, then their readings (green_api_instance_readings: those of the last 7
 # days) for that page only.
 FLEET_PAGE = f"""
 SELECT p.*, r.queue_length, r.queue_read_at, r.socket_status, r.socket_read_at, r.settings_status, r.settings_read_at
 FROM (SELECT l.instance_id, l.connection_id, l.instance_name, l.api_host, l.id, l.checked_at, l.status,
-             l.state_instance, l.response_time_ms, l.error_message
-      FROM green_api_instance_latest l {_FLEET_WHERE}
+             l.state_instance, l.response_time_ms, l.error_message, l.deleted_at
+      FROM green_api_fleet l {_FLEET_WHERE}
       ORDER BY {FLEET_ORDER.format(t="l")} LIMIT %(limit)s OFFSET %(offset)s) AS p
 JOIN green_api_instance_readings r USING (instance_id)
 ORDER BY {FLEET_ORDER.format(t="p")}
@@ -54,15 +55,15 @@ SELECT u.instance_id, u.uptime_24h, u.uptime_7d, u.uptime_30d, u.mean_ms_24h, u.
 FROM green_api_instance_uptime_of(%(ids)s) u
 LEFT JOIN green_api_instance_latency(%(since)s, %(ids)s) lat USING (instance_id)
 """
-FLEET_TOTAL = f"SELECT count(*) AS total FROM green_api_instance_latest l {_FLEET_WHERE}"  # noqa: S608
+FLEET_TOTAL = f"SELECT count(*) AS total FROM green_api_fleet l {_FLEET_WHERE}"  # noqa: S608
 # The counts above the list: by status and by API host, over the whole fleet.
 FLEET_COUNTS = """
-SELECT 'status' AS by, status AS key, count(*)::int AS count FROM green_api_instance_latest GROUP BY status
+SELECT 'status' AS by, status AS key, count(*)::int AS count FROM green_api_fleet GROUP BY status
 UNION ALL
-SELECT 'host', COALESCE(api_host, ''), count(*)::int FROM green_api_instance_latest GROUP BY api_host
+SELECT 'host', COALESCE(api_host, ''), count(*)::int FROM green_api_fleet GROUP BY api_host
 UNION ALL
-SELECT 'host_problem', COALESCE(api_host, ''), count(*)::int FROM green_api_instance_latest
-WHERE status <> 'healthy' GROUP BY api_host
+SELECT 'host_problem', COALESCE(api_host, ''), count(*)::int FROM green_api_fleet
+WHERE status NOT IN ('healthy', 'deleted') GROUP BY api_host
 """
 # Which of the configured connections have been checked (never_checked: the others).
 CHECKED_CONNECTIONS = "SELECT DISTINCT connection_id FROM green_api_instance_latest WHERE connection_id = ANY(%(ids)s)"
@@ -231,7 +232,8 @@ class CheckFilter:
                 "offset": (self.page - 1) * PAGE_SIZE}
 
 
-FLEET_STATUSES = (*STATUSES, "problem")  # "problem": any status but healthy
+# "deleted": deleted from its partner account; "problem": any status but healthy and deleted
+FLEET_STATUSES = (*STATUSES, "deleted", "problem")
 FLEET_PAGE_SIZE, FLEET_MAX_LIMIT = 50, 1000
 
 

@@ -144,8 +144,9 @@ def _follow(sign: Sign, finding: Finding, open_incidents: list[Incident], in_win
         return []
     checked_at = datetime.fromisoformat(finding.checked_at)
     theirs = [i for i in open_incidents if family(i.kind) == family(sign.kind)]
+    said = sign_text(sign, checked_at, settings.language, settings.message_timezone)
     obs = Observation(at=now, checked_at=checked_at, problem=sign.kind if sign.holds else None,
-                      state=finding.state, error=sign_text(sign, checked_at, settings.language))  # fmt: skip
+                      state=finding.state, error=said)
     # The streak is counted by fold(): the incident follows it, opening and resolving at once.
     step = observe(Counters(), theirs, obs, Policy(1, 1, settings.reminder_minutes, settings.escalation_minutes),
                    finding.instance_id, finding.conn_id)  # fmt: skip
@@ -179,13 +180,13 @@ def notice_text(notice: Notice, finding: Finding, settings: Settings) -> str:
     else:  # no alert this run (healthy: a resolution; or rate limited)
         facts = AlertFacts(kind=incident.kind, instance_id=incident.instance_id,
                            checked_at=datetime.fromisoformat(finding.checked_at), dashboard_url=finding.dashboard_url,
-                           state=incident.last_state, error=incident.last_error)  # fmt: skip
+                           state=incident.last_state, error=incident.last_error, name=finding.name)  # fmt: skip
     opening = render_alert(facts, zone, language, critical=incident.severity is Severity.CRITICAL)
     if notice.kind is NoticeKind.OPENING:
         return opening
     return render_follow_up(notice.kind.value, incident, checked_at=facts.checked_at,
                             dashboard_url=facts.dashboard_url, timezone=zone, language=language,
-                            level=notice.level_number, opening_text=opening)  # fmt: skip
+                            level=notice.level_number, opening_text=opening, name=finding.name)  # fmt: skip
 
 
 def unreached(notice: Notice) -> str:
@@ -311,5 +312,6 @@ def group_text(kind: NoticeKind, incidents: list[Incident], now: datetime, findi
     of the run's checks."""
     checked_at = first_check(findings, now)
     link = next((f.dashboard_url for f in findings if f.dashboard_url), "")
+    names = {f.instance_id: f.name for f in findings if f.name}
     return render_group(kind.value, incidents, checked_at=checked_at, dashboard_url=link,
-                        timezone=settings.message_timezone, language=settings.language)  # fmt: skip
+                        timezone=settings.message_timezone, language=settings.language, names=names)  # fmt: skip

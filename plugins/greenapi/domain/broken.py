@@ -16,9 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from greenapi.domain.codec import Record
 from greenapi.domain.incidents import format_duration
+from greenapi.domain.partner import Expiry
 from greenapi.domain.rules import AlertKind
 
 # getSettings keys whose values are secrets: never shown, logged or stored.
@@ -97,8 +99,10 @@ class Reading(Record):
     """What one check read beyond the state; None where it did not read (or the read failed).
 
     JSON: ``{"socket": "online"|"offline"|null, "queue": int|null, "settings": "match"|"drift"|null,
-    "drift": [Drift], "errors": {read: why}}``. A queue is carried as its length only: no message
-    body leaves the worker. Settings drifts never hold a secret's value.
+    "drift": [Drift], "errors": {read: why}, "expiry": Expiry|null}``. A queue is carried as its
+    length only: no message body leaves the worker. Settings drifts never hold a secret's value.
+    ``expiry``: what the partner account says of the instance's paid period (read at every check
+    of a partner account's instance, whatever its state).
     """
 
     socket: str | None = None
@@ -106,11 +110,13 @@ class Reading(Record):
     settings: str | None = None
     drift: tuple[Drift, ...] = ()
     errors: dict[str, str] = field(default_factory=dict)
+    expiry: Expiry | None = None
 
     def follow_up(self, limits: Thresholds) -> bool:
-        """Whether the alert step must see this check: a socket offline, a queue at the threshold, a drift."""
+        """Whether the alert step must see this check: a socket offline, a queue at the threshold, a
+        drift, an instance expired or about to."""
         return (self.socket == "offline" or (self.queue or 0) >= limits.queue_alert_threshold
-                or self.settings == SETTINGS_DRIFT)  # fmt: skip
+                or self.settings == SETTINGS_DRIFT or (self.expiry is not None and self.expiry.follow_up))  # fmt: skip
 
 
 def due_reads(wanted: frozenset[Read], now: datetime, queue_read_at: datetime | None,
@@ -158,6 +164,7 @@ class Sign:
     checks: int = 0
     queue: int | None = None
     drift: tuple[Drift, ...] = ()
+    expires_at: datetime | None = None
 
 
 def fold(watch: Watch, reading: Reading | None, checked_at: datetime, limits: Thresholds) -> tuple[Watch, list[Sign]]:
@@ -166,6 +173,10 @@ def fold(watch: Watch, reading: Reading | None, checked_at: datetime, limits: Th
     signs: list[Sign] = []
     if reading is None:
         return watch, signs
+    if reading.expiry is not None:
+        until = datetime.fromisoformat(reading.expiry.expires_at) if reading.expiry.expires_at else None
+        signs.append(Sign(AlertKind.INSTANCE_EXPIRED, reading.expiry.expired, checked_at, 1, expires_at=until))
+        signs.append(Sign(AlertKind.INSTANCE_EXPIRING, reading.expiry.expiring, checked_at, 1, expires_at=until))
     if reading.settings is not None:
         signs.append(Sign(AlertKind.SETTINGS_DRIFT, reading.settings == SETTINGS_DRIFT, checked_at, 1,
                           drift=reading.drift))  # fmt: skip
@@ -195,12 +206,14 @@ _WORDS = {
            "missing": "absent de la réponse de getSettings", "ok": "réglages conformes",
            "queue": "{n} message(s) en attente depuis {d} ({c} contrôle(s) sans baisse)",
            "queue_ok": "{n} message(s) en attente", "socket": "socket hors ligne depuis {d} ({c} contrôle(s) de suite)",
-           "socket_ok": "socket en ligne"},
+           "socket_ok": "socket en ligne", "expiring": "abonnement jusqu'au {t} ({d})",
+           "expired": "abonnement expiré (fin le {t})", "expiry_ok": "abonnement valable jusqu'au {t}"},
     "en": {"expected": "expected", "actual": "actual", "secret": "differs from the expected value (secret, not shown)",
            "missing": "not returned by getSettings", "ok": "settings as expected",
            "queue": "{n} message(s) waiting for {d} ({c} check(s) without going down)",
            "queue_ok": "{n} message(s) waiting", "socket": "socket offline for {d} ({c} check(s) in a row)",
-           "socket_ok": "socket online"},
+           "socket_ok": "socket online", "expiring": "paid until {t} ({d})",
+           "expired": "subscription expired (ended {t})", "expiry_ok": "paid until {t}"},
 }  # fmt: skip
 
 
@@ -222,9 +235,18 @@ def drift_text(drift: tuple[Drift, ...], language: str = "fr") -> str:
     return "; ".join(parts) or words["ok"]
 
 
-def sign_text(sign: Sign, checked_at: datetime, language: str = "fr") -> str:
-    """What an incident of this sign says (its ``last_error``), in the messages' language."""
+def sign_text(sign: Sign, checked_at: datetime, language: str = "fr", timezone: str = "UTC") -> str:
+    """What an incident of this sign says (its ``last_error``), in the messages' language; times
+    in ``timezone``, with its name."""
     words = _WORDS[language]
+    if sign.kind in (AlertKind.INSTANCE_EXPIRING, AlertKind.INSTANCE_EXPIRED):
+        until = sign.expires_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z") if sign.expires_at else "?"
+        if not sign.holds:
+            return words["expiry_ok"].format(t=until)
+        if sign.kind is AlertKind.INSTANCE_EXPIRED:
+            return words["expired"].format(t=until)
+        left = format_duration(sign.expires_at - checked_at, language) if sign.expires_at else "?"
+        return words["expiring"].format(t=until, d=left if sign.expires_at and sign.expires_at > checked_at else "-")
     lasted = format_duration(checked_at - sign.since, language) if sign.since else format_duration(timedelta(0))
     if sign.kind is AlertKind.SETTINGS_DRIFT:
         return drift_text(sign.drift, language)

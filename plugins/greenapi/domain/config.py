@@ -7,14 +7,22 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+
+from greenapi.domain.partner import (
+    DEFAULT_INSTANCE_API_URL,
+    DEFAULT_PARTNER_ZONE,
+    DEFAULT_TYPE,
+    PartnerSource,
+)
 
 INSTANCES_VARIABLE = "green_api_instances"
 SETTINGS_VARIABLE = "green_api_settings"
@@ -185,6 +193,10 @@ class Settings(BaseModel):
         "Consecutive checks with the socket `offline` (`getStatusInstance`) while `authorized` that open a "
         "`socket_offline` incident."
     ))
+    expiry_warning_days: float = Field(3, ge=0, le=365, description=(
+        "An instance of a partner account whose `expirationDate` is this close (days) raises one "
+        "`instance_expiring` warning; `isExpired` opens an `instance_expired` incident. Neither reboots."
+    ))
     # retention
     health_log_retention_days: int = Field(30, ge=1, le=3650, description=(
         "Days of `green_api_health_logs` older than this are dropped (a day goes once its last row is this old)."
@@ -268,7 +280,10 @@ class InstanceConfig:
     send_timeout: float = 20.0
     # getSettings keys and values the instance must keep (may hold a secret: never in repr)
     expected_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
-    name: str | None = None  # the connection's description: how people call the instance
+    name: str | None = None  # the connection's description (a partner instance's name): how people call it
+    # A partner account's instance (domain.partner): its paid period's end, and whether it ended
+    expires_at: datetime | None = None
+    expired: bool = False
 
 
 def _load_json(name: str, raw: str | Any) -> Any:
@@ -280,23 +295,57 @@ def _load_json(name: str, raw: str | Any) -> Any:
         raise ConfigError(f"Variable {name} is not valid JSON ({exc.msg} at char {exc.pos}): {raw!r}") from None
 
 
-def parse_instances(raw: str | list[Any] | None) -> list[str]:
-    """The connection ids of Variable ``green_api_instances`` (a JSON list of strings)."""
+@dataclass(frozen=True)
+class InstanceList:
+    """Variable ``green_api_instances``: connection ids, and partner accounts whose every live
+    instance is checked (``{"partner": "<connection id>", "type": "whatsapp"}`` entries)."""
+
+    conn_ids: list[str]
+    partners: list[PartnerSource] = dataclasses.field(default_factory=list)
+
+
+def _partner_entry(item: dict[str, Any]) -> PartnerSource:
+    where = f"Variable {INSTANCES_VARIABLE}: partner entry {json.dumps(item)}"
+    unknown = sorted(set(item) - {"partner", "type"})
+    if unknown:
+        raise ConfigError(f"{where} has unknown key(s) {unknown}: a partner entry takes \"partner\" and \"type\"")
+    conn_id, kind = item.get("partner"), item.get("type", DEFAULT_TYPE)
+    if not isinstance(conn_id, str) or not _CONN_ID.match(conn_id):
+        raise ConfigError(f"{where}: \"partner\" must be the id of a Green API partner connection, got {conn_id!r}")
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z]{1,30}", kind):
+        raise ConfigError(f"{where}: \"type\" must be an instance type such as \"whatsapp\", got {kind!r}")
+    return PartnerSource(conn_id, kind)
+
+
+def parse_instance_list(raw: str | list[Any] | None) -> InstanceList:
+    """Variable ``green_api_instances``: a JSON list of connection ids and partner entries."""
     if raw is None or raw == "":
-        return list(DEFAULT_INSTANCES)
+        return InstanceList(list(DEFAULT_INSTANCES))
     value = _load_json(INSTANCES_VARIABLE, raw)
     if not isinstance(value, list) or not value:
         raise ConfigError(
             f"Variable {INSTANCES_VARIABLE} must be a non-empty JSON list of connection ids, got {value!r}"
         )
-    seen: set[str] = set()
+    conn_ids: list[str] = []
+    partners: list[PartnerSource] = []
     for item in value:
+        if isinstance(item, dict):
+            source = _partner_entry(item)
+            if source.conn_id in {p.conn_id for p in partners}:
+                raise ConfigError(f"Variable {INSTANCES_VARIABLE} lists partner connection {source.conn_id!r} twice")
+            partners.append(source)
+            continue
         if not isinstance(item, str) or not _CONN_ID.match(item):
             raise ConfigError(f"Variable {INSTANCES_VARIABLE} has an invalid connection id: {item!r}")
-        if item in seen:
+        if item in conn_ids:
             raise ConfigError(f"Variable {INSTANCES_VARIABLE} lists connection id {item!r} twice")
-        seen.add(item)
-    return list(value)
+        conn_ids.append(item)
+    return InstanceList(conn_ids, partners)
+
+
+def parse_instances(raw: str | list[Any] | None) -> list[str]:
+    """The connection ids of Variable ``green_api_instances`` (its partner entries aside)."""
+    return parse_instance_list(raw).conn_ids
 
 
 def plan_shards(instances_raw: Any, settings_raw: Any) -> list[list[str]]:
@@ -322,14 +371,25 @@ class ShardArgs(TypedDict):
     instances_digest: str  # the fingerprint of the list the plan split (instances_digest)
     max_concurrency: int
     listed_in: str  # where the connection ids come from, named in the problem of an unusable one
+    # The idInstance of partner accounts' instances that also have a connection in the list (checked
+    # once, under it): the plan reads the connections, so that no task has to again.
+    listed_both_ways: list[str]
+    problems: list[str]  # the plan's (partner accounts it could not list): the first task carries them on
+    # The partner connections the plan could not list: no task checks their instances in this run,
+    # so that the run's checks are the plan's (one listing decides, not whichever task lists last).
+    unlisted: list[str]
 
 
-def shard_args(conn_ids: list[str], settings: Settings) -> list[ShardArgs]:
-    """The check tasks of a run over ``conn_ids``: ``instances_per_check_task`` at most each."""
-    count = -(-len(conn_ids) // settings.instances_per_check_task)
+def shard_args(conn_ids: list[str], settings: Settings, listed_both_ways: Iterable[str] = (),
+               problems: Sequence[str] = (), unlisted: Sequence[str] = ()) -> list[ShardArgs]:  # fmt: skip
+    """The check tasks of a run over ``conn_ids``: ``instances_per_check_task`` at most each (one
+    at least when the plan has problems to carry on)."""
+    count = -(-len(conn_ids) // settings.instances_per_check_task) or (1 if problems else 0)
     digest = instances_digest(conn_ids)
+    both = sorted(listed_both_ways)
     return [ShardArgs(shard=n, shards=count, instances_digest=digest, max_concurrency=settings.max_concurrency,
-                      listed_in=f"Variable {INSTANCES_VARIABLE}") for n in range(count)]  # fmt: skip
+                      listed_in=f"Variable {INSTANCES_VARIABLE}", listed_both_ways=both,
+                      problems=list(problems) if n == 0 else [], unlisted=list(unlisted)) for n in range(count)]  # fmt: skip
 
 
 def shard_of(conn_ids: list[str], shard: int, shards: int) -> list[str]:
@@ -439,6 +499,53 @@ def instance_config(
         expected_settings=expected_settings(conn_id, _extra(extra, "expected_settings")),
         name=(description or "").strip()[:200] or None,
     )
+
+
+@dataclass(frozen=True)
+class PartnerConfig:
+    """A Green API partner account as read from an Airflow connection (token kept out of repr).
+
+    ``instance``: what every instance of the account is called with (its API URL, timeouts,
+    dashboard link, expected settings); each instance's id, name and token come from ``getInstances``.
+    """
+
+    conn_id: str
+    url: str  # partnerApiUrl
+    zone: str  # what the account's timestamps without a zone are in
+    timeout: float  # getInstances' timeout (s)
+    instance: InstanceConfig
+
+
+def _url(conn_id: str, field_name: str, value: Any, example: str) -> str:
+    url = (value or "").strip().rstrip("/") if isinstance(value, str | None) else ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"Connection {conn_id}: {field_name} must be an address such as {example!r}, got {value!r}")
+    return url
+
+
+def partner_config(conn_id: str, host: str | None, password: str | None, extra: dict[str, Any]) -> PartnerConfig:
+    """Check a Green API partner connection's fields; the error names the field, never the token."""
+    url = _url(conn_id, "host", host, "https://api.green-api.com (the partnerApiUrl)")
+    if not password or not password.strip():
+        raise ConfigError(f"Connection {conn_id}: password (partnerToken) is empty")
+    if any(c in password for c in "/?#% \t\r\n"):
+        raise ConfigError(f"Connection {conn_id}: password (partnerToken) contains characters a token never has")
+    api_url = _extra(extra, "api_url")
+    api_url = _url(conn_id, "extra api_url", api_url, DEFAULT_INSTANCE_API_URL) if api_url else DEFAULT_INSTANCE_API_URL
+    zone = _extra(extra, "time_zone") or DEFAULT_PARTNER_ZONE
+    template = InstanceConfig(
+        conn_id=conn_id,
+        api_url=api_url,
+        instance_id="",
+        dashboard_url=_dashboard_url(conn_id, extra),
+        state_timeout=_timeout(conn_id, extra, "state_timeout", 10.0),
+        reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
+        send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),
+        expected_settings=expected_settings(conn_id, _extra(extra, "expected_settings")),
+    )
+    return PartnerConfig(conn_id, url, check_timezone(f"Connection {conn_id}: extra time_zone", zone),
+                         _timeout(conn_id, extra, "partner_timeout", 30.0), template)  # fmt: skip
 
 
 def too_many_contacts(count: int, settings: Settings) -> str | None:

@@ -63,4 +63,5 @@ class Finding(Record):
             response_time_ms=self.response_time_ms,
             fix=self.fix,
             origin=origin,
+            name=self.name,
         )

@@ -44,10 +44,15 @@ _FAMILIES = {
     AlertKind.OUTGOING_QUEUE_STUCK: "outgoing_queue_stuck",
     AlertKind.SOCKET_OFFLINE: "socket_offline",
     AlertKind.PLATFORM_OUTAGE: "platform_outage",
+    AlertKind.INSTANCE_EXPIRING: "instance_expiring",
+    AlertKind.INSTANCE_EXPIRED: "instance_expired",
 }
 # Families of an authorized instance that is still broken: each is followed by its own readings,
 # never resolved by a healthy state (domain.broken).
-BROKEN_FAMILIES = frozenset({"settings_drift", "outgoing_queue_stuck", "socket_offline"})
+BROKEN_FAMILIES = frozenset({"settings_drift", "outgoing_queue_stuck", "socket_offline", "instance_expiring",
+                             "instance_expired"})
+# Families whose incident warns once: no reminder, no escalation, then its resolution.
+ONCE_FAMILIES = frozenset({"instance_expiring"})
 
 
 def family(kind: AlertKind) -> str:
@@ -219,6 +224,8 @@ def due(incident: Incident, now: datetime, levels: list[int], policy: Policy) ->
         return []
     if incident.opening_notified_at is None:
         return [Notice(NoticeKind.OPENING, incident, (levels[0],))]
+    if family(incident.kind) in ONCE_FAMILIES:
+        return []
     notices = []
     reached = incident.levels_notified
     if reached < len(levels) and now - incident.opened_at >= timedelta(minutes=policy.escalation_minutes * reached):

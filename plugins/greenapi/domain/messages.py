@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -139,6 +140,26 @@ BODIES: dict[AlertKind, str] = {
         "2. Vérifier le réseau du moniteur\n"
         "3. Contacter le support Green API si cela persiste"
     ),
+    AlertKind.INSTANCE_EXPIRING: (
+        "📅 *ABONNEMENT BIENTÔT EXPIRÉ*\n\n"
+        "État détecté: {state}\n"
+        "Échéance: {error}\n\n"
+        "ℹ️ *PAS DE REBOOT AUTOMATIQUE*\n"
+        "À l'échéance, l'instance cesse de fonctionner\n\n"
+        "⚠️ *ACTION SUGGÉRÉE:*\n"
+        "1. Prolonger l'abonnement dans la console partenaire Green API\n"
+        "2. Ou prévenir le client concerné"
+    ),
+    AlertKind.INSTANCE_EXPIRED: (
+        "⛔ *ABONNEMENT EXPIRÉ*\n\n"
+        "État détecté: {state}\n"
+        "Erreur: {error}\n\n"
+        "ℹ️ *PAS DE REBOOT AUTOMATIQUE*\n"
+        "Un reboot ne relance pas une instance expirée\n\n"
+        "⚠️ *ACTION REQUISE:*\n"
+        "1. Régler ou prolonger l'abonnement dans la console partenaire Green API\n"
+        "2. Vérifier ensuite que l'instance est autorisée"
+    ),
 }
 
 ORIGINS = {"scheduled": "PLANIFIÉ", "manual": "MANUEL", "automatic": "AUTOMATIQUE"}
@@ -217,6 +238,18 @@ BODIES_EN: dict[AlertKind, str] = {
         "⚠️ *SUGGESTED ACTION:*\n1. Check Green API's status for this host\n2. Check the monitor's network\n"
         "3. Contact Green API support if it persists"
     ),
+    AlertKind.INSTANCE_EXPIRING: (
+        "📅 *SUBSCRIPTION ENDING SOON*\n\nState: {state}\nEnds: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nWhen it ends, the instance stops working\n\n"
+        "⚠️ *SUGGESTED ACTION:*\n1. Extend the subscription in the Green API partner console\n"
+        "2. Or tell the customer concerned"
+    ),
+    AlertKind.INSTANCE_EXPIRED: (
+        "⛔ *SUBSCRIPTION EXPIRED*\n\nState: {state}\nError: {error}\n\n"
+        "ℹ️ *NO AUTOMATIC REBOOT*\nA reboot does not bring back an expired instance\n\n"
+        "⚠️ *ACTION REQUIRED:*\n1. Pay or extend the subscription in the Green API partner console\n"
+        "2. Then check that the instance is authorized"
+    ),
 }
 
 LANGUAGES = ("fr", "en")
@@ -237,6 +270,12 @@ class AlertFacts:
     response_time_ms: int | None = None
     fix: str | None = None
     origin: str = "automatic"  # what asked for a reboot: automatic, scheduled or manual
+    name: str | None = None  # how people call the instance (its connection's description, its partner name)
+
+
+def labelled(instance_id: str, name: str | None) -> str:
+    """An instance as the messages name it: its id, then its name when it has one."""
+    return f"{instance_id} ({name})" if name else instance_id
 
 
 def format_time(moment: datetime, timezone: str) -> str:
@@ -272,7 +311,7 @@ def render_alert(facts: AlertFacts, timezone: str, language: str = "fr", critica
     origins = ORIGINS_EN if english else ORIGINS
     return template.format(
         time=format_time(facts.checked_at, timezone),
-        instance_id=facts.instance_id,
+        instance_id=facts.instance_id if facts.kind is AlertKind.PLATFORM_OUTAGE else labelled(facts.instance_id, facts.name),
         state="null" if facts.state is None else facts.state,
         error=facts.error or "-",
         response_time_ms=facts.response_time_ms if facts.response_time_ms is not None else "-",
@@ -298,6 +337,8 @@ KIND_LABELS = {
         AlertKind.OUTGOING_QUEUE_STUCK: "file d'envoi bloquée",
         AlertKind.SOCKET_OFFLINE: "socket WhatsApp hors ligne",
         AlertKind.PLATFORM_OUTAGE: "panne de la plateforme",
+        AlertKind.INSTANCE_EXPIRING: "abonnement bientôt expiré",
+        AlertKind.INSTANCE_EXPIRED: "abonnement expiré",
     },
     "en": {
         AlertKind.INSTANCE_NOT_AUTHORIZED: "instance not authorized",
@@ -314,6 +355,8 @@ KIND_LABELS = {
         AlertKind.OUTGOING_QUEUE_STUCK: "outgoing queue stuck",
         AlertKind.SOCKET_OFFLINE: "WhatsApp socket offline",
         AlertKind.PLATFORM_OUTAGE: "platform outage",
+        AlertKind.INSTANCE_EXPIRING: "subscription ending soon",
+        AlertKind.INSTANCE_EXPIRED: "subscription expired",
     },
 }
 
@@ -361,11 +404,12 @@ def render_follow_up(
     opening_text: str = "",
     about: str | None = None,
     extra: str = "",
+    name: str | None = None,
 ) -> str:
     """A reminder, an escalation (wrapping the opening text) or a resolution message.
 
-    ``about``: what the header names (default the incident's instance id; a platform outage's
-    host); ``extra``: lines added at the end of the body (an outage's resolution: who recovered).
+    ``about``: what the header names (default the incident's instance id, with ``name``; a platform
+    outage's host); ``extra``: lines added at the end of the body (an outage's resolution: who recovered).
 
     Every time shown is a real check time: ``checked_at`` (the header) is when the check this
     message reports on was made; the outage runs from the incident's first failing check to its
@@ -389,7 +433,8 @@ def render_follow_up(
     )
     extra = extra.replace("{", "{{").replace("}", "}}")
     return (header + body + extra + words["footer"]).format(
-        time=format_time(checked_at, timezone), instance_id=about or incident.instance_id, dashboard_url=dashboard_url
+        time=format_time(checked_at, timezone), instance_id=about or labelled(incident.instance_id, name),
+        dashboard_url=dashboard_url,
     )
 
 
@@ -424,9 +469,11 @@ GROUP_LINES = 40  # instances listed in one grouped message; the others are coun
 
 
 def render_group(kind: str, incidents: list[Incident], *, checked_at: datetime, dashboard_url: str, timezone: str,
-                 language: str = "fr") -> str:  # fmt: skip
+                 language: str = "fr", names: Mapping[str, str | None] | None = None) -> str:  # fmt: skip
     """One message for many notices of one kind (``opening``, ``escalation``, ``reminder``,
-    ``resolution``): each incident's instance, problem and since when (or how long it lasted)."""
+    ``resolution``): each incident's instance (with its name, from ``names``), problem and since
+    when (or how long it lasted)."""
+    names = names or {}
     words = _GROUP[language]
     lines = []
     for incident in incidents[:GROUP_LINES]:
@@ -434,7 +481,7 @@ def render_group(kind: str, incidents: list[Incident], *, checked_at: datetime, 
         line = words["resolved_line" if ended else "open_line"]
         outage = incident.kind is AlertKind.PLATFORM_OUTAGE  # its key is no instance: what it is, said
         lines.append(line.format(
-            instance_id=incident.last_error if outage else incident.instance_id,
+            instance_id=incident.last_error if outage else labelled(incident.instance_id, names.get(incident.instance_id)),
             label=KIND_LABELS[language][incident.kind],
             started=format_time(incident.started, timezone), ended=format_time(ended, timezone) if ended else "",
             duration=format_duration((ended or checked_at) - incident.started, language),

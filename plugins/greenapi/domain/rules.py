@@ -47,6 +47,9 @@ class AlertKind(StrEnum):
     SOCKET_OFFLINE = "socket_offline"
     # many instances of one API host failing alike (domain.outages): one incident for all
     PLATFORM_OUTAGE = "platform_outage"
+    # a partner account's instance whose paid period ends soon, or has ended (domain.partner)
+    INSTANCE_EXPIRING = "instance_expiring"
+    INSTANCE_EXPIRED = "instance_expired"
 
 
 @dataclass(frozen=True)

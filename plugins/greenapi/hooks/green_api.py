@@ -17,8 +17,10 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +29,15 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from greenapi.domain.broken import SECRET_SETTINGS, Drift, compare_settings, drift_text
-from greenapi.domain.config import ConfigError, InstanceConfig, instance_config
+from greenapi.domain.config import (
+    ConfigError,
+    InstanceConfig,
+    InstanceList,
+    PartnerConfig,
+    instance_config,
+    partner_config,
+)
+from greenapi.domain.partner import PartnerInstance, PartnerListingError, expand, parse_listing, split_key
 from greenapi.domain.results import ApiResult, ResultKind
 
 if TYPE_CHECKING:
@@ -239,8 +249,15 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
 
     @cached_property
     def config(self) -> InstanceConfig:
-        """The connection, validated (raises ConfigError naming the bad field)."""
-        return self._configure(self.get_connection(self.green_api_conn_id))
+        """The connection, validated (raises ConfigError naming the bad field); for a partner
+        account's instance (``<partner connection id>/<idInstance>``), from the account's listing
+        (PartnerApiError when it cannot be listed)."""
+        partner = split_key(self.green_api_conn_id)
+        if partner is None:
+            return self._configure(self.get_connection(self.green_api_conn_id))
+        account = GreenApiPartnerHook(partner[0]).account()
+        cfg, self._token = partner_instance_config(account, self.green_api_conn_id, partner[1])
+        return cfg
 
     def use_connection(self, conn: Any) -> None:
         """Take ``conn``, loaded and its secrets masked by the caller, instead of loading it by id."""
@@ -368,7 +385,12 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
     async def aconfig(self) -> InstanceConfig:
         """The connection, validated (raises ConfigError naming the bad field)."""
         if self._config is None:
-            self._config = self._configure(await self.aget_connection(self.green_api_conn_id))
+            partner = split_key(self.green_api_conn_id)
+            if partner is None:
+                self._config = self._configure(await self.aget_connection(self.green_api_conn_id))
+            else:
+                account = await GreenApiPartnerHook(partner[0]).aaccount()
+                self._config, self._token = partner_instance_config(account, self.green_api_conn_id, partner[1])
         return self._config
 
     def use_connection(self, conn: Any) -> None:
@@ -464,6 +486,238 @@ def _ms_since(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
 
 
+# ---- partner accounts: every instance of the account, with no connection of its own
+
+MAX_LISTING_BYTES = 16 * 1024 * 1024
+#: How long a process reuses an account's listing to resolve its instances' keys (s). The health
+#: check's plan lists anew at every run; its tasks list once each.
+LISTING_MAX_AGE = 120.0
+
+
+class PartnerApiError(Exception):
+    """The partner API did not list the account; the message names the connection and why, never a token."""
+
+
+@dataclass(frozen=True)
+class PartnerAccount:
+    """One listing of a partner account, held in memory only (its instances carry their tokens)."""
+
+    config: PartnerConfig
+    instances: tuple[PartnerInstance, ...]
+    listed_at: float  # time.monotonic()
+
+    def find(self, instance_id: str) -> PartnerInstance | None:
+        """The instance with this idInstance, deleted or not."""
+        return next((i for i in self.instances if i.instance_id == instance_id), None)
+
+
+def _listing_failure(conn_id: str, what: str) -> PartnerApiError:
+    return PartnerApiError(f"partner connection {conn_id!r}: getInstances failed: {what}")
+
+
+def read_listing(cfg: PartnerConfig, status: int, raw: bytes, token: str) -> list[PartnerInstance]:
+    """``getInstances``' answer as instances, or PartnerApiError saying what went wrong."""
+    if status in (401, 403):
+        raise _listing_failure(cfg.conn_id, f"HTTP {status}: the partner token was refused (the connection's password)")
+    if status == 429:
+        raise _listing_failure(cfg.conn_id, "HTTP 429: too many requests to the partner API")
+    if not 200 <= status < 300:
+        detail = _error_detail(raw, token)
+        raise _listing_failure(cfg.conn_id, f"HTTP {status}" + (f": {detail}" if detail else ""))
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _listing_failure(cfg.conn_id, "the answer is not valid JSON") from None
+    try:
+        return parse_listing(payload, cfg.zone)
+    except PartnerListingError as exc:
+        raise _listing_failure(cfg.conn_id, str(exc)) from None
+
+
+class _Listings:
+    """The accounts this process listed, by partner connection id: one getInstances call resolves
+    every key of the account while it is fresh, however many threads or triggers ask at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+        self._async_fetching: dict[tuple[int, str], asyncio.Lock] = {}
+        self._accounts: dict[str, PartnerAccount] = {}
+        self._masked: set[str] = set()
+
+    def clear(self) -> None:
+        """Forget every listing (a connection changed, or a test made new accounts)."""
+        self._accounts.clear()
+
+    def fresh(self, conn_id: str, max_age: float) -> PartnerAccount | None:
+        account = self._accounts.get(conn_id)
+        return account if account and time.monotonic() - account.listed_at <= max_age else None
+
+    def keep(self, account: PartnerAccount) -> PartnerAccount:
+        self._accounts[account.config.conn_id] = account
+        return account
+
+    def get(self, conn_id: str, max_age: float, fetch: Callable[[], PartnerAccount]) -> PartnerAccount:
+        with self._lock:
+            lock = self._fetching.setdefault(conn_id, threading.Lock())
+        with lock:
+            return self.fresh(conn_id, max_age) or self.keep(fetch())
+
+    async def aget(self, conn_id: str, max_age: float, fetch: Callable[[], Awaitable[PartnerAccount]]) -> PartnerAccount:
+        key = (id(asyncio.get_running_loop()), conn_id)
+        lock = self._async_fetching.setdefault(key, asyncio.Lock())
+        async with lock:
+            return self.fresh(conn_id, max_age) or self.keep(await fetch())
+
+    def mask(self, tokens: Iterable[str]) -> None:
+        """Register tokens with Airflow's secrets masker, each once per process (in one update
+        where the deployment expands bundles: see greenapi.masking)."""
+        from greenapi.masking import mask_all
+
+        with self._lock:
+            new = [t for t in dict.fromkeys(tokens) if t and t not in self._masked]
+            self._masked.update(new)
+        if new:
+            mask_all(new)
+
+
+LISTINGS = _Listings()
+
+
+class GreenApiPartnerHook(BaseHook):
+    """Lists the instances of a Green API partner account (``getInstances``).
+
+    Connection fields: host = partnerApiUrl (e.g. ``https://api.green-api.com``), password =
+    partnerToken; extras ``api_url`` (the API URL of the account's instances, default
+    ``https://api.green-api.com``), ``time_zone`` (what the account's timestamps are in, default
+    ``Europe/Moscow``, UTC+3 like Green API's billing), ``partner_timeout`` (s, default 30), and
+    what :class:`GreenApiHook` takes for each instance (``state_timeout``, ``reboot_timeout``,
+    ``send_timeout``, ``dashboard_url``, ``expected_settings``).
+
+    An instance of the account is called through ``GreenApiHook("<this connection id>/<idInstance>")``:
+    its token is taken from a listing held in this process's memory, never stored or passed on.
+    ``get_instances`` raises :class:`PartnerApiError` naming what failed (refused token, 429,
+    5xx, bad JSON, no answer).
+    """
+
+    conn_name_attr = "green_api_partner_conn_id"
+    default_conn_name = "green_api_partner"
+    conn_type = "greenapipartner"
+    hook_name = "Green API partner"
+
+    def __init__(self, green_api_partner_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.green_api_partner_conn_id = green_api_partner_conn_id
+        self._token: str | None = None
+        self._config: PartnerConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"GreenApiPartnerHook(green_api_partner_conn_id={self.green_api_partner_conn_id!r})"
+
+    def _configure(self, conn: Any) -> PartnerConfig:
+        extra = conn.extra_dejson if conn.extra else {}
+        self._config = partner_config(self.green_api_partner_conn_id, conn.host, conn.password, extra)
+        self._token = conn.password.strip()
+        return self._config
+
+    @property
+    def config(self) -> PartnerConfig:
+        """The connection, validated (raises ConfigError naming the bad field)."""
+        return self._config or self._configure(self.get_connection(self.green_api_partner_conn_id))
+
+    def _listing_url(self, cfg: PartnerConfig) -> str:
+        return f"{cfg.url}/partner/getInstances/{self._token}"
+
+    def get_instances(self) -> list[PartnerInstance]:
+        """Every instance of the account (deleted ones of the last 3 months included), listed now."""
+        return list(self.account(max_age=0).instances)
+
+    def account(self, max_age: float = LISTING_MAX_AGE) -> PartnerAccount:
+        """The account's listing, reused within ``max_age`` seconds in this process."""
+        return LISTINGS.get(self.green_api_partner_conn_id, max_age, self._fetch)
+
+    def _fetch(self) -> PartnerAccount:
+        cfg = self.config
+        assert self._token is not None
+        try:
+            with requests.Session() as session:
+                session.trust_env = False
+                with session.get(self._listing_url(cfg), timeout=(min(cfg.timeout, 5.0), cfg.timeout), stream=True,
+                                 allow_redirects=False, headers={"User-Agent": USER_AGENT}) as response:  # fmt: skip
+                    raw = b"".join(response.iter_content(65536))
+                    if len(raw) > MAX_LISTING_BYTES:
+                        raise _listing_failure(cfg.conn_id, f"the answer is larger than {MAX_LISTING_BYTES} bytes")
+                    status = response.status_code
+        except requests.Timeout:
+            raise _listing_failure(cfg.conn_id, f"no answer within {cfg.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise _listing_failure(cfg.conn_id, f"connection error: {_connection_reason(exc)}") from None
+        return PartnerAccount(cfg, tuple(read_listing(cfg, status, raw, self._token)), time.monotonic())
+
+    async def aget_instances(self) -> list[PartnerInstance]:
+        """:meth:`get_instances`, awaited (for triggers)."""
+        return list((await self.aaccount(max_age=0)).instances)
+
+    async def aaccount(self, max_age: float = LISTING_MAX_AGE) -> PartnerAccount:
+        """:meth:`account`, awaited."""
+        return await LISTINGS.aget(self.green_api_partner_conn_id, max_age, self._afetch)
+
+    async def _afetch(self) -> PartnerAccount:
+        import httpx
+
+        cfg = self._config or self._configure(await self.aget_connection(self.green_api_partner_conn_id))
+        assert self._token is not None
+        try:
+            async with httpx.AsyncClient(trust_env=False, follow_redirects=False, headers={"User-Agent": USER_AGENT},
+                                         timeout=httpx.Timeout(cfg.timeout, connect=min(cfg.timeout, 5.0))) as client:  # fmt: skip
+                async with asyncio.timeout(cfg.timeout), client.stream("GET", self._listing_url(cfg)) as response:
+                    raw = bytearray()
+                    async for chunk in response.aiter_raw():
+                        raw.extend(chunk)
+                        if len(raw) > MAX_LISTING_BYTES:
+                            raise _listing_failure(cfg.conn_id, f"the answer is larger than {MAX_LISTING_BYTES} bytes")
+                    status = response.status_code
+        except (TimeoutError, httpx.TimeoutException):
+            raise _listing_failure(cfg.conn_id, f"no answer within {cfg.timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise _listing_failure(cfg.conn_id, f"connection error: {_connection_reason(exc)}") from None
+        return PartnerAccount(cfg, tuple(read_listing(cfg, status, bytes(raw), self._token)), time.monotonic())
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Used by the UI's Test button: lists the account and says what it holds."""
+        started = time.monotonic()
+        try:
+            instances = self.get_instances()
+        except (ConfigError, PartnerApiError) as exc:
+            return False, str(exc)
+        return True, f"Partner account listed in {_ms_since(started)} ms: {listing_summary(instances)}"
+
+
+def listing_summary(instances: Sequence[PartnerInstance]) -> str:
+    """How many instances an account lists, live by type, deleted, expired."""
+    alive = [i for i in instances if not i.deleted]
+    types = ", ".join(f"{n} {t}" for t, n in sorted(Counter(i.type_instance for i in alive).items())) or "none live"
+    expired = sum(1 for i in alive if i.expired)
+    return (f"{len(alive)} live instance(s) ({types}), {len(instances) - len(alive)} deleted"
+            + (f", {expired} expired" if expired else ""))  # fmt: skip
+
+
+def partner_instance_config(account: PartnerAccount, key: str, instance_id: str) -> tuple[InstanceConfig, str]:
+    """The config and token of a partner account's instance, or ConfigError saying why it cannot be
+    called (not in the account, deleted)."""
+    found = account.find(instance_id)
+    where = f"partner connection {account.config.conn_id!r}"
+    if found is None:
+        raise ConfigError(f"instance {instance_id} is not in the account of {where}")
+    if found.deleted:
+        when = f" on {found.time_deleted:%Y-%m-%d %H:%M %Z}" if found.time_deleted else ""
+        raise ConfigError(f"instance {instance_id} was deleted from the account of {where}{when}")
+    LISTINGS.mask([found.token])
+    cfg = replace(account.config.instance, conn_id=key, instance_id=instance_id, name=found.name,
+                  expires_at=found.expires_at, expired=found.expired)  # fmt: skip
+    return cfg, found.token
+
+
 # ---- many instances at once
 
 
@@ -483,7 +737,7 @@ def open_hook(conn_id: str, loaded: Mapping[str, Any] | None = None) -> GreenApi
     """
     hook = GreenApiHook(conn_id)
     try:
-        if loaded is None:
+        if loaded is None or split_key(conn_id) is not None:
             hook.config  # noqa: B018
         elif (conn := loaded.get(conn_id)) is None:
             raise AirflowNotFoundException(conn_id)
@@ -493,7 +747,7 @@ def open_hook(conn_id: str, loaded: Mapping[str, Any] | None = None) -> GreenApi
         raise UnusableConnection(
             f"unknown connection id {conn_id!r}: create it (Admin > Connections, type Green API)", missing=True
         ) from None
-    except ConfigError as exc:
+    except (ConfigError, PartnerApiError) as exc:
         raise UnusableConnection(str(exc), missing=False) from None
     return hook
 
@@ -507,6 +761,55 @@ def open_hooks(conn_ids: Iterable[str], listed_in: str) -> tuple[list[GreenApiHo
         except UnusableConnection as exc:
             problems.append(f"{exc} (listed in {listed_in})")
     return hooks, problems
+
+
+def listed_both_ways(conn_ids: Sequence[str], accounts: Mapping[str, PartnerAccount]) -> frozenset[str]:
+    """The idInstance of each connection in ``conn_ids`` that a listed account also holds: such an
+    instance is checked once, under its connection. Reads the connections only when an account was listed."""
+    if not accounts or not conn_ids:
+        return frozenset()
+    held = {i.instance_id for account in accounts.values() for i in account.instances}
+
+    def instance_id(conn_id: str) -> str | None:
+        try:
+            return (BaseHook.get_connection(conn_id).login or "").strip() or None
+        except AirflowNotFoundException:
+            return None  # the check names it
+
+    return frozenset(i for i in in_parallel(16, list(conn_ids), instance_id) if i in held)
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """An instance list made concrete: ``keys`` to check, ``problems`` (accounts not listed, by
+    connection id in ``unlisted``), ``both`` (the idInstance of the instances listed both ways) and
+    the ``accounts`` listed."""
+
+    keys: list[str]
+    problems: list[str]
+    both: frozenset[str]
+    accounts: dict[str, PartnerAccount]
+    unlisted: list[str]
+
+
+def expand_instances(wanted: InstanceList, max_age: float = LISTING_MAX_AGE, both: frozenset[str] | None = None,
+                     ) -> Expanded:  # fmt: skip
+    """The keys to check for an instance list: its connection ids, then every live instance of each
+    partner account (one ``getInstances`` per account, unless listed within ``max_age`` seconds),
+    except those also listed as a connection (``both``: their idInstance, found here when None).
+    An account that cannot be listed adds none of its instances, and one problem."""
+    accounts: dict[str, PartnerAccount] = {}
+    problems, unlisted = [], []
+    for source in wanted.partners:
+        try:
+            accounts[source.conn_id] = GreenApiPartnerHook(source.conn_id).account(max_age)
+        except (ConfigError, PartnerApiError) as exc:
+            problems.append(f"{exc}: none of the account's instances checked (none taken for deleted)")
+            unlisted.append(source.conn_id)
+    if both is None:
+        both = listed_both_ways(wanted.conn_ids, accounts)
+    listings = {conn_id: list(account.instances) for conn_id, account in accounts.items()}
+    return Expanded(expand(wanted.conn_ids, wanted.partners, listings, both), problems, both, accounts, unlisted)
 
 
 def in_parallel(max_concurrency: int, items: list[T], work: Callable[[T], R]) -> list[R]:

@@ -14,6 +14,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
 from greenapi.domain.broken import SETTINGS_DRIFT, SETTINGS_MATCH, Drift, Read, Reading, parse_reads
+from greenapi.domain.config import ConfigError
 from greenapi.domain.outages import api_host, hosts_checked
 from greenapi.domain.records import CheckBatch, InstanceCheck
 from greenapi.domain.rules import HEALTHY_STATE
@@ -216,9 +217,34 @@ def read_more(hook: GreenApiHook, wanted: frozenset[Read]) -> Reading:
     return Reading(socket, queue, settings, drift, errors)
 
 
+def list_partners(keys: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The keys whose partner account could be listed (each account listed once here, its
+    instances' tokens masked in one update), and one problem per account that could not be, naming
+    how many of its instances go unchecked. Connection ids pass through."""
+    from greenapi.domain.partner import split_key
+    from greenapi.hooks.green_api import LISTINGS, GreenApiPartnerHook, PartnerApiError
+
+    by_account: dict[str, list[str]] = {}
+    for key in keys:
+        if (partner := split_key(key)) is not None:
+            by_account.setdefault(partner[0], []).append(partner[1])
+    failed: dict[str, str] = {}
+    for conn_id, ids in by_account.items():
+        try:
+            account = GreenApiPartnerHook(conn_id).account()
+        except (ConfigError, PartnerApiError) as exc:
+            failed[conn_id] = f"{exc}; {len(ids)} instance(s) of this account not checked"
+            continue
+        wanted = set(ids)
+        LISTINGS.mask(i.token for i in account.instances if i.instance_id in wanted and not i.deleted)
+    usable = [k for k in keys if (p := split_key(k)) is None or p[0] not in failed]
+    return usable, list(failed.values())
+
+
 def check_instances(
     conn_ids: Sequence[str], max_concurrency: int, listed_in: str | None = None,
     reads: Callable[[str], frozenset[Read]] | None = None, dashboard_url: str | None = None,
+    expiry_warning_days: float = 3,
 ) -> CheckBatch:  # fmt: skip
     """``getStateInstance`` of each instance, concurrently (at most ``max_concurrency`` at once).
 
@@ -231,15 +257,22 @@ def check_instances(
     user listed it); the others are still checked. Where the deployment expands secret bundles
     (:mod:`greenapi.masking`), the connections are read first with one masker update; otherwise
     each worker loads its own connection, so that loading overlaps the calls already waiting.
+
+    A partner account's instance (``<partner connection id>/<idInstance>``) is called with the
+    token its account lists (one ``getInstances`` per account here); each of its checks carries
+    the account's word on its paid period (``reading.expiry``: expiring within
+    ``expiry_warning_days``, or expired). An account that cannot be listed is one problem.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from greenapi.domain.partner import expiry_of, split_key
     from greenapi.hooks.green_api import UnusableConnection, open_hook
     from greenapi.masking import load_connections
 
+    conn_ids, unlisted = list_partners(conn_ids)
     if not conn_ids:
-        return CheckBatch()
-    loaded = load_connections(conn_ids)
+        return CheckBatch(problems=unlisted)
+    loaded = load_connections([c for c in conn_ids if split_key(c) is None])
     # The states first: each worker hands its instance's further reads back to the pool, where
     # they wait until every state call has gone out (CPU spent on reads would delay the last ones,
     # and with them the run's end when an instance hangs), then run while slow instances are awaited.
@@ -269,18 +302,26 @@ def check_instances(
         more = None
         if reads and result.ok and result.data.get("stateInstance") == HEALTHY_STATE:
             more = pool.submit(after_the_states, hook)
-        link = hook.config.dashboard_url or dashboard_url
-        host = api_host(hook.config.api_url)
-        check = InstanceCheck(conn_id, hook.config.instance_id, checked_at, result, link, api_host=host,
-                              name=hook.config.name)
+        cfg = hook.config
+        link = cfg.dashboard_url or dashboard_url
+        expiry = None
+        if split_key(conn_id) is not None:
+            expiry = expiry_of(cfg.expires_at, cfg.expired, datetime.fromisoformat(checked_at), expiry_warning_days)
+        check = InstanceCheck(conn_id, cfg.instance_id, checked_at, result, link, api_host=api_host(cfg.api_url),
+                              name=cfg.name, reading=Reading(expiry=expiry) if expiry else None)  # fmt: skip
         return check, more
+
+    def with_reads(check: InstanceCheck, more: Future[Reading | None]) -> InstanceCheck:
+        read = more.result()
+        if read is None:
+            return check
+        return replace(check, reading=replace(read, expiry=check.reading.expiry) if check.reading else read)
 
     with pool:
         staged = list(pool.map(check, conn_ids))
-        done = [replace(c, reading=more.result()) if more and isinstance(c, InstanceCheck) else c
-                for c, more in staged]  # fmt: skip
+        done = [with_reads(c, more) if more and isinstance(c, InstanceCheck) else c for c, more in staged]
     checks = [c for c in done if isinstance(c, InstanceCheck)]
-    return CheckBatch(checks, [p for p in done if isinstance(p, str)], hosts=hosts_checked(checks))
+    return CheckBatch(checks, unlisted + [p for p in done if isinstance(p, str)], hosts=hosts_checked(checks))
 
 
 class GreenApiHealthCheckOperator(BaseOperator):
@@ -305,6 +346,12 @@ class GreenApiHealthCheckOperator(BaseOperator):
     :param also_read: any of ``"socket"``, ``"queue"``, ``"settings"`` (default none).
     :param dashboard_url: the link each check carries (``"dashboard_url"``, for alerts), for the
         instances whose connection has no extra ``dashboard_url`` (default none).
+    :param expiry_warning_days: a partner account's instance whose paid period ends within this
+        many days is read as expiring (``reading.expiry``; default 3).
+
+    Besides connection ids, ``green_api_conn_ids`` takes partner accounts' instances as
+    ``"<partner connection id>/<idInstance>"`` (see :class:`~greenapi.hooks.green_api.GreenApiPartnerHook`),
+    and ``{"partner": "<partner connection id>", "type": "whatsapp"}`` for every live instance of an account.
     """
 
     template_fields: Sequence[str] = ("green_api_conn_ids",)
@@ -319,6 +366,7 @@ class GreenApiHealthCheckOperator(BaseOperator):
         fail_on_problem: bool = False,
         also_read: Sequence[str] = (),
         dashboard_url: str | None = None,
+        expiry_warning_days: float = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -330,10 +378,28 @@ class GreenApiHealthCheckOperator(BaseOperator):
         self.fail_on_problem = fail_on_problem
         self.also_read = parse_reads(also_read)
         self.dashboard_url = dashboard_url
+        self.expiry_warning_days = expiry_warning_days
 
     def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
         """What to read beyond the state, by instance id (here: ``also_read``, every check)."""
         return lambda _instance_id: self.also_read
+
+    @staticmethod
+    def expand_partners(entries: Sequence[str | dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Each partner entry as the keys of its account's live instances (an instance that also
+        has a connection of its own in ``entries`` is checked once, under it); a problem for each
+        account that cannot be listed."""
+        from greenapi.domain.config import parse_instance_list
+        from greenapi.hooks.green_api import expand_instances
+
+        if not any(isinstance(e, dict) for e in entries):
+            return list(entries), []  # type: ignore[arg-type]
+        try:
+            wanted = parse_instance_list(list(entries))
+        except ConfigError as exc:
+            raise AirflowException(str(exc).replace("Variable green_api_instances", "green_api_conn_ids")) from None
+        expanded = expand_instances(wanted)
+        return expanded.keys, expanded.problems
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check every instance; log a line per problem and the summary; return the ``CheckBatch``."""
@@ -343,10 +409,12 @@ class GreenApiHealthCheckOperator(BaseOperator):
         conn_ids = self.green_api_conn_ids
         if isinstance(conn_ids, str):  # one id, or a template that rendered a JSON list to text
             conn_ids = json.loads(conn_ids) if conn_ids.lstrip().startswith("[") else [conn_ids]
-        if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str) and c for c in conn_ids):
+        if not isinstance(conn_ids, list | tuple) or not all(isinstance(c, str | dict) and c for c in conn_ids):
             raise AirflowException(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
+        conn_ids, unlisted = self.expand_partners(conn_ids)
         batch = check_instances(conn_ids, self.max_concurrency, self.listed_in, self.reads_for(conn_ids),
-                                self.dashboard_url)  # fmt: skip
+                                self.dashboard_url, self.expiry_warning_days)  # fmt: skip
+        batch.problems[:0] = unlisted
         items = checked(batch)
         for level, line in batch_lines(items, batch.problems):
             self.log.log(level, "%s", line)

@@ -29,11 +29,19 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
     :param shard: this task's part, from 0.
     :param shards: how many parts the plan made.
     :param instances_digest: the fingerprint of the list the plan split (a change is logged).
+    :param listed_both_ways: the idInstance of partner accounts' instances that have a connection
+        in the list too (checked under it).
+    :param problems: the plan's problems (partner accounts it could not list), carried on in this
+        task's batch so that the run reports them.
+    :param unlisted: the partner connections the plan could not list: their instances are not
+        checked in this run.
     """
 
-    def __init__(self, *, shard: int, shards: int, instances_digest: str, **kwargs: Any) -> None:
+    def __init__(self, *, shard: int, shards: int, instances_digest: str, listed_both_ways: Sequence[str] = (),
+                 problems: Sequence[str] = (), unlisted: Sequence[str] = (), **kwargs: Any) -> None:  # fmt: skip
         super().__init__(green_api_conn_ids=[], **kwargs)
         self.shard, self.shards, self.instances_digest = shard, shards, instances_digest
+        self.listed_both_ways, self.problems, self.unlisted = list(listed_both_ways), list(problems), list(unlisted)
         self._ctx: TaskContext | None = None
 
     def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
@@ -50,6 +58,13 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
         from greenapi.tasks.health_check import settle_step, shard_conn_ids
 
         self._ctx = ctx = TaskContext.load()
-        self.green_api_conn_ids = shard_conn_ids(ctx, self.shard, self.shards, self.instances_digest)
+        part = shard_conn_ids(ctx, self.shard, self.shards, self.instances_digest, self.listed_both_ways,
+                              self.unlisted)  # fmt: skip
+        self.green_api_conn_ids = part.keys
         self.dashboard_url = self.dashboard_url or dashboard_link()
-        return settle_step(ctx, super().execute(context))
+        self.expiry_warning_days = ctx.settings.expiry_warning_days
+        batch = super().execute(context)
+        for problem in part.problems:
+            self.log.error("%s", problem)
+        batch["problems"] = [*self.problems, *part.problems, *batch["problems"]]
+        return settle_step(ctx, batch)

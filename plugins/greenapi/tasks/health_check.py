@@ -21,7 +21,7 @@ from greenapi.domain.config import (
     INSTANCES_VARIABLE,
     ShardArgs,
     instances_digest,
-    parse_instances,
+    parse_instance_list,
     shard_args,
     shard_of,
 )
@@ -47,7 +47,7 @@ from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
 from greenapi.domain.summary import checked as classified
 from greenapi.domain.summary import summary_line
-from greenapi.hooks.green_api import GreenApiHook, in_parallel
+from greenapi.hooks.green_api import GreenApiHook, in_parallel, listing_summary
 from greenapi.tasks import common
 from greenapi.tasks.context import ERROR_KEY, TaskContext
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from greenapi.domain.config import Settings
+    from greenapi.hooks.green_api import Expanded, PartnerAccount
     from greenapi.store import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -68,30 +69,70 @@ ALERT_TASK = "send_alerts"
 
 def plan_step() -> list[ShardArgs]:
     """Task body: the mapped check tasks' arguments, a shard number each (its part of the instance
-    list, which it reads itself: the plan's XCom stays small at any scale)."""
-    from airflow.sdk import Variable
+    list, which it reads itself: the plan's XCom stays small at any scale).
 
-    ctx = TaskContext.load()
-    conn_ids = ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
-    shards = shard_args(conn_ids, ctx.settings)
-    log.info("%d instance(s) in %d check task(s)", len(conn_ids), len(shards))
-    return shards
-
-
-def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str) -> list[str]:
-    """check_shard's connection ids: its part of Variable green_api_instances, as plan_checks cut it.
-
-    A list changed since the plan (someone edited the Variable during the run) is cut the same way
-    and the change is logged: the run's tasks still check each instance once if they all read the
-    new list; the next run uses it whole.
+    Each partner account of the list is listed here (one ``getInstances`` each), and what it holds
+    is recorded without the tokens (the dashboard marks deleted instances); an account that cannot
+    be listed is a problem the run reports, and changes nothing recorded.
     """
     from airflow.sdk import Variable
 
-    conn_ids = ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
-    if instances_digest(conn_ids) != digest:
-        log.warning("Variable %s changed since plan_checks: checking part %d of %d of the new list",
-                    INSTANCES_VARIABLE, shard + 1, shards)  # fmt: skip
-    return shard_of(conn_ids, shard, shards)
+    from greenapi.hooks.green_api import expand_instances
+
+    ctx = TaskContext.load()
+    wanted = ctx.checked(lambda: parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)))
+    expanded = expand_instances(wanted, max_age=0)
+    for problem in expanded.problems:
+        log.error("%s", problem)
+    record_accounts(expanded.accounts)
+    shards = shard_args(expanded.keys, ctx.settings, expanded.both, expanded.problems, expanded.unlisted)
+    partner = f" ({len(expanded.keys) - len(wanted.conn_ids)} from {len(expanded.accounts)} partner account(s))"
+    log.info("%d instance(s)%s in %d check task(s)", len(expanded.keys), partner if wanted.partners else "",
+             len(shards))  # fmt: skip
+    return shards
+
+
+def record_accounts(accounts: dict[str, PartnerAccount]) -> None:
+    """Record what each listed account holds (no token), for the dashboard; without the health
+    database the checks go on and the next run records it."""
+    from greenapi.store import HealthStore, StoreUnavailable
+
+    if not accounts:
+        return
+    try:
+        changed = HealthStore().record_partner_instances(
+            {conn_id: [i.public() for i in account.instances] for conn_id, account in accounts.items()})
+    except StoreUnavailable as exc:
+        log.warning("%s: the partner accounts' instances are recorded at the next run", exc)
+        return
+    for conn_id, account in accounts.items():
+        log.info("partner connection %s: %s", conn_id, listing_summary(account.instances))
+    if changed:
+        log.info("%d partner instance(s) new or changed since the last listing", changed)
+
+
+def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str,
+                   listed_both_ways: Sequence[str] = (), unlisted: Sequence[str] = ()) -> Expanded:  # fmt: skip
+    """check_shard's keys: its part of Variable green_api_instances, as plan_checks cut it (each
+    partner account listed again here, once).
+
+    A list changed since the plan (someone edited the Variable, or a partner account gained or lost
+    an instance, during the run) is cut the same way and the change is logged: the run's tasks still
+    check each instance once if they all read the new list; the next run uses it whole. An account
+    that cannot be listed here leaves its instances of this part unchecked, as a problem (in the
+    result's ``problems``); one the plan could not list (``unlisted``) is not listed here.
+    """
+    from airflow.sdk import Variable
+
+    from greenapi.hooks.green_api import expand_instances
+
+    wanted = ctx.checked(lambda: parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)))
+    wanted = replace(wanted, partners=[p for p in wanted.partners if p.conn_id not in unlisted])
+    expanded = expand_instances(wanted, both=frozenset(listed_both_ways))
+    if instances_digest(expanded.keys) != digest:
+        log.warning("Variable %s or a partner account changed since plan_checks: checking part %d of %d of the new "
+                    "list", INSTANCES_VARIABLE, shard + 1, shards)  # fmt: skip
+    return replace(expanded, keys=shard_of(expanded.keys, shard, shards))
 
 
 def check_step(shards: Sequence[dict[str, Any]]) -> dict[str, Any]:

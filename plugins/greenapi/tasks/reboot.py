@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from greenapi.dashboard import dashboard_link
 from greenapi.domain.codec import decode, encode
-from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, Settings, parse_instances
+from greenapi.domain.config import (
+    INSTANCES_VARIABLE,
+    ConfigError,
+    InstanceList,
+    Settings,
+    parse_instance_list,
+)
 from greenapi.domain.findings import Finding
 from greenapi.domain.health import RebootAttempt, RebootRound, RecoveryWait, reboot_findings, recovery_waits
 from greenapi.hooks.green_api import GreenApiHook, in_parallel, open_hooks
@@ -34,18 +40,36 @@ class NotConfirmed(Exception):
 
 
 def manual_targets(instances_raw: Any, instance: Any, confirm: Any) -> list[str]:
-    """The connection ids a "force reboot now" run may reboot; refuses without confirmation."""
+    """The keys a "force reboot now" run may reboot (connection ids, and partner accounts'
+    instances as ``<partner connection id>/<idInstance>``); refuses without confirmation."""
     if confirm is not True:
         raise NotConfirmed(
             "Reboot not confirmed: nothing was rebooted. A reboot can disconnect WhatsApp; trigger "
             "green_api_reboot again with 'confirm' ticked (conf {\"confirm\": true}) to proceed."
         )
-    configured = parse_instances(instances_raw)
+    wanted = parse_instance_list(instances_raw)
+    if instance not in (None, "", ALL) and instance in wanted.conn_ids:
+        return [instance]
+    configured = monitored(wanted)
     if instance in (None, "", ALL):
         return configured
     if instance not in configured:
-        raise ConfigError(f"instance {instance!r} is not one of the monitored connection ids {configured} or 'all'")
+        shown = ", ".join(configured[:20]) + (f" and {len(configured) - 20} more" if len(configured) > 20 else "")
+        raise ConfigError(f"instance {instance!r} is not one of the monitored instances ({shown}) or 'all'")
     return [instance]
+
+
+def monitored(wanted: InstanceList) -> list[str]:
+    """Every key of the instance list, each partner account listed now; an account that cannot be
+    listed fails the run, naming it (a reboot of "all" must not quietly skip an account)."""
+    from greenapi.hooks.green_api import expand_instances
+
+    if not wanted.partners:
+        return wanted.conn_ids
+    expanded = expand_instances(wanted, max_age=0)
+    if expanded.problems:
+        raise ConfigError("; ".join(expanded.problems))
+    return expanded.keys
 
 
 def reboot_all(conn_ids: list[str], settings: Settings, reason: str) -> RebootRound:
@@ -69,7 +93,7 @@ def scheduled_targets_step() -> list[str]:
     from airflow.sdk import Variable
 
     ctx = TaskContext.load()
-    return ctx.checked(lambda: parse_instances(Variable.get(INSTANCES_VARIABLE, default=None)))
+    return ctx.checked(lambda: monitored(parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None))))
 
 
 def manual_targets_step() -> list[str]:
