@@ -25,7 +25,9 @@ DOC = """
 ### Force reboot now
 
 Trigger this DAG (*Trigger* button), pick the instance (a connection id of
-`green_api_instances`, or `all`) and tick **confirm**: a reboot can disconnect WhatsApp.
+`green_api_instances`, an instance of a partner account listed there as
+`<partner connection id>/<idInstance>`, or `all`) and tick **confirm**: a reboot can disconnect
+WhatsApp.
 Without the confirmation the run stops at once and nothing is rebooted.
 
 A confirmed run reboots, waits for each instance to come back `authorized`, alerts support if it
@@ -47,7 +49,7 @@ CLI: `airflow dags trigger green_api_reboot --conf '{"instance": "all", "confirm
     default_args={"retries": 0},
     params={
         "instance": Param(
-            ALL, type="string", title="Instance", description="Connection id to reboot, or 'all'",
+            ALL, type="string", title="Instance", description="Connection id to reboot (a partner account's instance: <partner connection id>/<idInstance>), or 'all'",
             examples=_choices(),
         ),
         "confirm": Param(

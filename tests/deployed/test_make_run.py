@@ -142,9 +142,9 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
 
     # A failure under the real scheduler (a broken Variable, set in the UI) reaches support as a
     # notice naming the job and the task, with the link to the task's log in the UI.
-    made = requests.post(f"{deployment.url}/api/v2/variables", headers=headers, timeout=10,
-                         json={"key": "green_api_instances", "value": "[green_api_default"})  # fmt: skip
-    assert made.status_code == 201, made.text
+    made = requests.patch(f"{deployment.url}/api/v2/variables/green_api_instances", headers=headers, timeout=10,
+                          json={"key": "green_api_instances", "value": "[green_api_default"})  # fmt: skip
+    assert made.status_code == 200, made.text
     broken_run = trigger(deployment, token, "green_api_scheduled_reboot")
     assert wait_for(lambda: run_state(deployment, "green_api_scheduled_reboot", broken_run), 120,
                     "the broken daily reboot") == "failed"  # fmt: skip
