@@ -14,6 +14,7 @@ from greenapi.domain.health import CheckedRun, RecoveryWait
 from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck
 from greenapi.domain.runs import RunSummary
 from greenapi.domain.schedule import CHECK_SCHEDULE_VARIABLE, parse_check_schedule
+from greenapi.domain.watch import WATCH_VARIABLE, parse_watch
 from greenapi.tasks.check_shard import HealthCheckShard
 from greenapi.tasks.notices import support_notifier
 from greenapi.tasks.reboot_flow import recovery_wait
@@ -22,6 +23,26 @@ from greenapi.tasks.reboot_flow import recovery_wait
 
 # Read at parse time, as the daily reboot's: a bad value is an import error naming it.
 SCHEDULE = parse_check_schedule(Variable.get(CHECK_SCHEDULE_VARIABLE, default=None))
+WATCH = parse_watch(Variable.get(WATCH_VARIABLE, default=None))
+
+
+def schedule() -> object:
+    """The cron schedule; with the watch on, that or a change of state, whichever comes first."""
+    if not WATCH.enabled:
+        return SCHEDULE
+    from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
+
+    from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, parse_instance_list
+    from greenapi.triggers.green_api import GreenApiStateChangeTrigger
+
+    try:  # the instances with a connection of their own; a bad list fails the runs, naming it
+        watched = parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)).conn_ids
+    except ConfigError:
+        watched = []
+    trigger = GreenApiStateChangeTrigger(green_api_conn_ids=watched, watch_seconds=WATCH.watch_seconds)
+    changes = Asset(name="green_api_state_changes", watchers=[AssetWatcher(name="green_api_state_watch", trigger=trigger)])
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=[changes])
+
 
 DOC = f"""
 ### Green API health check
@@ -57,12 +78,17 @@ and one message, no reboot (settings `outage_min_instances`, `outage_fraction`);
 of one kind to one contact go as one (`group_alerts_over`). See docs/alerting.md.
 
 *Check now*: trigger this DAG by hand; its rows get `trigger_type = 'manual'`.
+
+**The watch** (Variable `green_api_watch`, `{{"enabled": true, "watch_seconds": 20}}`, read at
+parse time; {"on" if WATCH.enabled else "off"} here): a `GreenApiStateChangeTrigger` in the triggerer looks at
+each instance every `watch_seconds` and, on a change of state, starts a run that checks the
+instances that changed at once. See docs/alerting.md.
 """
 
 
 @dag(
     dag_id="green_api_health_check",
-    schedule=SCHEDULE,
+    schedule=schedule(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

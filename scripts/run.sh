@@ -49,6 +49,8 @@ else
   export AIRFLOW_CONN_GREEN_API_ALERTS="$(green_api_conn_json "$sim" 1101000009 "${GREENAPI_DEMO_TOKEN_9:-demo-token-9}")"
   export AIRFLOW_CONN_GREEN_API_PARTNER="$(green_api_partner_json "$sim" "${GREENAPI_DEMO_PARTNER_TOKEN:-demo-partner-token}" "$sim")"
   export AIRFLOW_VAR_GREEN_API_INSTANCES='["green_api_default", "green_api_flaky", {"partner": "green_api_partner"}]'
+  # The state watch is on in the demo: a change of state starts a check within seconds.
+  export AIRFLOW_VAR_GREEN_API_WATCH='{"enabled": true, "watch_seconds": 20}'
   # Demo contacts live in the demo database only (green_api_demo), never in your real one.
   "$PY" - "$GREEN_API_DB_URL" <<'PYEOF'
 import sys, psycopg
@@ -61,7 +63,8 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
 PYEOF
   banner="DEMO MODE: no credentials in $ENV_FILE, monitoring the bundled simulator at $sim
   Instances: 1101000001 (always healthy) and 1101000002 (cycles: not authorized, healthy, hanging),
-  and a partner account of 3 (connection green_api_partner: 1101100001-3, the third expiring in 2 days)
+  and a partner account of 3 (connection green_api_partner: 1101100001-3, the third expiring in 2 days);
+  the state watch is on (Variable green_api_watch): a change of state is checked within seconds
   Alerts are sent through simulator instance 1101000009; see them with:
     curl -s $sim/_sim/messages | python3 -m json.tool
   To monitor your own instance: cp .env.example .env, fill it in, run 'make run' again."

@@ -127,6 +127,42 @@ def test_a_bad_check_schedule_is_an_import_error_naming_it(monkeypatch, value):
            f"got {value!r}" in error  # fmt: skip
 
 
+def test_the_watch_is_off_by_default_and_on_runs_on_the_schedule_or_a_change(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from greenapi.triggers.green_api import GreenApiStateChangeTrigger
+
+    off = _check_bag(monkeypatch, "*/5 * * * *").get_dag("green_api_health_check")
+    assert off.timetable.expression == "*/5 * * * *" and "off here" in off.doc_md
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_WATCH", '{"enabled": true, "watch_seconds": 15}')
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", '["green_api_default", "green_api_b", {"partner": "p"}]')
+    bag = DagBag(dag_folder=str(DAGS / "green_api_health_check.py"))
+    assert not bag.import_errors
+    on = bag.get_dag("green_api_health_check")
+    assert type(on.timetable).__name__ == "AssetOrTimeSchedule" and "on here" in on.doc_md
+    [asset] = on.timetable.asset_condition.objects
+    [watcher] = asset.watchers
+    assert (asset.name, watcher.name) == ("green_api_state_changes", "green_api_state_watch")
+    assert isinstance(watcher.trigger, GreenApiStateChangeTrigger)
+    assert watcher.trigger.serialize()[1]["green_api_conn_ids"] == ["green_api_default", "green_api_b"]
+    assert watcher.trigger.serialize()[1]["watch_seconds"] == 15
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    ('{"enabled": "yes"}', "Variable green_api_watch.enabled must be true or false, got 'yes'"),
+    ('{"enabled": true, "watch_seconds": 0.2}', "Variable green_api_watch.watch_seconds must be at least 1"),
+    ('{"on": true}', "Variable green_api_watch has unknown key(s) ['on']"),
+    ("[true", "Variable green_api_watch is not valid JSON"),
+])  # fmt: skip
+def test_a_bad_watch_is_an_import_error_naming_it(monkeypatch, value, named):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_WATCH", value)
+    bag = DagBag(dag_folder=str(DAGS / "green_api_health_check.py"))
+    [(_, error)] = bag.import_errors.items()
+    assert named in error
+
+
 def test_force_reboot_form_offers_the_instances_and_a_confirmation(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 

@@ -19,14 +19,18 @@ from greenapi.operators.green_api import (
     GreenApiSendMessageOperator,
 )
 from greenapi.sensors.green_api import GreenApiFleetStateSensor, GreenApiStateSensor
-from greenapi.triggers.green_api import GreenApiFleetStateTrigger, GreenApiStateTrigger
+from greenapi.triggers.green_api import (
+    GreenApiFleetStateTrigger,
+    GreenApiStateChangeTrigger,
+    GreenApiStateTrigger,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "plugins" / "greenapi"
 PAGE = (ROOT / "docs" / "provider.md").read_text()
 CLASSES = [GreenApiSendMessageOperator, GreenApiRebootOperator, GreenApiHealthCheckOperator, GreenApiStateSensor,
-           GreenApiStateTrigger, GreenApiFleetStateSensor, GreenApiFleetStateTrigger, GreenApiNotifier,
-           NoticeRoute]  # fmt: skip
+           GreenApiStateTrigger, GreenApiFleetStateSensor, GreenApiFleetStateTrigger, GreenApiStateChangeTrigger,
+           GreenApiNotifier, NoticeRoute]  # fmt: skip
 
 
 def public_definitions(path: Path) -> list[tuple[str, ast.AST]]:

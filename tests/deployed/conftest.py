@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +87,7 @@ def make_run(home: Path, metadata_db: str, health_url: str, **settings: str) -> 
 @contextmanager
 def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: str, support: str,
              settings: dict[str, Any], state: str = "authorized", *, checks_once: bool = False,
-             first_start: bool = True, partner: list[str] | None = None,
+             first_start: bool = True, partner: list[str] | None = None, more_env: Sequence[str] = (),
              ) -> Iterator[tuple[Deployment, dict[str, str]]]:  # fmt: skip
     """`make run` as a user sets it up in .env: one monitored instance (in ``state``), one alerts
     instance, one support contact, ``settings`` as green_api_settings, the daily reboot 12 h away;
@@ -99,7 +99,7 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
     ``first_start``: Airflow's metadata database is new and empty, as on a first `make run`; else it
     is migrated already, as on any later start (a copy of the suite's, which saves the migration).
     ``partner``: the ids of a partner account's instances, given in .env by its partner token (the
-    tokens are ``partner`` and ``partner:<id>``)."""
+    tokens are ``partner`` and ``partner:<id>``). ``more_env``: more lines of the env file."""
     server = require_env("GREEN_API_DB_URL").rsplit("/", 1)[0]
     health_url = recreate(server, tagged(f"green_api_{name}"))  # "your own database": run.sh creates it
     metadata_db = tagged(f"green_api_airflow_{name}")
@@ -142,6 +142,7 @@ def deployed(tmp_path: Path, sim: Any, name: str, instance_id: str, alerts_id: s
         f"AIRFLOW_VAR_GREEN_API_SETTINGS='{json.dumps(settings)}'",
         f"AIRFLOW_VAR_GREEN_API_REBOOT_SCHEDULE='{{\"time\": \"{far}\", \"timezone\": \"UTC\"}}'",
         *([f"AIRFLOW_VAR_GREEN_API_CHECK_SCHEDULE='{minute} {hour} * * *'"] if checks_once else []),
+        *more_env,
     ]) + "\n")  # fmt: skip
     try:
         with make_run(tmp_path, metadata_db, health_url, GREEN_API_ENV_FILE=str(env_file)) as deployment:

@@ -378,10 +378,13 @@ class ShardArgs(TypedDict):
     # The partner connections the plan could not list: no task checks their instances in this run,
     # so that the run's checks are the plan's (one listing decides, not whichever task lists last).
     unlisted: list[str]
+    # A run the watch started: only these connection ids are checked (None: the whole list).
+    only: list[str] | None
 
 
 def shard_args(conn_ids: list[str], settings: Settings, listed_both_ways: Iterable[str] = (),
-               problems: Sequence[str] = (), unlisted: Sequence[str] = ()) -> list[ShardArgs]:  # fmt: skip
+               problems: Sequence[str] = (), unlisted: Sequence[str] = (),
+               only: Iterable[str] | None = None) -> list[ShardArgs]:  # fmt: skip
     """The check tasks of a run over ``conn_ids``: ``instances_per_check_task`` at most each (one
     at least when the plan has problems to carry on)."""
     count = -(-len(conn_ids) // settings.instances_per_check_task) or (1 if problems else 0)
@@ -389,7 +392,8 @@ def shard_args(conn_ids: list[str], settings: Settings, listed_both_ways: Iterab
     both = sorted(listed_both_ways)
     return [ShardArgs(shard=n, shards=count, instances_digest=digest, max_concurrency=settings.max_concurrency,
                       listed_in=f"Variable {INSTANCES_VARIABLE}", listed_both_ways=both,
-                      problems=list(problems) if n == 0 else [], unlisted=list(unlisted)) for n in range(count)]  # fmt: skip
+                      problems=list(problems) if n == 0 else [], unlisted=list(unlisted),
+                      only=None if only is None else sorted(only)) for n in range(count)]  # fmt: skip
 
 
 def shard_of(conn_ids: list[str], shard: int, shards: int) -> list[str]:

@@ -35,13 +35,17 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
         task's batch so that the run reports them.
     :param unlisted: the partner connections the plan could not list: their instances are not
         checked in this run.
+    :param only: in a run the watch started, the connection ids that changed (the others wait
+        for the schedule); None: the whole list.
     """
 
     def __init__(self, *, shard: int, shards: int, instances_digest: str, listed_both_ways: Sequence[str] = (),
-                 problems: Sequence[str] = (), unlisted: Sequence[str] = (), **kwargs: Any) -> None:  # fmt: skip
+                 problems: Sequence[str] = (), unlisted: Sequence[str] = (), only: Sequence[str] | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(green_api_conn_ids=[], **kwargs)
         self.shard, self.shards, self.instances_digest = shard, shards, instances_digest
         self.listed_both_ways, self.problems, self.unlisted = list(listed_both_ways), list(problems), list(unlisted)
+        self.only = None if only is None else list(only)
         self._ctx: TaskContext | None = None
 
     def reads_for(self, conn_ids: Sequence[str]) -> Callable[[str], frozenset[Read]]:
@@ -59,7 +63,7 @@ class HealthCheckShard(GreenApiHealthCheckOperator):
 
         self._ctx = ctx = TaskContext.load()
         part = shard_conn_ids(ctx, self.shard, self.shards, self.instances_digest, self.listed_both_ways,
-                              self.unlisted)  # fmt: skip
+                              self.unlisted, self.only)  # fmt: skip
         self.green_api_conn_ids = part.keys
         self.dashboard_url = self.dashboard_url or dashboard_link()
         self.expiry_warning_days = ctx.settings.expiry_warning_days

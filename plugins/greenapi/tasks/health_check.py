@@ -52,9 +52,9 @@ from greenapi.tasks import common
 from greenapi.tasks.context import ERROR_KEY, TaskContext
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
-    from greenapi.domain.config import Settings
+    from greenapi.domain.config import InstanceList, Settings
     from greenapi.hooks.green_api import Expanded, PartnerAccount
     from greenapi.store import IncidentStore
 
@@ -81,15 +81,40 @@ def plan_step() -> list[ShardArgs]:
 
     ctx = TaskContext.load()
     wanted = ctx.checked(lambda: parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)))
+    changed = changed_instances()
+    if changed is not None:  # a run the watch started: the instances that changed, at once
+        wanted = only_these(wanted, changed)
+        log.info("started by the watch: %d instance(s) changed (%s)", len(changed), ", ".join(sorted(changed)[:10]))
     expanded = expand_instances(wanted, max_age=0)
     for problem in expanded.problems:
         log.error("%s", problem)
     record_accounts(expanded.accounts)
-    shards = shard_args(expanded.keys, ctx.settings, expanded.both, expanded.problems, expanded.unlisted)
+    shards = shard_args(expanded.keys, ctx.settings, expanded.both, expanded.problems, expanded.unlisted, changed)
     partner = f" ({len(expanded.keys) - len(wanted.conn_ids)} from {len(expanded.accounts)} partner account(s))"
     log.info("%d instance(s)%s in %d check task(s)", len(expanded.keys), partner if wanted.partners else "",
              len(shards))  # fmt: skip
     return shards
+
+
+def only_these(wanted: InstanceList, conn_ids: Collection[str]) -> InstanceList:
+    """The instance list cut down to ``conn_ids`` (the watch's instances: no partner account)."""
+    return replace(wanted, conn_ids=[c for c in wanted.conn_ids if c in conn_ids], partners=[])
+
+
+def changed_instances() -> set[str] | None:
+    """The connection ids the watch saw change, for a run its events started (None for any other
+    run). One run may carry several events: their instances together."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    if str(getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)) != "asset_triggered":
+        return None
+    changed: set[str] = set()
+    for events in context["triggering_asset_events"].values():
+        for event in events:
+            payload = (event.extra or {}).get("payload") or {}
+            changed.update(c["conn_id"] for c in payload.get("changes", []) if isinstance(c, dict) and c.get("conn_id"))
+    return changed
 
 
 def record_accounts(accounts: dict[str, PartnerAccount]) -> None:
@@ -111,8 +136,8 @@ def record_accounts(accounts: dict[str, PartnerAccount]) -> None:
         log.info("%d partner instance(s) new or changed since the last listing", changed)
 
 
-def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str,
-                   listed_both_ways: Sequence[str] = (), unlisted: Sequence[str] = ()) -> Expanded:  # fmt: skip
+def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str, listed_both_ways: Sequence[str] = (),
+                   unlisted: Sequence[str] = (), only: Sequence[str] | None = None) -> Expanded:  # fmt: skip
     """check_shard's keys: its part of Variable green_api_instances, as plan_checks cut it (each
     partner account listed again here, once).
 
@@ -120,7 +145,8 @@ def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str,
     an instance, during the run) is cut the same way and the change is logged: the run's tasks still
     check each instance once if they all read the new list; the next run uses it whole. An account
     that cannot be listed here leaves its instances of this part unchecked, as a problem (in the
-    result's ``problems``); one the plan could not list (``unlisted``) is not listed here.
+    result's ``problems``); one the plan could not list (``unlisted``) is not listed here. ``only``:
+    the connection ids of a run the watch started (the plan's cut).
     """
     from airflow.sdk import Variable
 
@@ -128,6 +154,8 @@ def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str,
 
     wanted = ctx.checked(lambda: parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)))
     wanted = replace(wanted, partners=[p for p in wanted.partners if p.conn_id not in unlisted])
+    if only is not None:
+        wanted = only_these(wanted, only)
     expanded = expand_instances(wanted, both=frozenset(listed_both_ways))
     if instances_digest(expanded.keys) != digest:
         log.warning("Variable %s or a partner account changed since plan_checks: checking part %d of %d of the new "

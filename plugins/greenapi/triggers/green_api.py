@@ -1,5 +1,6 @@
 """GreenApiStateTrigger: waits until an instance reports one of some states;
-GreenApiFleetStateTrigger: the same wait for a set of instances at once.
+GreenApiFleetStateTrigger: the same wait for a set of instances at once;
+GreenApiStateChangeTrigger: watches a set of instances and fires on each change of state.
 
 The wait (look, decide, sleep) is written once, here: the trigger runs it in the triggerer, and
 :class:`~greenapi.operators.green_api.GreenApiRebootOperator` runs the same trigger in its own
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from greenapi.domain.records import InstanceCheck
 from greenapi.domain.results import ApiResult, ResultKind
@@ -103,7 +104,7 @@ class GreenApiStateTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The trigger's class path and arguments, from which the triggerer rebuilds it."""
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            class_path(self),
             {
                 "green_api_conn_id": self.green_api_conn_id,
                 "target_states": self.target_states,
@@ -212,14 +213,12 @@ class GreenApiFleetStateTrigger(BaseTrigger):
         self.poke_interval = check_interval(poke_interval)
         self.end_at = end_at
         self.first_look_at = first_look_at
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = check_concurrency(max_concurrency)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The trigger's class path and arguments, from which the triggerer rebuilds it."""
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            class_path(self),
             {
                 "green_api_conn_ids": self.green_api_conn_ids,
                 "target_states": self.target_states,
@@ -272,6 +271,92 @@ class GreenApiFleetStateTrigger(BaseTrigger):
                 return
             waiting = step.waiting
             await asyncio.sleep(self.poke_interval)
+
+
+class GreenApiStateChangeTrigger(BaseEventTrigger):
+    """Watches ``getStateInstance`` of a set of instances, every ``watch_seconds``, and fires an
+    event on each **change** of state or reachability (``authorized`` to anything else, to no
+    answer, and back), never for a state that lasts: as an asset watcher's trigger it starts a
+    run only when something happened.
+
+    An event: ``{"changes": [Change JSON: conn_id, instance_id, old, new, at], "watched": int,
+    "at": ISO 8601}``, one per round that saw changes; no token. An instance's first look only
+    sets what is known. A 429 says nothing (the state is kept); a connection that cannot be used
+    is logged once and tried again each round; with no instance at all, it watches nothing and
+    fires nothing. Calls go through :class:`GreenApiAsyncHook`, at most ``max_concurrency`` at
+    once, each instance paced within the API's 1 request/s.
+
+    :param green_api_conn_ids: the instances' connections (or partner keys ``<partner>/<idInstance>``).
+    :param watch_seconds: seconds from one round's start to the next (at least 1; default 20).
+    :param max_concurrency: calls in flight at once.
+    """
+
+    def __init__(self, green_api_conn_ids: Sequence[str], watch_seconds: float = 20, max_concurrency: int = 64,
+                 ) -> None:  # fmt: skip
+        from greenapi.domain.watch import check_watch_seconds
+
+        super().__init__()
+        self.green_api_conn_ids = list(check_conn_ids(green_api_conn_ids))
+        self.watch_seconds = check_watch_seconds(watch_seconds)
+        self.max_concurrency = check_concurrency(max_concurrency)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The trigger's class path and arguments, from which the triggerer rebuilds it."""
+        return (
+            class_path(self),
+            {"green_api_conn_ids": self.green_api_conn_ids, "watch_seconds": self.watch_seconds,
+             "max_concurrency": self.max_concurrency},
+        )  # fmt: skip
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Rounds of looks, every ``watch_seconds``; an event for each round that saw a change."""
+        import time
+
+        from greenapi.domain.watch import changes, seen
+        from greenapi.hooks.green_api import GreenApiAsyncHook
+
+        gate = asyncio.Semaphore(self.max_concurrency)
+        hooks = {c: GreenApiAsyncHook(c) for c in self.green_api_conn_ids}
+        unusable: set[str] = set()
+        known: dict[str, str] = {}
+        self.log.info("watching %d instance(s) every %g s", len(hooks), self.watch_seconds)
+
+        async def look(conn_id: str) -> tuple[str, str | None] | None:
+            async with gate:
+                try:
+                    cfg = await hooks[conn_id].aconfig()
+                except Exception as exc:  # noqa: BLE001 - that instance is left out until it can be used
+                    if conn_id not in unusable:
+                        unusable.add(conn_id)
+                        self.log.warning("connection %r cannot be watched: %s", conn_id, exc)
+                    return None
+                unusable.discard(conn_id)
+                return cfg.instance_id, seen(await hooks[conn_id].get_state_instance())
+
+        while True:
+            started = time.monotonic()
+            results = await asyncio.gather(*(look(c) for c in self.green_api_conn_ids))
+            at = datetime.now(UTC)
+            looks = {c: r for c, r in zip(self.green_api_conn_ids, results, strict=True) if r is not None}
+            known, found = changes(known, looks, at)
+            if found:
+                self.log.info("%d change(s): %s", len(found), "; ".join(f"{c.instance_id} {c.old} -> {c.new}"
+                                                                        for c in found[:10]))  # fmt: skip
+                yield TriggerEvent({"changes": [c.to_dict() for c in found], "watched": len(self.green_api_conn_ids),
+                                    "at": at.isoformat()})  # fmt: skip
+            await asyncio.sleep(max(0.0, self.watch_seconds - (time.monotonic() - started)))
+
+
+def check_concurrency(max_concurrency: int) -> int:
+    """The calls in flight at once, validated: a positive integer."""
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+    return max_concurrency
+
+
+def class_path(trigger: BaseTrigger) -> str:
+    """Where the triggerer finds a trigger's class (its ``serialize()``'s first half)."""
+    return f"{type(trigger).__module__}.{type(trigger).__qualname__}"
 
 
 def check_conn_ids(conn_ids: Sequence[str]) -> tuple[str, ...]:
