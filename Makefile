@@ -32,6 +32,7 @@ help:
 	@echo "make bench-alert      1,000 instances, 500 failing at once: messages, reboots, time to the alert; then"
 	@echo "                      run start -> alert latency against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
+	@echo "make bench-detect  fault -> first alert under the real scheduler, with the state watch and without"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
@@ -139,6 +140,14 @@ bench-alert: install
 	  echo "== a fleet failing together: 1,000 instances, 500 stop answering at once"; $(PY) scripts/bench_outage.py; \
 	  echo; echo "== run start -> alert, against a running make run (demo mode)"; \
 	  $(PY) scripts/bench_alert_latency.py || echo "(not measured: start make run in another terminal first)"
+
+# Fault -> first alert under the real scheduler (`make run` with 100 simulated instances): 20 trials
+# with the state watch on, then with the 5-minute schedule alone (DETECT_MODES; about 15 and 100 minutes).
+DETECT_MODES ?= watch schedule
+DETECT_TRIALS ?= 20
+bench-detect: install
+	@. scripts/env.sh bench; \
+	  for mode in $(DETECT_MODES); do $(PY) scripts/bench_detect.py --mode $$mode --trials $(DETECT_TRIALS) || exit 1; done
 
 # The dashboard's latency on generated history (DASHBOARD_INSTANCES x DASHBOARD_DAYS; at 10,000 x 7
 # the history takes about 15 minutes to make), disk per day and the retention of a day

@@ -107,6 +107,7 @@ SERVICE_GROUPS = {
     "tests/faults/test_scheduler_restart.py": "services-1",
     "tests/e2e/test_scheduled_run.py": "services-1",
     "tests/dashboard/test_dashboard_browser.py": "services-1",
+    "tests/deployed/test_watch.py": "services-1",
     "tests/deployed/test_rerun.py": "services-2",  # three scenarios on one make run
     "tests/deployed/test_demo.py": "services-2",
 }
