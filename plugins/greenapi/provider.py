@@ -16,6 +16,21 @@ def _seconds(label: str, default: float, description: str) -> dict[str, Any]:
     }
 
 
+def _instance_fields(whose: str) -> dict[str, Any]:
+    """The form fields of how an instance is called, for both connection types (``whose``: the
+    partner form's "each instance's ")."""
+    return {
+        "state_timeout": _seconds("State check timeout (s)", 10, f"{whose}getStateInstance timeout"),
+        "reboot_timeout": _seconds("Reboot timeout (s)", 30, f"{whose}reboot call timeout"),
+        "send_timeout": _seconds("Send timeout (s)", 20, f"{whose}sendMessage timeout"),
+        "dashboard_url": {
+            "label": "Dashboard link",
+            "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
+            "schema": {"type": ["string", "null"]},
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """What ``airflow providers`` lists, and the connection type with its form and Test button."""
     return {
@@ -58,14 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "state_timeout": _seconds("State check timeout (s)", 10, "getStateInstance timeout"),
-                    "reboot_timeout": _seconds("Reboot timeout (s)", 30, "reboot call timeout"),
-                    "send_timeout": _seconds("Send timeout (s)", 20, "sendMessage timeout"),
-                    "dashboard_url": {
-                        "label": "Dashboard link",
-                        "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
-                        "schema": {"type": ["string", "null"]},
-                    },
+                    **_instance_fields(""),
                     "expected_settings": {
                         "label": "Expected settings (JSON)",
                         "description": ('getSettings keys the instance must keep, e.g. {"incomingWebhook": "yes", '
@@ -96,14 +104,7 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                     },
                     "partner_timeout": _seconds("Listing timeout (s)", 30, "getInstances timeout"),
-                    "state_timeout": _seconds("State check timeout (s)", 10, "each instance's getStateInstance timeout"),
-                    "reboot_timeout": _seconds("Reboot timeout (s)", 30, "each instance's reboot call timeout"),
-                    "send_timeout": _seconds("Send timeout (s)", 20, "each instance's sendMessage timeout"),
-                    "dashboard_url": {
-                        "label": "Dashboard link",
-                        "description": "Link put in alerts (default: the dashboard in the Airflow UI)",
-                        "schema": {"type": ["string", "null"]},
-                    },
+                    **_instance_fields("each instance's "),
                 },
             },
         ],

@@ -304,8 +304,8 @@ class InstanceList:
     partners: list[PartnerSource] = dataclasses.field(default_factory=list)
 
 
-def _partner_entry(item: dict[str, Any]) -> PartnerSource:
-    where = f"Variable {INSTANCES_VARIABLE}: partner entry {json.dumps(item)}"
+def _partner_entry(item: dict[str, Any], listed_in: str) -> PartnerSource:
+    where = f"{listed_in}: partner entry {json.dumps(item)}"
     unknown = sorted(set(item) - {"partner", "type"})
     if unknown:
         raise ConfigError(f"{where} has unknown key(s) {unknown}: a partner entry takes \"partner\" and \"type\"")
@@ -317,28 +317,29 @@ def _partner_entry(item: dict[str, Any]) -> PartnerSource:
     return PartnerSource(conn_id, kind)
 
 
-def parse_instance_list(raw: str | list[Any] | None) -> InstanceList:
-    """Variable ``green_api_instances``: a JSON list of connection ids and partner entries."""
+def parse_instance_list(raw: str | list[Any] | None, listed_in: str = f"Variable {INSTANCES_VARIABLE}") -> InstanceList:
+    """Variable ``green_api_instances`` (or what ``listed_in`` names): a JSON list of connection
+    ids and partner entries."""
     if raw is None or raw == "":
         return InstanceList(list(DEFAULT_INSTANCES))
     value = _load_json(INSTANCES_VARIABLE, raw)
     if not isinstance(value, list) or not value:
         raise ConfigError(
-            f"Variable {INSTANCES_VARIABLE} must be a non-empty JSON list of connection ids, got {value!r}"
+            f"{listed_in} must be a non-empty JSON list of connection ids, got {value!r}"
         )
     conn_ids: list[str] = []
     partners: list[PartnerSource] = []
     for item in value:
         if isinstance(item, dict):
-            source = _partner_entry(item)
+            source = _partner_entry(item, listed_in)
             if source.conn_id in {p.conn_id for p in partners}:
-                raise ConfigError(f"Variable {INSTANCES_VARIABLE} lists partner connection {source.conn_id!r} twice")
+                raise ConfigError(f"{listed_in} lists partner connection {source.conn_id!r} twice")
             partners.append(source)
             continue
         if not isinstance(item, str) or not _CONN_ID.match(item):
-            raise ConfigError(f"Variable {INSTANCES_VARIABLE} has an invalid connection id: {item!r}")
+            raise ConfigError(f"{listed_in} has an invalid connection id: {item!r}")
         if item in conn_ids:
-            raise ConfigError(f"Variable {INSTANCES_VARIABLE} lists connection id {item!r} twice")
+            raise ConfigError(f"{listed_in} lists connection id {item!r} twice")
         conn_ids.append(item)
     return InstanceList(conn_ids, partners)
 
@@ -478,13 +479,7 @@ def instance_config(
     description: str | None = None,
 ) -> InstanceConfig:
     """Check a Green API connection's fields; the error names the field, never the token."""
-    url = (host or "").strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(
-            f"Connection {conn_id}: host must be the instance's apiUrl such as "
-            f"'https://7105.api.greenapi.com', got {host!r}"
-        )
+    url = _url(conn_id, "host", host, "https://7105.api.greenapi.com", "the instance's apiUrl")
     instance_id = (login or "").strip()
     if not _INSTANCE_ID.match(instance_id):
         raise ConfigError(f"Connection {conn_id}: login must be the numeric idInstance, got {login!r}")
@@ -520,11 +515,12 @@ class PartnerConfig:
     instance: InstanceConfig
 
 
-def _url(conn_id: str, field_name: str, value: Any, example: str) -> str:
+def _url(conn_id: str, field_name: str, value: Any, example: str, what: str = "an address") -> str:
+    """An http(s) address without query or fragment (no trailing slash), else a ConfigError naming the field."""
     url = (value or "").strip().rstrip("/") if isinstance(value, str | None) else ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"Connection {conn_id}: {field_name} must be an address such as {example!r}, got {value!r}")
+        raise ConfigError(f"Connection {conn_id}: {field_name} must be {what} such as {example!r}, got {value!r}")
     return url
 
 

@@ -506,9 +506,13 @@ class PartnerAccount:
     instances: tuple[PartnerInstance, ...]
     listed_at: float  # time.monotonic()
 
+    @cached_property
+    def _by_id(self) -> dict[str, PartnerInstance]:
+        return {i.instance_id: i for i in self.instances}
+
     def find(self, instance_id: str) -> PartnerInstance | None:
-        """The instance with this idInstance, deleted or not."""
-        return next((i for i in self.instances if i.instance_id == instance_id), None)
+        """The instance with this idInstance, deleted or not (each of a task's hooks asks: by key, not a scan)."""
+        return self._by_id.get(instance_id)
 
 
 def _listing_failure(conn_id: str, what: str) -> PartnerApiError:

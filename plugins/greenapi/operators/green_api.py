@@ -395,9 +395,9 @@ class GreenApiHealthCheckOperator(BaseOperator):
         if not any(isinstance(e, dict) for e in entries):
             return list(entries), []  # type: ignore[arg-type]
         try:
-            wanted = parse_instance_list(list(entries))
+            wanted = parse_instance_list(list(entries), listed_in="green_api_conn_ids")
         except ConfigError as exc:
-            raise AirflowException(str(exc).replace("Variable green_api_instances", "green_api_conn_ids")) from None
+            raise AirflowException(str(exc)) from None
         expanded = expand_instances(wanted)
         return expanded.keys, expanded.problems
 
