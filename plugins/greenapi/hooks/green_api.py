@@ -271,8 +271,13 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
         return session
 
     def get_state_instance(self, timeout: float | None = None) -> ApiResult:
-        """``getStateInstance``: the instance's WhatsApp state, ``data["stateInstance"]``."""
-        return self._call("getStateInstance", "GET", timeout)
+        """``getStateInstance``: the instance's WhatsApp state, ``data["stateInstance"]``. A 429 is
+        asked again once, at the instance's next free second: another process (the state watch in
+        the triggerer) may have used this one."""
+        result = self._call("getStateInstance", "GET", timeout)
+        if result.http_status == 429 and self.pace:
+            result = self._call("getStateInstance", "GET", timeout)
+        return result
 
     def get_status_instance(self, timeout: float | None = None) -> ApiResult:
         """``getStatusInstance``: the socket to WhatsApp, ``data["statusInstance"]`` (online/offline)."""
