@@ -15,7 +15,7 @@ SIM_PORT ?= 8765
 UI_PORT ?= 8080
 TEST_WORKERS ?= 4
 
-.PHONY: help install migrate run test test-fast test-scale lint audit browser screenshots bench bench-alert bench-check bench-check-10k bench-dashboard simulator lock clean remove-pgdata
+.PHONY: help install migrate run test test-fast test-scale lint audit browser screenshots bench bench-alert bench-check bench-check-10k bench-dashboard bench-detect bench-watch simulator lock clean remove-pgdata
 
 help:
 	@echo "make run        start Airflow with the Green API DAGs (demo mode without credentials in .env)"
@@ -33,6 +33,7 @@ help:
 	@echo "                      run start -> alert latency against a running \`make run\` (demo mode)"
 	@echo "make migrate    apply sql/ migrations to the health database"
 	@echo "make bench-detect  fault -> first alert under the real scheduler, with the state watch and without"
+	@echo "make bench-watch  the state watch's cost (triggerer CPU and memory, 429s, runs) at WATCH_INSTANCES"
 	@echo "make simulator  run the Green API simulator (SIM_HOST, SIM_PORT; --demo instances)"
 	@echo "make screenshots  the images of README.md and docs/ (docs/images/), from the demo in headless Chromium"
 	@echo "make lock       re-resolve requirements.txt from requirements.in"
@@ -148,6 +149,13 @@ DETECT_TRIALS ?= 20
 bench-detect: install
 	@. scripts/env.sh bench; \
 	  for mode in $(DETECT_MODES); do $(PY) scripts/bench_detect.py --mode $$mode --trials $(DETECT_TRIALS) || exit 1; done
+
+# What the state watch costs under the real scheduler: the triggerer's CPU and memory, HTTP 429s and the
+# runs it starts while nothing changes, with WATCH_INSTANCES watched for WATCH_MINUTES.
+WATCH_INSTANCES ?= 1000
+WATCH_MINUTES ?= 60
+bench-watch: install
+	@. scripts/env.sh bench; $(PY) scripts/bench_watch.py --instances $(WATCH_INSTANCES) --minutes $(WATCH_MINUTES)
 
 # The dashboard's latency on generated history (DASHBOARD_INSTANCES x DASHBOARD_DAYS; at 10,000 x 7
 # the history takes about 15 minutes to make), disk per day and the retention of a day

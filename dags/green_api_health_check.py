@@ -14,7 +14,7 @@ from greenapi.domain.health import CheckedRun, RecoveryWait
 from greenapi.domain.records import AlertOutcome, CheckBatch, InstanceCheck
 from greenapi.domain.runs import RunSummary
 from greenapi.domain.schedule import CHECK_SCHEDULE_VARIABLE, parse_check_schedule
-from greenapi.domain.watch import WATCH_VARIABLE, parse_watch
+from greenapi.domain.watch import WATCH_NAME, WATCH_VARIABLE, parse_watch
 from greenapi.tasks.check_shard import HealthCheckShard
 from greenapi.tasks.notices import support_notifier
 from greenapi.tasks.reboot_flow import recovery_wait
@@ -26,21 +26,33 @@ SCHEDULE = parse_check_schedule(Variable.get(CHECK_SCHEDULE_VARIABLE, default=No
 WATCH = parse_watch(Variable.get(WATCH_VARIABLE, default=None))
 
 
+WATCHED_TYPE = "whatsapp"  # the partner entries the watch follows (of the default type)
+
+
 def schedule() -> object:
     """The cron schedule; with the watch on, that or a change of state, whichever comes first."""
     if not WATCH.enabled:
         return SCHEDULE
     from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
 
-    from greenapi.domain.config import INSTANCES_VARIABLE, ConfigError, parse_instance_list
+    from greenapi.domain.config import (
+        DB_CONN_ID,
+        INSTANCES_VARIABLE,
+        ConfigError,
+        InstanceList,
+        parse_instance_list,
+    )
     from greenapi.triggers.green_api import GreenApiStateChangeTrigger
 
-    try:  # the instances with a connection of their own; a bad list fails the runs, naming it
-        watched = parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None)).conn_ids
+    try:  # the connections and partner accounts of the list; a bad list fails the runs, naming it
+        watched = parse_instance_list(Variable.get(INSTANCES_VARIABLE, default=None))
     except ConfigError:
-        watched = []
-    trigger = GreenApiStateChangeTrigger(green_api_conn_ids=watched, watch_seconds=WATCH.watch_seconds)
-    changes = Asset(name="green_api_state_changes", watchers=[AssetWatcher(name="green_api_state_watch", trigger=trigger)])
+        watched = InstanceList([])
+    trigger = GreenApiStateChangeTrigger(
+        green_api_conn_ids=watched.conn_ids, watch_seconds=WATCH.watch_seconds, heartbeat_conn_id=DB_CONN_ID,
+        watch_name=WATCH_NAME, green_api_partner_conn_ids=[p.conn_id for p in watched.partners if p.type_instance == WATCHED_TYPE],
+    )
+    changes = Asset(name="green_api_state_changes", watchers=[AssetWatcher(name=WATCH_NAME, trigger=trigger)])
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=[changes])
 
 

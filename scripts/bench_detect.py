@@ -74,7 +74,7 @@ def main() -> int:
                 time.sleep(rng.uniform(0, max_delay))
                 victim = healthy.pop(rng.randrange(len(healthy)))
                 fault = {"state": "notAuthorized"} if args.fault == "notAuthorized" else {
-                    "faults": {"getStateInstance": {"mode": "hang", "seconds": 3600}}}
+                    "faults": {"*": {"mode": "hang", "seconds": 3600}}}
                 sim.configure(victim, **fault)
                 began = time.time()
                 while True:

@@ -262,7 +262,8 @@ def db() -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(require_env("GREEN_API_DB_URL"), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE green_api_health_logs, system_support_contacts, green_api_alert_deliveries,"
-            " green_api_incidents, green_api_instance_status, green_api_partner_instances RESTART IDENTITY"
+            " green_api_incidents, green_api_instance_status, green_api_partner_instances, green_api_state_watch"
+            " RESTART IDENTITY"
         )
         yield conn
 

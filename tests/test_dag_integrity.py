@@ -144,8 +144,19 @@ def test_the_watch_is_off_by_default_and_on_runs_on_the_schedule_or_a_change(mon
     [watcher] = asset.watchers
     assert (asset.name, watcher.name) == ("green_api_state_changes", "green_api_state_watch")
     assert isinstance(watcher.trigger, GreenApiStateChangeTrigger)
-    assert watcher.trigger.serialize()[1]["green_api_conn_ids"] == ["green_api_default", "green_api_b"]
-    assert watcher.trigger.serialize()[1]["watch_seconds"] == 15
+    kwargs = watcher.trigger.serialize()[1]
+    assert kwargs["green_api_conn_ids"] == ["green_api_default", "green_api_b"]
+    assert (kwargs["green_api_partner_conn_ids"], kwargs["watch_seconds"], kwargs["heartbeat_conn_id"]) == (
+        ["p"], 15, "green_api_db")
+    # Airflow finds the watcher's trigger again by a hash of its arguments, before and after they
+    # are stored: unless the two agree, the watcher is never registered and nothing is watched.
+    from airflow.models.trigger import Trigger
+    from airflow.serialization.encoders import encode_trigger
+    from airflow.triggers.base import BaseEventTrigger
+
+    encoded = encode_trigger(watcher.trigger)
+    stored = Trigger(classpath=encoded["classpath"], kwargs=encoded["kwargs"])
+    assert BaseEventTrigger.hash(stored.classpath, stored.kwargs) == BaseEventTrigger.hash(**encoded)
 
 
 @pytest.mark.parametrize(("value", "named"), [

@@ -12,19 +12,21 @@ import importlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from greenapi.domain.broken import Watch
 from greenapi.domain.codec import encode
+from greenapi.domain.config import DB_CONN_ID
 from greenapi.domain.health import InstanceHistory
 from greenapi.domain.incidents import Incident, Severity
 from greenapi.domain.partner import PartnerRecord
 from greenapi.domain.records import Delivery
 from greenapi.domain.rules import AlertKind
 from greenapi.domain.runs import LogRow
+from greenapi.domain.watch import WatchRound
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DB_CONN_ID = "green_api_db"
 
 LOG_COLUMNS: dict[str, str] = {
     "checked_at": "timestamptz",
@@ -97,6 +98,19 @@ DDL_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '15s'"
 
 # What a partner account listed (no token): new or changed instances are counted; an instance
 # newly seen deleted has its open incidents closed without a message (it is gone on purpose).
+UPSERT_WATCH_ROUND = (
+    "INSERT INTO green_api_state_watch (watch_name, started_at, last_round_at, watch_seconds, watched, answered,"
+    " rate_limited, unusable, rounds, changes, round_ms) VALUES (%(watch_name)s, %(started_at)s, %(at)s,"
+    " %(watch_seconds)s, %(watched)s, %(answered)s, %(rate_limited)s, %(unusable)s, %(rounds)s, %(changes)s,"
+    " %(round_ms)s) ON CONFLICT (watch_name) DO UPDATE SET started_at = EXCLUDED.started_at,"
+    " last_round_at = EXCLUDED.last_round_at, watch_seconds = EXCLUDED.watch_seconds, watched = EXCLUDED.watched,"
+    " answered = EXCLUDED.answered, rate_limited = EXCLUDED.rate_limited, unusable = EXCLUDED.unusable,"
+    " rounds = EXCLUDED.rounds, changes = EXCLUDED.changes, round_ms = EXCLUDED.round_ms"
+)
+SELECT_WATCH_ROUND = (
+    "SELECT watch_name, started_at, last_round_at AS at, watch_seconds, watched, answered, rate_limited, unusable,"
+    " rounds, changes, round_ms FROM green_api_state_watch WHERE watch_name = %s"
+)
 UPSERT_PARTNER_INSTANCES = (
     "INSERT INTO green_api_partner_instances AS p (instance_id, partner_connection_id, name, type_instance, deleted,"
     " time_deleted, expires_at, expired, tariff)"
@@ -174,14 +188,16 @@ class HealthStore:
     Every method raises StoreUnavailable when the database cannot be reached.
     """
 
-    def __init__(self, postgres_conn_id: str = DB_CONN_ID) -> None:
+    def __init__(self, postgres_conn_id: str = DB_CONN_ID, connection: Any = None) -> None:
         self.postgres_conn_id = postgres_conn_id
+        self.connection = connection  # already loaded (the triggerer's, fetched asynchronously), else by id
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
         """A cursor in a transaction of its own: committed when the block ends, rolled back (the
         connection closed without a commit) when it raises."""
-        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+        hook = PostgresHook(postgres_conn_id=self.postgres_conn_id, connection=self.connection)
+        conn = hook.get_conn()
         try:
             with conn.cursor() as cur:
                 yield cur
@@ -234,6 +250,18 @@ class HealthStore:
                 cur.execute(TOUCH_PARTNER_INSTANCES, (conn_id, [r.instance_id for r in records]))
                 cur.execute(CLOSE_DELETED_INCIDENTS, (conn_id,))
         return changed
+
+    @_reachable
+    def record_watch_round(self, last: WatchRound) -> None:
+        """Record a state watch's last round (one row per watch, replaced)."""
+        with self._cursor() as cur:
+            cur.execute(UPSERT_WATCH_ROUND, asdict(last))
+
+    @_reachable
+    def watch_round(self, watch_name: str) -> WatchRound | None:
+        """A state watch's last recorded round, None before its first."""
+        rows = self._rows(SELECT_WATCH_ROUND, (watch_name,))
+        return WatchRound(**rows[0]) if rows else None
 
     @_reachable
     def insert_health_logs(self, rows: Sequence[LogRow | Mapping[str, Any]]) -> int:

@@ -69,5 +69,13 @@ def test_a_change_between_slots_is_alerted_within_seconds_once(deployment, sim):
     again = trigger(deployment, deployment.token(), DAG_ID)
     assert wait_for(lambda: run_state(deployment, DAG_ID, again), 180, "the next check") == "success"
     assert len([m for m in sim.messages() if m["chatId"] == SUPPORT]) == 1
+    # The watch records its rounds from the real triggerer, which the scheduled runs read; it kept
+    # to its own method: no 429 for the watch, none for the checks.
+    with psycopg.connect(deployment.health_url) as conn:
+        watched, rounds, changes, fresh = conn.execute(
+            "SELECT watched, rounds, changes, now() - last_round_at < interval '30 s' FROM green_api_state_watch"
+        ).fetchone()  # fmt: skip
+    assert (watched, changes, fresh) == (2, 1, True) and rounds > 10
+    assert [r for r in sim.requests_log() if r["status"] == 429] == []
     for secret in tokens.values():
         assert secret not in deployment.log.read_text(errors="replace")

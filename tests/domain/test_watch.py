@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from greenapi.domain.results import ApiResult, ResultKind
-from greenapi.domain.watch import NO_ANSWER, Change, changes, parse_watch, seen
+from greenapi.domain.watch import NO_ANSWER, Change, WatchRound, changes, parse_watch, seen, watch_problem
 
 AT = datetime(2026, 12, 5, 12, tzinfo=UTC)
 
@@ -47,3 +47,27 @@ def test_the_watch_is_off_unless_the_variable_turns_it_on():
     assert not parse_watch(None).enabled and parse_watch(None).watch_seconds == 20
     assert parse_watch('{"enabled": true}').enabled
     assert parse_watch({"enabled": True, "watch_seconds": 5}).watch_seconds == 5
+
+
+def last_round(ago: float, watch_seconds: float = 20, round_ms: int = 300) -> WatchRound:
+    return WatchRound("green_api_state_watch", AT - timedelta(hours=1), AT - timedelta(seconds=ago), watch_seconds,
+                      100, 100, 0, 0, 180, 2, round_ms)  # fmt: skip
+
+
+@pytest.mark.parametrize(("ago", "watch_seconds", "round_ms", "stopped"), [
+    (20, 20, 300, False),
+    (89, 20, 300, False),  # never under 90 s: a scheduler's hiccup is no stopped watch
+    (91, 20, 300, True),
+    (170, 60, 300, False),  # three rounds of 60 s
+    (181, 60, 300, True),
+    (200, 20, 80_000, False),  # rounds of 80 s (a large fleet): three of them
+])  # fmt: skip
+def test_a_watch_counts_as_stopped_after_three_rounds_and_never_under_90_seconds(ago, watch_seconds, round_ms, stopped):
+    assert (watch_problem(last_round(ago, watch_seconds, round_ms), AT) is not None) is stopped
+
+
+def test_a_stopped_watch_is_named_with_when_it_last_looked_and_no_row_is_no_problem_yet():
+    problem = watch_problem(last_round(600), AT)
+    assert problem == ("the state watch green_api_state_watch has not looked since 2026-12-05 11:50:00 UTC (600 s ago,"
+                       " every 20 s expected): is the Airflow triggerer running? The 5-minute checks go on")
+    assert watch_problem(None, AT) is None  # before its first round

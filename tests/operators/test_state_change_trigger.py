@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import greenapi
 from greenapi.triggers.green_api import GreenApiStateChangeTrigger
 
 ROUND = 1.0  # seconds between rounds (each instance's calls are paced ~1.25 s apart anyway)
@@ -51,7 +55,7 @@ def test_it_fires_on_a_change_not_on_a_lasting_state_and_again_on_the_way_back(m
         sim.configure(shop.instance_id, state="notAuthorized")
         seen.append(await watch.next(within=4 * ROUND))
         seen.append(await watch.next(within=3 * ROUND))  # still notAuthorized: nothing
-        sim.configure(shop.instance_id, faults={"getStateInstance": {"mode": "hang", "seconds": 5}})
+        sim.configure(shop.instance_id, faults={"*": {"mode": "hang", "seconds": 5}})
         seen.append(await watch.next(within=6 * ROUND))  # no answer within the connection's 1 s
         sim.configure(shop.instance_id, state="authorized", faults={})
         seen.append(await watch.next(within=6 * ROUND))
@@ -78,7 +82,7 @@ def test_a_429_a_wrong_token_and_a_missing_connection_change_nothing_and_crash_n
         watch = Watch(GreenApiStateChangeTrigger(
             green_api_conn_ids=["green_api_busy", "green_api_wrong", "green_api_missing"], watch_seconds=ROUND))
         seen = [await watch.next(within=3 * ROUND)]
-        sim.configure(busy.instance_id, faults={"getStateInstance": {"mode": "http", "status": 429, "times": 2}})
+        sim.configure(busy.instance_id, faults={"getWaSettings": {"mode": "http", "status": 429, "times": 2}})
         seen.append(await watch.next(within=5 * ROUND))  # rate limited twice: the state is kept, no event
         sim.configure(busy.instance_id, state="blocked")
         seen.append(await watch.next(within=4 * ROUND))
@@ -88,20 +92,125 @@ def test_a_429_a_wrong_token_and_a_missing_connection_change_nothing_and_crash_n
     assert first is None and limited is None
     # The wrong token's lasting refusal and the missing connection never fired; the others are still watched.
     assert changes_of(blocked) == [(busy.instance_id, "authorized", "blocked")]
-    assert sim.requests_log(wrong.instance_id, "getStateInstance")  # it was looked at, and refused
+    assert sim.requests_log(wrong.instance_id, "getWaSettings")  # it was looked at, and refused
+
+
+CHECKS = """
+from greenapi.hooks.green_api import GreenApiHook
+results = [GreenApiHook("green_api_shop").get_state_instance() for _ in range(5)]
+raise SystemExit(0 if all(r.ok for r in results) else 1)
+"""
+
+
+@pytest.mark.parametrize(("state_method", "limited"), [("getWaSettings", False), ("getStateInstance", True)])
+def test_by_default_the_watch_leaves_getstateinstance_to_the_checks(make_instance, sim, state_method, limited):
+    """The health check calls getStateInstance from another process (a task), paced 1.25 s apart;
+    a watch looking every second with the same method lands in the same second, and one of them
+    gets a 429."""
+    shop = make_instance("green_api_shop")
+    plugins = str(Path(greenapi.__file__).parents[1])
+
+    async def scenario() -> int:
+        watch = Watch(GreenApiStateChangeTrigger(green_api_conn_ids=["green_api_shop"], watch_seconds=ROUND,
+                                                 state_method=state_method))  # fmt: skip
+        checks = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CHECKS, env={**os.environ, "PYTHONPATH": plugins})
+        waited = asyncio.ensure_future(checks.wait())
+        while not waited.done():
+            await watch.next(within=0.5)
+        return waited.result()
+
+    answered = asyncio.run(scenario()) == 0
+    assert answered or limited  # the checks got every answer, unless they shared the method with the watch
+    checked = sim.requests_log(shop.instance_id, "getStateInstance")
+    watched = sim.requests_log(shop.instance_id, state_method)
+    assert len(watched) >= 4 and len({r["seq"] for r in checked}) >= 5
+    assert (429 in {r["status"] for r in checked + watched}) is limited
 
 
 def test_with_no_instance_it_watches_nothing_and_fires_nothing():
-    async def scenario() -> Any:
-        return await Watch(GreenApiStateChangeTrigger(green_api_conn_ids=[], watch_seconds=ROUND)).next(within=2.5)
+    async def scenario() -> Any:  # nor does a record it cannot write stop it
+        return await Watch(GreenApiStateChangeTrigger(green_api_conn_ids=[], watch_seconds=ROUND,
+                                                      heartbeat_conn_id="green_api_nowhere")).next(within=2.5)
 
     assert asyncio.run(scenario()) is None
+
+
+def test_a_partner_accounts_instances_are_watched_as_the_account_changes(make_partner, sim, monkeypatch):
+    from greenapi.hooks.green_api import LISTINGS
+
+    account = make_partner(count=3)
+    first, second, third = account.instances
+    # Listed both ways: watched once, under its own connection.
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_OWN", json.dumps({"conn_type": "green_api", "host": sim.url, "login": third,
+                                                                 "password": account.instances[third]}))  # fmt: skip
+
+    async def scenario() -> list[Any]:
+        watch = Watch(GreenApiStateChangeTrigger(green_api_conn_ids=["green_api_own"], watch_seconds=ROUND,
+                                                 green_api_partner_conn_ids=[account.conn_id]))  # fmt: skip
+        seen = [await watch.next(within=2.5 * ROUND)]
+        sim.configure(first, state="notAuthorized")
+        seen.append(await watch.next(within=4 * ROUND))
+        created = 1109990000 + os.getpid() % 10000
+        sim.create_partner_instance(account.token, id_instance=created, api_token="TOKEN-SECRET-created000000000")
+        sim.delete_partner_instance(account.token, second)
+        LISTINGS.clear()  # as 2 minutes later: the account is listed again
+        seen.append(await watch.next(within=3 * ROUND))  # the new one's first look, the deleted one gone: nothing
+        sim.configure(str(created), state="blocked")
+        seen.append(await watch.next(within=4 * ROUND))
+        return [*seen, created]
+
+    start, gone, relisted, blocked, created = asyncio.run(scenario())
+    assert start is None and relisted is None
+    assert [c["conn_id"] for c in gone["changes"]] == [account.key(first)]
+    # Watched: the first, the one listed both ways and the new one; the deleted one no longer.
+    assert changes_of(blocked) == [(str(created), "authorized", "blocked")] and blocked["watched"] == 3
+    looked = [r["instance_id"] for r in sim.requests_log(method="getWaSettings")]
+    assert looked.count(third) == looked.count(first)  # once a round, as any other
+    assert account.token not in json.dumps([gone, blocked])
+
+
+def test_each_round_is_recorded_and_a_round_that_fails_does_not_stop_the_watch(make_instance, sim, db, monkeypatch):
+    from greenapi.hooks.green_api import GreenApiAsyncHook
+
+    shop = make_instance("green_api_shop")
+    real, calls = GreenApiAsyncHook.get_wa_settings, []
+
+    async def second_call_fails(self: Any, timeout: float | None = None) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a bug in the second round")
+        return await real(self, timeout)
+
+    monkeypatch.setattr(GreenApiAsyncHook, "get_wa_settings", second_call_fails)
+
+    async def scenario() -> Any:
+        watch = Watch(GreenApiStateChangeTrigger(green_api_conn_ids=["green_api_shop", "green_api_missing"],
+                                                 watch_seconds=ROUND, heartbeat_conn_id="green_api_db",
+                                                 watch_name="test_watch"))  # fmt: skip
+        assert await watch.next(within=2.5 * ROUND) is None  # the second round failed, the third went on
+        sim.configure(shop.instance_id, state="blocked")
+        changed = await watch.next(within=4 * ROUND)
+        await asyncio.sleep(0.5)  # its round's record
+        return changed
+
+    assert changes_of(asyncio.run(scenario())) == [(shop.instance_id, "authorized", "blocked")]
+    [row] = db.execute("SELECT watch_name, watched, answered, rate_limited, unusable, rounds, changes, watch_seconds,"
+                       " last_round_at > started_at, now() - last_round_at < interval '5 s' FROM green_api_state_watch"
+                       ).fetchall()  # fmt: skip
+    name, watched, answered, limited, unusable, rounds, changed, seconds, *fresh = row
+    assert (name, watched, answered, limited, unusable, changed, seconds, fresh) == (
+        "test_watch", 2, 1, 0, 1, 1, ROUND, [True, True])
+    assert rounds == len(calls) - 1 >= 3  # every round but the one that failed
 
 
 @pytest.mark.parametrize(("kwargs", "named"), [
     ({"green_api_conn_ids": ["a"], "watch_seconds": 0.5}, "watch_seconds must be at least 1"),
     ({"green_api_conn_ids": ["a", "a"]}, "green_api_conn_ids lists a more than once"),
     ({"green_api_conn_ids": "a"}, "green_api_conn_ids must be a list of connection ids"),
+    ({"green_api_conn_ids": ["a"], "state_method": "getSettings"}, "state_method must be one of getWaSettings, "),
+    ({"green_api_conn_ids": ["a"], "heartbeat_conn_id": ""}, "heartbeat_conn_id must be a connection id or None"),
+    ({"green_api_conn_ids": ["a"], "watch_name": ""}, "watch_name must be a non-empty string"),
 ])  # fmt: skip
 def test_bad_arguments_are_refused_by_name(kwargs, named):
     with pytest.raises(ValueError, match=named):

@@ -24,6 +24,7 @@ from greenapi.domain.partner import (
     PartnerSource,
 )
 
+DB_CONN_ID = "green_api_db"  # the health database (PostgreSQL)
 INSTANCES_VARIABLE = "green_api_instances"
 SETTINGS_VARIABLE = "green_api_settings"
 DEFAULT_INSTANCES = ("green_api_default",)
@@ -315,6 +316,18 @@ def _partner_entry(item: dict[str, Any], listed_in: str) -> PartnerSource:
     if not isinstance(kind, str) or not re.fullmatch(r"[a-z]{1,30}", kind):
         raise ConfigError(f"{where}: \"type\" must be an instance type such as \"whatsapp\", got {kind!r}")
     return PartnerSource(conn_id, kind)
+
+
+def partner_entries(entries: Any, listed_in: str) -> list[PartnerSource]:
+    """Partner entries given outside the instance list (a trigger's argument), validated as in it."""
+    if isinstance(entries, str | dict) or not all(isinstance(e, dict) for e in entries or ()):
+        raise ConfigError(f'{listed_in} must be a list of partner entries such as {{"partner": "<connection id>", '
+                          f'"type": "whatsapp"}}, got {entries!r}')  # fmt: skip
+    sources = [_partner_entry(e, listed_in) for e in entries or ()]
+    repeated = sorted({s.conn_id for s in sources if [t.conn_id for t in sources].count(s.conn_id) > 1})
+    if repeated:
+        raise ConfigError(f"{listed_in} lists partner connection(s) {', '.join(repeated)} more than once")
+    return sources
 
 
 def parse_instance_list(raw: str | list[Any] | None, listed_in: str = f"Variable {INSTANCES_VARIABLE}") -> InstanceList:

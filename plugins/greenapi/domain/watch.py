@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from greenapi.domain.codec import Record
 from greenapi.domain.results import ApiResult, ResultKind
 
 WATCH_VARIABLE = "green_api_watch"
+WATCH_NAME = "green_api_state_watch"  # the health check's asset watcher, and its row of green_api_state_watch
 NO_ANSWER = "no answer"  # a timeout, a connection error, an HTTP 5xx
 MIN_WATCH_SECONDS = 1.0  # getStateInstance allows 1 request/s per instance
+# The methods that answer an instance's stateInstance; each has its own 1 request/s.
+STATE_METHODS = ("getWaSettings", "getStateInstance")
 
 
 def seen(result: ApiResult) -> str | None:
@@ -75,6 +78,13 @@ def check_watch_seconds(value: float) -> float:
     return float(value)
 
 
+def check_state_method(method: str) -> str:
+    """The method the watch reads the state with, validated: one of STATE_METHODS."""
+    if method not in STATE_METHODS:
+        raise ValueError(f"state_method must be one of {', '.join(STATE_METHODS)}, got {method!r}")
+    return method
+
+
 @dataclass(frozen=True)
 class WatchSettings:
     """Variable ``green_api_watch``: whether the health check also runs on a change of state
@@ -107,3 +117,45 @@ def parse_watch(raw: str | dict[str, Any] | None) -> WatchSettings:
     except ValueError as exc:
         raise ValueError(f"{where}.{exc}") from None
     return WatchSettings(enabled, seconds)
+
+
+@dataclass(frozen=True)
+class WatchRound(Record):
+    """A watch's last round, as the trigger records it (table ``green_api_state_watch``): since
+    ``started_at`` (the trigger's start), ``rounds`` rounds and ``changes`` changes; in the last
+    round, at ``at``, of ``watched`` instances, ``answered`` said something, ``rate_limited`` got
+    a 429 and ``unusable`` had no usable connection; the round took ``round_ms``."""
+
+    watch_name: str
+    started_at: datetime
+    at: datetime
+    watch_seconds: float
+    watched: int
+    answered: int
+    rate_limited: int
+    unusable: int
+    rounds: int
+    changes: int
+    round_ms: int
+
+
+STALE_ROUNDS = 3  # rounds missed before a watch counts as stopped
+STALE_FLOOR_SECONDS = 90.0
+
+
+def stale_after(last: WatchRound) -> timedelta:
+    """How long after its last round a watch counts as stopped: three rounds (or three of its
+    last round's length when rounds run long), and never under 90 s."""
+    seconds = max(STALE_ROUNDS * last.watch_seconds, STALE_ROUNDS * last.round_ms / 1000, STALE_FLOOR_SECONDS)
+    return timedelta(seconds=seconds)
+
+
+def watch_problem(last: WatchRound | None, now: datetime) -> str | None:
+    """What a scheduled run says of the watch from its last recorded round: None while it goes
+    on, else one line for support (it stopped: the triggerer is down, or the trigger died).
+    No row at all is no problem yet: the watch may not have started its first round."""
+    if last is None or now - last.at <= stale_after(last):
+        return None
+    since = int((now - last.at).total_seconds())
+    return (f"the state watch {last.watch_name} has not looked since {last.at:%Y-%m-%d %H:%M:%S} UTC ({since} s ago, "
+            f"every {last.watch_seconds:g} s expected): is the Airflow triggerer running? The 5-minute checks go on")

@@ -231,7 +231,7 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
 
     Connection fields: host = apiUrl (e.g. ``https://7105.api.greenapi.com``), login = idInstance,
     password = apiTokenInstance; extras ``state_timeout`` (s, default 10; also for getSettings,
-    getStatusInstance and showMessagesQueue), ``reboot_timeout`` (30), ``send_timeout`` (20) and
+    getWaSettings, getStatusInstance and showMessagesQueue), ``reboot_timeout`` (30), ``send_timeout`` (20) and
     ``dashboard_url`` (the link the monitoring DAGs put in this instance's alerts, read as ``config.dashboard_url``).
 
     Every method returns an :class:`ApiResult` and never raises for an API or network failure.
@@ -282,6 +282,11 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
     def get_status_instance(self, timeout: float | None = None) -> ApiResult:
         """``getStatusInstance``: the socket to WhatsApp, ``data["statusInstance"]`` (online/offline)."""
         return self._call("getStatusInstance", "GET", timeout)
+
+    def get_wa_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getWaSettings``: the WhatsApp account's phone, avatar, device and ``data["stateInstance"]``;
+        its 1 request/s is counted apart from getStateInstance's."""
+        return self._call("getWaSettings", "GET", timeout)
 
     def get_settings(self, timeout: float | None = None) -> ApiResult:
         """``getSettings``: the instance's settings; secret values (``webhookUrlToken``,
@@ -409,6 +414,11 @@ class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
     async def get_status_instance(self, timeout: float | None = None) -> ApiResult:
         """``getStatusInstance``: the socket to WhatsApp, ``data["statusInstance"]`` (online/offline)."""
         return await self._call("getStatusInstance", "GET", timeout)
+
+    async def get_wa_settings(self, timeout: float | None = None) -> ApiResult:
+        """``getWaSettings``: the WhatsApp account's phone, avatar, device and ``data["stateInstance"]``;
+        its 1 request/s is counted apart from getStateInstance's."""
+        return await self._call("getWaSettings", "GET", timeout)
 
     async def get_settings(self, timeout: float | None = None) -> ApiResult:
         """``getSettings``: the instance's settings; secret values come back as ``***``."""

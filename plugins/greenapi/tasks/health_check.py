@@ -42,6 +42,7 @@ from greenapi.domain.health import (
     within_24h,
 )
 from greenapi.domain.outages import find_outages, hold_reboots, nothing_answered
+from greenapi.domain.partner import split_key
 from greenapi.domain.records import AlertOutcome, CheckBatch, Told, reads_made
 from greenapi.domain.runs import RunSummary, log_rows
 from greenapi.domain.schedule import REBOOT_SCHEDULE_VARIABLE, parse_reboot_schedule, settle_window_start
@@ -85,20 +86,53 @@ def plan_step() -> list[ShardArgs]:
     if changed is not None:  # a run the watch started: the instances that changed, at once
         wanted = only_these(wanted, changed)
         log.info("started by the watch: %d instance(s) changed (%s)", len(changed), ", ".join(sorted(changed)[:10]))
-    expanded = expand_instances(wanted, max_age=0)
+    expanded = only_keys(expand_instances(wanted, max_age=0), changed)
     for problem in expanded.problems:
         log.error("%s", problem)
     record_accounts(expanded.accounts)
-    shards = shard_args(expanded.keys, ctx.settings, expanded.both, expanded.problems, expanded.unlisted, changed)
+    problems = [*expanded.problems, *watch_stopped()]
+    shards = shard_args(expanded.keys, ctx.settings, expanded.both, problems, expanded.unlisted, changed)
     partner = f" ({len(expanded.keys) - len(wanted.conn_ids)} from {len(expanded.accounts)} partner account(s))"
     log.info("%d instance(s)%s in %d check task(s)", len(expanded.keys), partner if wanted.partners else "",
              len(shards))  # fmt: skip
     return shards
 
 
-def only_these(wanted: InstanceList, conn_ids: Collection[str]) -> InstanceList:
-    """The instance list cut down to ``conn_ids`` (the watch's instances: no partner account)."""
-    return replace(wanted, conn_ids=[c for c in wanted.conn_ids if c in conn_ids], partners=[])
+def watch_stopped() -> list[str]:
+    """With the watch on, whether it still looks (its last round, recorded by the trigger): a
+    watch that stopped is a problem the run reports, and support hears of it."""
+    from airflow.sdk import Variable
+
+    from greenapi.domain.watch import WATCH_NAME, WATCH_VARIABLE, parse_watch, watch_problem
+    from greenapi.store import HealthStore, StoreUnavailable
+
+    try:
+        if not parse_watch(Variable.get(WATCH_VARIABLE, default=None)).enabled:
+            return []
+        last = HealthStore().watch_round(WATCH_NAME)
+    except (ValueError, StoreUnavailable) as exc:  # the DAG's parse names a bad Variable; the log step a lost store
+        log.warning("the state watch was not looked at: %s", exc)
+        return []
+    problem = watch_problem(last, datetime.now(UTC))
+    if problem:
+        log.error("%s", problem)
+    elif last is not None:
+        log.info("the state watch looked at %d instance(s) at %s (%d round(s), %d change(s) since %s)",
+                 last.watched, f"{last.at:%H:%M:%S}", last.rounds, last.changes, f"{last.started_at:%H:%M:%S} UTC")
+    return [problem] if problem else []
+
+
+def only_these(wanted: InstanceList, keys: Collection[str]) -> InstanceList:
+    """The instance list cut down to what ``keys`` (a run the watch started: connection ids and
+    partner keys) need: those connections, and the accounts of those partner instances."""
+    accounts = {split[0] for split in map(split_key, keys) if split}
+    return replace(wanted, conn_ids=[c for c in wanted.conn_ids if c in keys],
+                   partners=[p for p in wanted.partners if p.conn_id in accounts])  # fmt: skip
+
+
+def only_keys(expanded: Expanded, keys: Collection[str] | None) -> Expanded:
+    """The expanded list cut down to ``keys`` (None: all of it)."""
+    return expanded if keys is None else replace(expanded, keys=[k for k in expanded.keys if k in keys])
 
 
 def changed_instances() -> set[str] | None:
@@ -156,7 +190,7 @@ def shard_conn_ids(ctx: TaskContext, shard: int, shards: int, digest: str, liste
     wanted = replace(wanted, partners=[p for p in wanted.partners if p.conn_id not in unlisted])
     if only is not None:
         wanted = only_these(wanted, only)
-    expanded = expand_instances(wanted, both=frozenset(listed_both_ways))
+    expanded = only_keys(expand_instances(wanted, both=frozenset(listed_both_ways)), only)
     if instances_digest(expanded.keys) != digest:
         log.warning("Variable %s or a partner account changed since plan_checks: checking part %d of %d of the new "
                     "list", INSTANCES_VARIABLE, shard + 1, shards)  # fmt: skip

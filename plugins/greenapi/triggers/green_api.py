@@ -11,6 +11,7 @@ process when it is not deferrable. :func:`wait_step` is the decision after each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -274,77 +275,225 @@ class GreenApiFleetStateTrigger(BaseTrigger):
 
 
 class GreenApiStateChangeTrigger(BaseEventTrigger):
-    """Watches ``getStateInstance`` of a set of instances, every ``watch_seconds``, and fires an
-    event on each **change** of state or reachability (``authorized`` to anything else, to no
-    answer, and back), never for a state that lasts: as an asset watcher's trigger it starts a
-    run only when something happened.
+    """Watches the state of a set of instances, every ``watch_seconds``, and fires an event on
+    each **change** of state or reachability (``authorized`` to anything else, to no answer, and
+    back), never for a state that lasts: as an asset watcher's trigger it starts a run only when
+    something happened.
+
+    The state is read with ``getWaSettings`` by default: it answers the same ``stateInstance`` as
+    ``getStateInstance``, whose 1 request/s per instance the health check, the reboots and their
+    waits use from other processes; a watch on it makes HTTP 429s for them whenever the two land
+    in the same second (``state_method="getStateInstance"`` to watch it all the same).
 
     An event: ``{"changes": [Change JSON: conn_id, instance_id, old, new, at], "watched": int,
     "at": ISO 8601}``, one per round that saw changes; no token. An instance's first look only
     sets what is known. A 429 says nothing (the state is kept); a connection that cannot be used
     is logged once and tried again each round; with no instance at all, it watches nothing and
-    fires nothing. Calls go through :class:`GreenApiAsyncHook`, at most ``max_concurrency`` at
-    once, each instance paced within the API's 1 request/s.
+    fires nothing; a round that fails for any other reason is logged and the next one starts on
+    time (the triggerer would restart a trigger that ends, at once and without a word in the UI).
+    Calls go through :class:`GreenApiAsyncHook`, at most ``max_concurrency`` at once, each
+    instance paced within the API's 1 request/s.
+
+    ``green_api_partner_conn_ids`` adds every live instance of type ``type_instance`` of partner
+    accounts (their connections, type ``greenapipartner``): each account is listed again every 2
+    minutes (one ``getInstances``, shared by the process), an instance created is watched from then
+    on (its first look is no change), one deleted is dropped, one listed both ways is watched once,
+    under its connection; an account that cannot be listed keeps its last listing and is logged once.
+
+    With ``heartbeat_conn_id`` (the health database's PostgreSQL connection), each round is
+    recorded in table ``green_api_state_watch`` under ``watch_name``: the health check's
+    scheduled runs read it, and a watch that stopped looking fails them, naming it.
 
     :param green_api_conn_ids: the instances' connections (or partner keys ``<partner>/<idInstance>``).
+    :param green_api_partner_conn_ids: partner accounts' connections, their live instances watched.
+    :param type_instance: the partner instances' type watched (default ``whatsapp``).
     :param watch_seconds: seconds from one round's start to the next (at least 1; default 20).
     :param max_concurrency: calls in flight at once.
+    :param state_method: ``getWaSettings`` (default) or ``getStateInstance``.
+    :param heartbeat_conn_id: where each round is recorded (None: nowhere).
+    :param watch_name: the watch's row there.
     """
 
     def __init__(self, green_api_conn_ids: Sequence[str], watch_seconds: float = 20, max_concurrency: int = 64,
-                 ) -> None:  # fmt: skip
-        from greenapi.domain.watch import check_watch_seconds
+                 state_method: str = "getWaSettings", heartbeat_conn_id: str | None = None,
+                 watch_name: str = "green_api_state_watch", green_api_partner_conn_ids: Sequence[str] = (),
+                 type_instance: str = "whatsapp") -> None:  # fmt: skip
+        # Every argument is a string, a number or a list of strings: Airflow 3.3 identifies an asset
+        # watcher's trigger by a hash of its arguments that a dict does not survive (the watcher
+        # would never be registered).
+        from greenapi.domain.config import partner_entries
+        from greenapi.domain.watch import check_state_method, check_watch_seconds
 
         super().__init__()
         self.green_api_conn_ids = list(check_conn_ids(green_api_conn_ids))
+        sources = partner_entries([{"partner": c, "type": type_instance} for c in check_conn_ids(green_api_partner_conn_ids)],
+                                  "green_api_partner_conn_ids")  # fmt: skip
+        self.green_api_partner_conn_ids = [p.conn_id for p in sources]
+        self.type_instance = type_instance
         self.watch_seconds = check_watch_seconds(watch_seconds)
         self.max_concurrency = check_concurrency(max_concurrency)
+        self.state_method = check_state_method(state_method)
+        if heartbeat_conn_id is not None and not (isinstance(heartbeat_conn_id, str) and heartbeat_conn_id):
+            raise ValueError(f"heartbeat_conn_id must be a connection id or None, got {heartbeat_conn_id!r}")
+        if not (isinstance(watch_name, str) and watch_name):
+            raise ValueError(f"watch_name must be a non-empty string, got {watch_name!r}")
+        self.heartbeat_conn_id = heartbeat_conn_id
+        self.watch_name = watch_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The trigger's class path and arguments, from which the triggerer rebuilds it."""
         return (
             class_path(self),
             {"green_api_conn_ids": self.green_api_conn_ids, "watch_seconds": self.watch_seconds,
-             "max_concurrency": self.max_concurrency},
+             "max_concurrency": self.max_concurrency, "state_method": self.state_method,
+             "heartbeat_conn_id": self.heartbeat_conn_id, "watch_name": self.watch_name,
+             "green_api_partner_conn_ids": self.green_api_partner_conn_ids, "type_instance": self.type_instance},
         )  # fmt: skip
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Rounds of looks, every ``watch_seconds``; an event for each round that saw a change."""
         import time
 
-        from greenapi.domain.watch import changes, seen
+        from greenapi.domain.watch import WatchRound, changes, seen
         from greenapi.hooks.green_api import GreenApiAsyncHook
 
         gate = asyncio.Semaphore(self.max_concurrency)
-        hooks = {c: GreenApiAsyncHook(c) for c in self.green_api_conn_ids}
+        hooks: dict[str, GreenApiAsyncHook] = {}
+        accounts = _Accounts(self.green_api_partner_conn_ids, self.type_instance, self.log)
         unusable: set[str] = set()
+        own_ids: set[str] = set()  # the idInstance of the connections: their partner keys are not watched again
         known: dict[str, str] = {}
-        self.log.info("watching %d instance(s) every %g s", len(hooks), self.watch_seconds)
+        heartbeat = _Heartbeat(self.heartbeat_conn_id, self.log)
+        started_at, rounds, changed, limited = datetime.now(UTC), 0, 0, 0
+        partners = self.green_api_partner_conn_ids
+        self.log.info("watching %d instance(s)%s every %g s with %s", len(self.green_api_conn_ids),
+                      f" and the {self.type_instance} instances of {len(partners)} partner account(s)" if partners else "",
+                      self.watch_seconds, self.state_method)  # fmt: skip
 
-        async def look(conn_id: str) -> tuple[str, str | None] | None:
+        async def look(key: str) -> tuple[str, str | None] | None:
+            nonlocal limited
+            hook = hooks.setdefault(key, GreenApiAsyncHook(key))
             async with gate:
                 try:
-                    cfg = await hooks[conn_id].aconfig()
+                    cfg = await hook.aconfig()
                 except Exception as exc:  # noqa: BLE001 - that instance is left out until it can be used
-                    if conn_id not in unusable:
-                        unusable.add(conn_id)
-                        self.log.warning("connection %r cannot be watched: %s", conn_id, exc)
+                    if key not in unusable:
+                        unusable.add(key)
+                        self.log.warning("connection %r cannot be watched: %s", key, exc)
                     return None
-                unusable.discard(conn_id)
-                return cfg.instance_id, seen(await hooks[conn_id].get_state_instance())
+                unusable.discard(key)
+                if key in self.green_api_conn_ids:
+                    own_ids.add(cfg.instance_id)
+                read = hook.get_wa_settings if self.state_method == "getWaSettings" else hook.get_state_instance
+                result = await read()
+                limited += result.http_status == 429
+                return cfg.instance_id, seen(result)
 
+        async def own_id(conn_id: str) -> None:
+            with contextlib.suppress(Exception):  # a connection that cannot be used is logged at its look
+                own_ids.add((await hooks.setdefault(conn_id, GreenApiAsyncHook(conn_id)).aconfig()).instance_id)
+
+        if partners:  # before the first listing: an instance listed both ways is looked at once
+            await asyncio.gather(*(own_id(c) for c in self.green_api_conn_ids))
         while True:
-            started = time.monotonic()
-            results = await asyncio.gather(*(look(c) for c in self.green_api_conn_ids))
-            at = datetime.now(UTC)
-            looks = {c: r for c, r in zip(self.green_api_conn_ids, results, strict=True) if r is not None}
-            known, found = changes(known, looks, at)
+            began = time.monotonic()
+            limited = 0
+            found: list[Any] = []
+            keys: list[str] = []
+            try:
+                keys = [*self.green_api_conn_ids, *await accounts.keys(own_ids)]
+                for gone in set(hooks) - set(keys):  # deleted from its account: forgotten (a return is a first look)
+                    hooks.pop(gone)
+                    known.pop(gone, None)
+                    unusable.discard(gone)
+                results = await asyncio.gather(*(look(k) for k in keys))
+                at = datetime.now(UTC)
+                looks = {k: r for k, r in zip(keys, results, strict=True) if r is not None}
+                known, found = changes(known, looks, at)
+                rounds += 1
+                changed += len(found)
+                heartbeat.beat(WatchRound(
+                    self.watch_name, started_at, at, self.watch_seconds, len(keys),
+                    sum(1 for r in looks.values() if r[1] is not None), limited, len(unusable), rounds, changed,
+                    int((time.monotonic() - began) * 1000)))  # fmt: skip
+            except Exception:
+                self.log.exception("a round of the state watch failed; the next one starts on time")
             if found:
                 self.log.info("%d change(s): %s", len(found), "; ".join(f"{c.instance_id} {c.old} -> {c.new}"
                                                                         for c in found[:10]))  # fmt: skip
-                yield TriggerEvent({"changes": [c.to_dict() for c in found], "watched": len(self.green_api_conn_ids),
+                yield TriggerEvent({"changes": [c.to_dict() for c in found], "watched": len(keys),
                                     "at": at.isoformat()})  # fmt: skip
-            await asyncio.sleep(max(0.0, self.watch_seconds - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, self.watch_seconds - (time.monotonic() - began)))
+
+
+class _Accounts:
+    """The partner keys a watch looks at: each account's live instances, listed again when its
+    listing is 2 minutes old; an account that cannot be listed keeps its last keys."""
+
+    def __init__(self, conn_ids: Sequence[str], type_instance: str, log: Any) -> None:
+        self.conn_ids = conn_ids
+        self.type_instance = type_instance
+        self.log = log
+        self.listed: dict[str, list[tuple[str, str]]] = {}  # partner connection id -> [(key, idInstance)]
+        self.failing: set[str] = set()
+
+    async def keys(self, own_ids: set[str]) -> list[str]:
+        from greenapi.domain.partner import live, partner_key
+        from greenapi.hooks.green_api import GreenApiPartnerHook
+
+        keys: list[str] = []
+        for conn_id in self.conn_ids:
+            try:
+                account = await GreenApiPartnerHook(conn_id).aaccount()
+            except Exception as exc:  # noqa: BLE001 - the last listing is watched meanwhile
+                if conn_id not in self.failing:
+                    self.log.warning("partner account %r could not be listed: %s (its last listing is watched)",
+                                     conn_id, exc)  # fmt: skip
+                self.failing.add(conn_id)
+            else:
+                self.failing.discard(conn_id)
+                self.listed[conn_id] = [(partner_key(conn_id, i.instance_id), i.instance_id)
+                                        for i in live(list(account.instances), self.type_instance)]  # fmt: skip
+            keys.extend(key for key, instance_id in self.listed.get(conn_id, []) if instance_id not in own_ids)
+        return list(dict.fromkeys(keys))
+
+
+class _Heartbeat:
+    """Records a watch's rounds in the health database without holding the rounds up: one write
+    at a time, in a thread, the newest round winning; a write that fails is logged (once until
+    one succeeds) and the watch goes on."""
+
+    def __init__(self, conn_id: str | None, log: Any) -> None:
+        self.conn_id = conn_id
+        self.log = log
+        self.connection: Any = None
+        self.pending: asyncio.Task[None] | None = None
+        self.failing = False
+
+    def beat(self, last: Any) -> None:
+        if self.conn_id is None or (self.pending is not None and not self.pending.done()):
+            return
+        self.pending = asyncio.ensure_future(self._write(last))
+
+    async def _write(self, last: Any) -> None:
+        from airflow.sdk import BaseHook
+
+        from greenapi.store import HealthStore
+
+        conn_id = str(self.conn_id)
+        try:
+            if self.connection is None:
+                self.connection = await BaseHook.aget_connection(conn_id)
+            await asyncio.to_thread(HealthStore(conn_id, connection=self.connection).record_watch_round, last)
+        except Exception as exc:  # noqa: BLE001 - the watch matters more than its record
+            self.connection = None
+            if not self.failing:
+                self.log.warning("the state watch's round could not be recorded (connection %s): %s", self.conn_id, exc)
+            self.failing = True
+        else:
+            if self.failing:
+                self.log.info("the state watch's rounds are recorded again (connection %s)", self.conn_id)
+            self.failing = False
 
 
 def check_concurrency(max_concurrency: int) -> int:
