@@ -32,15 +32,31 @@ def test_a_look_says_a_state_no_answer_a_refusal_or_nothing(look, said):
 
 
 def test_only_a_change_is_a_change_and_the_first_look_sets_what_is_known():
-    known, found = changes({}, {"a": ("1", "authorized"), "b": ("2", "notAuthorized")}, AT)
-    assert found == [] and known == {"a": "authorized", "b": "notAuthorized"}
-    known, found = changes(known, {"a": ("1", "authorized"), "b": ("2", "notAuthorized")}, AT)
+    known, found, doubtful = changes({}, {"a": ("1", "authorized"), "b": ("2", "notAuthorized")}, AT)
+    assert found == [] and known == {"a": "authorized", "b": "notAuthorized"} and doubtful == set()
+    known, found, doubtful = changes(known, {"a": ("1", "authorized"), "b": ("2", "notAuthorized")}, AT, doubtful)
     assert found == []  # lasting states: nothing, however long they last
-    known, found = changes(known, {"a": ("1", NO_ANSWER), "b": ("2", None)}, AT)
-    assert found == [Change("a", "1", "authorized", NO_ANSWER, AT.isoformat())]
+    known, found, doubtful = changes(known, {"a": ("1", NO_ANSWER), "b": ("2", None)}, AT, doubtful)
+    assert found == [] and doubtful == {"a"}  # no answer once: not yet
     assert known["b"] == "notAuthorized"  # a 429 keeps what was known
-    known, found = changes(known, {"a": ("1", "authorized")}, AT)
+    known, found, doubtful = changes(known, {"a": ("1", NO_ANSWER), "b": ("2", "blocked")}, AT, doubtful)
+    assert found == [Change("a", "1", "authorized", NO_ANSWER, AT.isoformat()),
+                     Change("b", "2", "notAuthorized", "blocked", AT.isoformat())]  # fmt: skip
+    known, found, doubtful = changes(known, {"a": ("1", NO_ANSWER)}, AT, doubtful)
+    assert found == [] and doubtful == set()  # lasting
+    known, found, doubtful = changes(known, {"a": ("1", "authorized")}, AT, doubtful)
     assert [(c.old, c.new) for c in found] == [(NO_ANSWER, "authorized")]
+
+
+def test_one_lost_answer_changes_nothing_and_a_first_look_with_no_answer_is_no_change():
+    known, found, doubtful = changes({}, {"a": ("1", NO_ANSWER), "b": ("2", "authorized")}, AT)
+    assert (known, found, doubtful) == ({"b": "authorized"}, [], {"a"})
+    known, found, doubtful = changes(known, {"a": ("1", "authorized"), "b": ("2", NO_ANSWER)}, AT, doubtful)
+    assert (found, doubtful) == ([], {"b"})  # a's first answer; b's lost call, not yet a change
+    known, found, doubtful = changes(known, {"a": ("1", "authorized"), "b": ("2", None)}, AT, doubtful)
+    assert (found, doubtful) == ([], {"b"})  # a 429 neither confirms nor clears it
+    known, found, doubtful = changes(known, {"a": ("1", "authorized"), "b": ("2", "authorized")}, AT, doubtful)
+    assert (found, doubtful) == ([], set())  # it answered again: nothing happened
 
 
 def test_the_watch_is_off_unless_the_variable_turns_it_on():

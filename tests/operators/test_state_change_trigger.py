@@ -97,7 +97,7 @@ def test_a_429_a_wrong_token_and_a_missing_connection_change_nothing_and_crash_n
 
 CHECKS = """
 from greenapi.hooks.green_api import GreenApiHook
-results = [GreenApiHook("green_api_shop").get_state_instance() for _ in range(5)]
+results = [GreenApiHook("green_api_shop").get_state_instance() for _ in range(3)]
 raise SystemExit(0 if all(r.ok for r in results) else 1)
 """
 
@@ -124,7 +124,7 @@ def test_by_default_the_watch_leaves_getstateinstance_to_the_checks(make_instanc
     assert answered or limited  # the checks got every answer, unless they shared the method with the watch
     checked = sim.requests_log(shop.instance_id, "getStateInstance")
     watched = sim.requests_log(shop.instance_id, state_method)
-    assert len(watched) >= 4 and len({r["seq"] for r in checked}) >= 5
+    assert len(watched) >= 4 and len(checked) >= 3
     assert (429 in {r["status"] for r in checked + watched}) is limited
 
 

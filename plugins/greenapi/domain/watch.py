@@ -8,7 +8,7 @@ functions: the trigger looks, these decide.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,20 +54,30 @@ class Change(Record):
 
 
 def changes(known: Mapping[str, str], looks: Mapping[str, tuple[str, str | None]], at: datetime,
-            ) -> tuple[dict[str, str], list[Change]]:  # fmt: skip
+            doubtful: Collection[str] = ()) -> tuple[dict[str, str], list[Change], set[str]]:  # fmt: skip
     """The states known after this round of ``looks`` (by connection id: ``(instance id, what it
-    says)``), and the changes among them. An instance's first look sets what is known and is no
-    change; a look that says nothing (429) keeps it."""
+    says)``), the changes among them, and the instances whose ``no answer`` is not confirmed yet.
+
+    An instance's first look sets what is known and is no change; a look that says nothing (429)
+    keeps it. ``no answer`` counts from the second look in a row that says it (``doubtful``: the
+    first): one call lost in a thousand, or a round slowed by a loaded machine, starts no run, and
+    an instance that answers again at the next look has changed nothing."""
     now_known = dict(known)
     found = []
+    unconfirmed: set[str] = set()
     for conn_id, (instance_id, said) in looks.items():
         if said is None:
+            if conn_id in doubtful:
+                unconfirmed.add(conn_id)
+            continue
+        if said == NO_ANSWER and conn_id not in doubtful and known.get(conn_id) != NO_ANSWER:
+            unconfirmed.add(conn_id)
             continue
         before = known.get(conn_id)
         now_known[conn_id] = said
         if before is not None and before != said:
             found.append(Change(conn_id, instance_id, before, said, at.isoformat()))
-    return now_known, found
+    return now_known, found, unconfirmed
 
 
 def check_watch_seconds(value: float) -> float:

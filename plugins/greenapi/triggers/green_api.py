@@ -363,6 +363,7 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
         unusable: set[str] = set()
         own_ids: set[str] = set()  # the idInstance of the connections: their partner keys are not watched again
         known: dict[str, str] = {}
+        doubtful: set[str] = set()  # no answer once: a change only if the next look says it again
         heartbeat = _Heartbeat(self.heartbeat_conn_id, self.log)
         started_at, rounds, changed, limited = datetime.now(UTC), 0, 0, 0
         partners = self.green_api_partner_conn_ids
@@ -405,11 +406,12 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
                 for gone in set(hooks) - set(keys):  # deleted from its account: forgotten (a return is a first look)
                     hooks.pop(gone)
                     known.pop(gone, None)
+                    doubtful.discard(gone)
                     unusable.discard(gone)
                 results = await asyncio.gather(*(look(k) for k in keys))
                 at = datetime.now(UTC)
                 looks = {k: r for k, r in zip(keys, results, strict=True) if r is not None}
-                known, found = changes(known, looks, at)
+                known, found, doubtful = changes(known, looks, at, doubtful)
                 rounds += 1
                 changed += len(found)
                 heartbeat.beat(WatchRound(
