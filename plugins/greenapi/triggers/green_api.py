@@ -441,7 +441,7 @@ class _Accounts:
 
     async def keys(self, own_ids: set[str]) -> list[str]:
         from greenapi.domain.partner import live, partner_key
-        from greenapi.hooks.green_api import GreenApiPartnerHook
+        from greenapi.hooks.green_api import LISTINGS, GreenApiPartnerHook
 
         keys: list[str] = []
         for conn_id in self.conn_ids:
@@ -454,8 +454,11 @@ class _Accounts:
                 self.failing.add(conn_id)
             else:
                 self.failing.discard(conn_id)
-                self.listed[conn_id] = [(partner_key(conn_id, i.instance_id), i.instance_id)
-                                        for i in live(list(account.instances), self.type_instance)]  # fmt: skip
+                watched = live(list(account.instances), self.type_instance)
+                # Masked in one update here, not one per instance as each hook would (that costs
+                # the square of the tokens: minutes of CPU for the first round at 10,000).
+                LISTINGS.mask([i.token for i in watched])
+                self.listed[conn_id] = [(partner_key(conn_id, i.instance_id), i.instance_id) for i in watched]
             keys.extend(key for key, instance_id in self.listed.get(conn_id, []) if instance_id not in own_ids)
         return list(dict.fromkeys(keys))
 
