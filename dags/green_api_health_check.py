@@ -36,7 +36,6 @@ def schedule() -> object:
     from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
 
     from greenapi.domain.config import (
-        DB_CONN_ID,
         INSTANCES_VARIABLE,
         ConfigError,
         InstanceList,
@@ -49,7 +48,7 @@ def schedule() -> object:
     except ConfigError:
         watched = InstanceList([])
     trigger = GreenApiStateChangeTrigger(
-        green_api_conn_ids=watched.conn_ids, watch_seconds=WATCH.watch_seconds, heartbeat_conn_id=DB_CONN_ID,
+        green_api_conn_ids=watched.conn_ids, watch_seconds=WATCH.watch_seconds, record_round="greenapi.store.record_round",
         watch_name=WATCH_NAME, green_api_partner_conn_ids=[p.conn_id for p in watched.partners if p.type_instance == WATCHED_TYPE],
     )
     changes = Asset(name="green_api_state_changes", watchers=[AssetWatcher(name=WATCH_NAME, trigger=trigger)])

@@ -146,8 +146,8 @@ def test_the_watch_is_off_by_default_and_on_runs_on_the_schedule_or_a_change(mon
     assert isinstance(watcher.trigger, GreenApiStateChangeTrigger)
     kwargs = watcher.trigger.serialize()[1]
     assert kwargs["green_api_conn_ids"] == ["green_api_default", "green_api_b"]
-    assert (kwargs["green_api_partner_conn_ids"], kwargs["watch_seconds"], kwargs["heartbeat_conn_id"]) == (
-        ["p"], 15, "green_api_db")
+    assert (kwargs["green_api_partner_conn_ids"], kwargs["watch_seconds"], kwargs["record_round"]) == (
+        ["p"], 15, "greenapi.store.record_round")
     # Airflow finds the watcher's trigger again by a hash of its arguments, before and after they
     # are stored: unless the two agree, the watcher is never registered and nothing is watched.
     from airflow.models.trigger import Trigger

@@ -498,3 +498,15 @@ class IncidentStore(HealthStore):
                  d.sender, d.attempt, d.ok, d.id_message, d.error, d.at) for d in deliveries]  # fmt: skip
         with self._cursor() as cur:
             cur.executemany(INSERT_DELIVERY, rows)
+
+
+async def record_round(last: WatchRound) -> None:
+    """The health check's state watch records each round here (its trigger's ``record_round``,
+    called in the triggerer's event loop): the connection is fetched asynchronously, the write
+    runs in a thread."""
+    import asyncio
+
+    from airflow.sdk import BaseHook
+
+    connection = await BaseHook.aget_connection(DB_CONN_ID)
+    await asyncio.to_thread(HealthStore(DB_CONN_ID, connection=connection).record_watch_round, last)

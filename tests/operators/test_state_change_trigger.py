@@ -131,7 +131,7 @@ def test_by_default_the_watch_leaves_getstateinstance_to_the_checks(make_instanc
 def test_with_no_instance_it_watches_nothing_and_fires_nothing():
     async def scenario() -> Any:  # nor does a record it cannot write stop it
         return await Watch(GreenApiStateChangeTrigger(green_api_conn_ids=[], watch_seconds=ROUND,
-                                                      heartbeat_conn_id="green_api_nowhere")).next(within=2.5)
+                                                      record_round="greenapi.nowhere.record_round")).next(within=2.5)
 
     assert asyncio.run(scenario()) is None
 
@@ -186,7 +186,7 @@ def test_each_round_is_recorded_and_a_round_that_fails_does_not_stop_the_watch(m
 
     async def scenario() -> Any:
         watch = Watch(GreenApiStateChangeTrigger(green_api_conn_ids=["green_api_shop", "green_api_missing"],
-                                                 watch_seconds=ROUND, heartbeat_conn_id="green_api_db",
+                                                 watch_seconds=ROUND, record_round="greenapi.store.record_round",
                                                  watch_name="test_watch"))  # fmt: skip
         assert await watch.next(within=2.5 * ROUND) is None  # the second round failed, the third went on
         sim.configure(shop.instance_id, state="blocked")
@@ -209,7 +209,7 @@ def test_each_round_is_recorded_and_a_round_that_fails_does_not_stop_the_watch(m
     ({"green_api_conn_ids": ["a", "a"]}, "green_api_conn_ids lists a more than once"),
     ({"green_api_conn_ids": "a"}, "green_api_conn_ids must be a list of connection ids"),
     ({"green_api_conn_ids": ["a"], "state_method": "getSettings"}, "state_method must be one of getWaSettings, "),
-    ({"green_api_conn_ids": ["a"], "heartbeat_conn_id": ""}, "heartbeat_conn_id must be a connection id or None"),
+    ({"green_api_conn_ids": ["a"], "record_round": "record"}, "record_round must be the dotted path of a function"),
     ({"green_api_conn_ids": ["a"], "watch_name": ""}, "watch_name must be a non-empty string"),
 ])  # fmt: skip
 def test_bad_arguments_are_refused_by_name(kwargs, named):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import importlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -274,6 +276,9 @@ class GreenApiFleetStateTrigger(BaseTrigger):
             await asyncio.sleep(self.poke_interval)
 
 
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # a function's dotted path
+
+
 class GreenApiStateChangeTrigger(BaseEventTrigger):
     """Watches the state of a set of instances, every ``watch_seconds``, and fires an event on
     each **change** of state or reachability (``authorized`` to anything else, to no answer, and
@@ -300,9 +305,11 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
     on (its first look is no change), one deleted is dropped, one listed both ways is watched once,
     under its connection; an account that cannot be listed keeps its last listing and is logged once.
 
-    With ``heartbeat_conn_id`` (the health database's PostgreSQL connection), each round is
-    recorded in table ``green_api_state_watch`` under ``watch_name``: the health check's
-    scheduled runs read it, and a watch that stopped looking fails them, naming it.
+    With ``record_round`` (the dotted path of an ``async`` function taking a
+    :class:`~greenapi.domain.watch.WatchRound`), each round is handed to it, named ``watch_name``,
+    without holding the rounds up (one call at a time; a failure is logged and the watch goes on):
+    this package's health check records them in its database, and its scheduled runs fail,
+    naming the watch, when it stopped looking.
 
     :param green_api_conn_ids: the instances' connections (or partner keys ``<partner>/<idInstance>``).
     :param green_api_partner_conn_ids: partner accounts' connections, their live instances watched.
@@ -310,12 +317,12 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
     :param watch_seconds: seconds from one round's start to the next (at least 1; default 20).
     :param max_concurrency: calls in flight at once.
     :param state_method: ``getWaSettings`` (default) or ``getStateInstance``.
-    :param heartbeat_conn_id: where each round is recorded (None: nowhere).
-    :param watch_name: the watch's row there.
+    :param record_round: ``"package.module.function"``, called with each round (None: not called).
+    :param watch_name: the watch's name in its rounds.
     """
 
     def __init__(self, green_api_conn_ids: Sequence[str], watch_seconds: float = 20, max_concurrency: int = 64,
-                 state_method: str = "getWaSettings", heartbeat_conn_id: str | None = None,
+                 state_method: str = "getWaSettings", record_round: str | None = None,
                  watch_name: str = "green_api_state_watch", green_api_partner_conn_ids: Sequence[str] = (),
                  type_instance: str = "whatsapp") -> None:  # fmt: skip
         # Every argument is a string, a number or a list of strings: Airflow 3.3 identifies an asset
@@ -333,11 +340,11 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
         self.watch_seconds = check_watch_seconds(watch_seconds)
         self.max_concurrency = check_concurrency(max_concurrency)
         self.state_method = check_state_method(state_method)
-        if heartbeat_conn_id is not None and not (isinstance(heartbeat_conn_id, str) and heartbeat_conn_id):
-            raise ValueError(f"heartbeat_conn_id must be a connection id or None, got {heartbeat_conn_id!r}")
+        if record_round is not None and not (isinstance(record_round, str) and DOTTED.fullmatch(record_round)):
+            raise ValueError(f"record_round must be the dotted path of a function or None, got {record_round!r}")
         if not (isinstance(watch_name, str) and watch_name):
             raise ValueError(f"watch_name must be a non-empty string, got {watch_name!r}")
-        self.heartbeat_conn_id = heartbeat_conn_id
+        self.record_round = record_round
         self.watch_name = watch_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -346,7 +353,7 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
             class_path(self),
             {"green_api_conn_ids": self.green_api_conn_ids, "watch_seconds": self.watch_seconds,
              "max_concurrency": self.max_concurrency, "state_method": self.state_method,
-             "heartbeat_conn_id": self.heartbeat_conn_id, "watch_name": self.watch_name,
+             "record_round": self.record_round, "watch_name": self.watch_name,
              "green_api_partner_conn_ids": self.green_api_partner_conn_ids, "type_instance": self.type_instance},
         )  # fmt: skip
 
@@ -364,7 +371,7 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
         own_ids: set[str] = set()  # the idInstance of the connections: their partner keys are not watched again
         known: dict[str, str] = {}
         doubtful: set[str] = set()  # no answer once: a change only if the next look says it again
-        heartbeat = _Heartbeat(self.heartbeat_conn_id, self.log)
+        heartbeat = _Recorder(self.record_round, self.log)
         started_at, rounds, changed, limited = datetime.now(UTC), 0, 0, 0
         partners = self.green_api_partner_conn_ids
         self.log.info("watching %d instance(s)%s every %g s with %s", len(self.green_api_conn_ids),
@@ -463,41 +470,36 @@ class _Accounts:
         return list(dict.fromkeys(keys))
 
 
-class _Heartbeat:
-    """Records a watch's rounds in the health database without holding the rounds up: one write
-    at a time, in a thread, the newest round winning; a write that fails is logged (once until
-    one succeeds) and the watch goes on."""
+class _Recorder:
+    """Hands a watch's rounds to ``record_round`` without holding the rounds up: one call at a
+    time, in the background, the newest round winning; a call that fails is logged (once until one
+    succeeds) and the watch goes on."""
 
-    def __init__(self, conn_id: str | None, log: Any) -> None:
-        self.conn_id = conn_id
+    def __init__(self, path: str | None, log: Any) -> None:
+        self.path = path
         self.log = log
-        self.connection: Any = None
+        self.record: Callable[[Any], Awaitable[None]] | None = None
         self.pending: asyncio.Task[None] | None = None
         self.failing = False
 
     def beat(self, last: Any) -> None:
-        if self.conn_id is None or (self.pending is not None and not self.pending.done()):
+        if self.path is None or (self.pending is not None and not self.pending.done()):
             return
-        self.pending = asyncio.ensure_future(self._write(last))
+        self.pending = asyncio.ensure_future(self._call(last))
 
-    async def _write(self, last: Any) -> None:
-        from airflow.sdk import BaseHook
-
-        from greenapi.store import HealthStore
-
-        conn_id = str(self.conn_id)
+    async def _call(self, last: Any) -> None:
         try:
-            if self.connection is None:
-                self.connection = await BaseHook.aget_connection(conn_id)
-            await asyncio.to_thread(HealthStore(conn_id, connection=self.connection).record_watch_round, last)
+            if self.record is None:
+                module, _, name = str(self.path).rpartition(".")
+                self.record = getattr(importlib.import_module(module), name)
+            await self.record(last)
         except Exception as exc:  # noqa: BLE001 - the watch matters more than its record
-            self.connection = None
             if not self.failing:
-                self.log.warning("the state watch's round could not be recorded (connection %s): %s", self.conn_id, exc)
+                self.log.warning("the state watch's round could not be recorded by %s: %s", self.path, exc)
             self.failing = True
         else:
             if self.failing:
-                self.log.info("the state watch's rounds are recorded again (connection %s)", self.conn_id)
+                self.log.info("the state watch's rounds are recorded again by %s", self.path)
             self.failing = False
 
 
