@@ -211,6 +211,8 @@ def test_each_round_is_recorded_and_a_round_that_fails_does_not_stop_the_watch(m
     ({"green_api_conn_ids": ["a"], "state_method": "getSettings"}, "state_method must be one of getWaSettings, "),
     ({"green_api_conn_ids": ["a"], "record_round": "record"}, "record_round must be the dotted path of a function"),
     ({"green_api_conn_ids": ["a"], "watch_name": ""}, "watch_name must be a non-empty string"),
+    ({"green_api_conn_ids": [], "green_api_partner_conn_ids": "p"}, "green_api_partner_conn_ids must be a list"),
+    ({"green_api_conn_ids": [], "type_instance": "WhatsApp"}, "type_instance must be an instance type"),
 ])  # fmt: skip
 def test_bad_arguments_are_refused_by_name(kwargs, named):
     with pytest.raises(ValueError, match=named):

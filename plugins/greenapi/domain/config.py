@@ -318,18 +318,6 @@ def _partner_entry(item: dict[str, Any], listed_in: str) -> PartnerSource:
     return PartnerSource(conn_id, kind)
 
 
-def partner_entries(entries: Any, listed_in: str) -> list[PartnerSource]:
-    """Partner entries given outside the instance list (a trigger's argument), validated as in it."""
-    if isinstance(entries, str | dict) or not all(isinstance(e, dict) for e in entries or ()):
-        raise ConfigError(f'{listed_in} must be a list of partner entries such as {{"partner": "<connection id>", '
-                          f'"type": "whatsapp"}}, got {entries!r}')  # fmt: skip
-    sources = [_partner_entry(e, listed_in) for e in entries or ()]
-    repeated = sorted({s.conn_id for s in sources if [t.conn_id for t in sources].count(s.conn_id) > 1})
-    if repeated:
-        raise ConfigError(f"{listed_in} lists partner connection(s) {', '.join(repeated)} more than once")
-    return sources
-
-
 def parse_instance_list(raw: str | list[Any] | None, listed_in: str = f"Variable {INSTANCES_VARIABLE}") -> InstanceList:
     """Variable ``green_api_instances`` (or what ``listed_in`` names): a JSON list of connection
     ids and partner entries."""

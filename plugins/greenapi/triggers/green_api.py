@@ -328,14 +328,13 @@ class GreenApiStateChangeTrigger(BaseEventTrigger):
         # Every argument is a string, a number or a list of strings: Airflow 3.3 identifies an asset
         # watcher's trigger by a hash of its arguments that a dict does not survive (the watcher
         # would never be registered).
-        from greenapi.domain.config import partner_entries
         from greenapi.domain.watch import check_state_method, check_watch_seconds
 
         super().__init__()
         self.green_api_conn_ids = list(check_conn_ids(green_api_conn_ids))
-        sources = partner_entries([{"partner": c, "type": type_instance} for c in check_conn_ids(green_api_partner_conn_ids)],
-                                  "green_api_partner_conn_ids")  # fmt: skip
-        self.green_api_partner_conn_ids = [p.conn_id for p in sources]
+        self.green_api_partner_conn_ids = list(check_conn_ids(green_api_partner_conn_ids, "green_api_partner_conn_ids"))
+        if not (isinstance(type_instance, str) and re.fullmatch(r"[a-z]{1,30}", type_instance)):
+            raise ValueError(f'type_instance must be an instance type such as "whatsapp", got {type_instance!r}')
         self.type_instance = type_instance
         self.watch_seconds = check_watch_seconds(watch_seconds)
         self.max_concurrency = check_concurrency(max_concurrency)
@@ -515,15 +514,15 @@ def class_path(trigger: BaseTrigger) -> str:
     return f"{type(trigger).__module__}.{type(trigger).__qualname__}"
 
 
-def check_conn_ids(conn_ids: Sequence[str]) -> tuple[str, ...]:
+def check_conn_ids(conn_ids: Sequence[str], name: str = "green_api_conn_ids") -> tuple[str, ...]:
     """The connection ids to wait on, validated: a list (possibly empty) of non-empty strings, no
     repeats."""
     if isinstance(conn_ids, str) or not all(isinstance(c, str) and c for c in conn_ids or ()):
-        raise ValueError(f"green_api_conn_ids must be a list of connection ids, got {conn_ids!r}")
+        raise ValueError(f"{name} must be a list of connection ids, got {conn_ids!r}")
     ids = tuple(conn_ids or ())
     repeated = sorted({c for c in ids if ids.count(c) > 1})
     if repeated:
-        raise ValueError(f"green_api_conn_ids lists {', '.join(repeated)} more than once")
+        raise ValueError(f"{name} lists {', '.join(repeated)} more than once")
     return ids
 
 
