@@ -78,7 +78,7 @@ def configure(url: str, count: int, timeout: float, seed: int, expected_settings
             kinds[failing[i]] += 1
         session.put(f"{url}/_sim/instances/{instance_id}", json=config, timeout=10).raise_for_status()
         conns[f"green_api_bench_{i:04d}"] = json.dumps({
-            "conn_type": "green_api", "host": url, "login": instance_id, "password": token,
+            "conn_type": "greenapi", "host": url, "login": instance_id, "password": token,
             "extra": {"state_timeout": timeout, **({"expected_settings": expected_settings} if expected_settings else {})},
         })
     return conns, kinds

@@ -402,7 +402,7 @@ def main() -> int:
         requests.put(
             f"{url}/_sim/instances/{sender_id}", json={"token": "bench-alert-token"}, timeout=10
         ).raise_for_status()
-        conns["green_api_alerts"] = json.dumps({"conn_type": "green_api", "host": url, "login": sender_id,
+        conns["green_api_alerts"] = json.dumps({"conn_type": "greenapi", "host": url, "login": sender_id,
                                                 "password": "bench-alert-token"})  # fmt: skip
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DELETE FROM system_support_contacts WHERE full_name = 'bench support'")

@@ -54,7 +54,7 @@ EXTRA_TOKENS: dict[str, str] = {}
 for i in range(N):
     pw = f"tok-{pysecrets.token_hex(16)}"
     PASSWORDS[f"bench_{i}"] = pw
-    body = {"conn_type": "green_api", "host": "http://127.0.0.1:8765", "login": f"12{i:08d}", "password": pw}
+    body = {"conn_type": "greenapi", "host": "http://127.0.0.1:8765", "login": f"12{i:08d}", "password": pw}
     if WITH_EXTRA:
         tok = f"xtok-{pysecrets.token_hex(12)}"
         EXTRA_TOKENS[f"bench_{i}"] = tok

@@ -54,7 +54,7 @@ def main() -> int:
     ids = [str(FIRST + n) for n in range(1, args.instances)]  # FIRST is green_api_default
     with GreenApiSimulator() as sim, tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         tokens = {i: f"TOKEN-SECRET-{rng.getrandbits(64):016x}" for i in ids}
-        env = [f"AIRFLOW_CONN_GREEN_API_{i}='" + json.dumps({"conn_type": "green_api", "host": sim.url, "login": i,
+        env = [f"AIRFLOW_CONN_GREEN_API_{i}='" + json.dumps({"conn_type": "greenapi", "host": sim.url, "login": i,
                "password": tokens[i], "extra": {"state_timeout": 5}}) + "'" for i in ids]  # fmt: skip
         for i in ids:
             sim.add_instance(i, tokens[i])

@@ -93,7 +93,7 @@ def main() -> int:
                           timeout=10).raise_for_status()  # fmt: skip
         sender_id = "1299999999"
         session.put(f"{url}/_sim/instances/{sender_id}", json={"token": "bench-alert-token"}, timeout=10)
-        conns["green_api_alerts"] = json.dumps({"conn_type": "green_api", "host": url, "login": sender_id,
+        conns["green_api_alerts"] = json.dumps({"conn_type": "greenapi", "host": url, "login": sender_id,
                                                 "password": "bench-alert-token"})  # fmt: skip
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("TRUNCATE green_api_health_logs, green_api_alert_deliveries, green_api_incidents,"

@@ -6,7 +6,7 @@
 # Needs $PY: a Python to escape the values into JSON.
 
 green_api_conn_json() {  # URL ID TOKEN -> an Airflow connection in JSON
-  "$PY" -c 'import json,sys; print(json.dumps({"conn_type": "green_api", "host": sys.argv[1], "login": sys.argv[2], "password": sys.argv[3]}))' "$@"
+  "$PY" -c 'import json,sys; print(json.dumps({"conn_type": "greenapi", "host": sys.argv[1], "login": sys.argv[2], "password": sys.argv[3]}))' "$@"
 }
 
 green_api_partner_json() {  # PARTNER_API_URL TOKEN INSTANCES_API_URL -> a partner connection in JSON

@@ -11,6 +11,9 @@ STDERR and never hold a password or a token.
 
 Values from the environment replace those of the same id in the database: ``.env`` is where they
 are set, and an edit made in the UI lasts until the next start.
+
+Connections of the Green API type's former name, ``green_api`` (Airflow warns at every read of a
+type with "_"), become ``greenapi``: those given here and those already in the database.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import os
 import sys
 
 CONN_PREFIX, VAR_PREFIX = "AIRFLOW_CONN_", "AIRFLOW_VAR_"
+# greenapi.hooks.green_api's CONN_TYPE and LEGACY_CONN_TYPE (not imported: this runs before any task)
+CONN_TYPE, LEGACY_CONN_TYPE = "greenapi", "green_api"
 
 
 def _say(message: str) -> None:
@@ -54,13 +59,28 @@ def import_environment(environ: dict[str, str]) -> list[str]:
                 # Replaced without being read: a row written under another Fernet key (another
                 # checkout's .airflow, on this machine's metadata database) cannot be decrypted.
                 session.execute(delete(Connection).where(Connection.conn_id == conn_id))
+                if new.conn_type == LEGACY_CONN_TYPE:
+                    new.conn_type = CONN_TYPE
                 session.add(new)
                 _say(f"connection {conn_id} ({new.conn_type}, {new.host or '-'}) is in Admin > Connections")
             else:
                 key = name[len(VAR_PREFIX):].lower()
                 Variable.set(key, environ[name], session=session)
                 _say(f"Variable {key} is in Admin > Variables")
+        migrate_conn_type(session)
     return names
+
+
+def migrate_conn_type(session) -> int:  # type: ignore[no-untyped-def]
+    """Turns the connections of type ``green_api`` into ``greenapi``; returns how many."""
+    from airflow.models.connection import Connection
+    from sqlalchemy import update
+
+    moved = session.execute(update(Connection).where(Connection.conn_type == LEGACY_CONN_TYPE)
+                            .values(conn_type=CONN_TYPE)).rowcount  # fmt: skip
+    if moved:
+        _say(f"{moved} connection(s) of type {LEGACY_CONN_TYPE} now have type {CONN_TYPE} (its new name)")
+    return moved
 
 
 def main() -> int:

@@ -287,7 +287,7 @@ def make_instance(sim: GreenApiSimulator, monkeypatch: pytest.MonkeyPatch):
         token = f"TOKEN-SECRET-{secrets.token_hex(8)}"
         sim.add_instance(instance_id, token, **config)
         conn = {
-            "conn_type": "green_api",
+            "conn_type": "greenapi",
             "host": sim.url,
             "login": instance_id,
             "password": token,

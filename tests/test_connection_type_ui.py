@@ -30,7 +30,7 @@ def monkeypatch_module():
 def test_form_has_labelled_fields_and_timeouts(api):
     response = api.get("/ui/connections/hook_meta")
     assert response.status_code == 200
-    [meta] = [m for m in response.json() if m["connection_type"] == "green_api"]
+    [meta] = [m for m in response.json() if m["connection_type"] == "greenapi"]
     assert meta["hook_name"] == "Green API"
     fields = meta["standard_fields"]
     assert fields["host"]["title"] == "API URL (apiUrl)"
@@ -42,7 +42,7 @@ def test_form_has_labelled_fields_and_timeouts(api):
 
 def test_test_button_reports_the_instance_state(api, sim, make_instance):
     inst = make_instance(state="yellowCard")
-    body = {"connection_id": "ui_test", "conn_type": "green_api", "host": sim.url, "login": inst.instance_id,
+    body = {"connection_id": "ui_test", "conn_type": "greenapi", "host": sim.url, "login": inst.instance_id,
             "password": inst.token}
     response = api.post("/api/v2/connections/test", json=body)
     assert response.status_code == 200
@@ -54,7 +54,7 @@ def test_test_button_reports_the_instance_state(api, sim, make_instance):
 
 def test_test_button_names_a_wrong_token_without_echoing_it(api, sim, make_instance):
     inst = make_instance()
-    body = {"connection_id": "ui_test", "conn_type": "green_api", "host": sim.url, "login": inst.instance_id,
+    body = {"connection_id": "ui_test", "conn_type": "greenapi", "host": sim.url, "login": inst.instance_id,
             "password": "TOKEN-SECRET-wrong"}
     result = api.post("/api/v2/connections/test", json=body).json()
     assert result["status"] is False

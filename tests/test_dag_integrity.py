@@ -49,10 +49,13 @@ def test_provider_registers_the_green_api_connection_type():
     from airflow.providers_manager import ProvidersManager
 
     hooks = ProvidersManager().hooks
-    assert "green_api" in hooks
-    info = hooks["green_api"]
+    assert "greenapi" in hooks
+    info = hooks["greenapi"]
     assert info is not None and info.hook_class_name == "greenapi.hooks.green_api.GreenApiHook"
-    assert info.connection_type == "green_api" and info.hook_name == "Green API"
+    assert info.connection_type == "greenapi" and info.hook_name == "Green API"
+    # The former type name still works (connections of that type are migrated at start).
+    legacy = hooks["green_api"]
+    assert legacy is not None and legacy.hook_class_name == "greenapi.hooks.green_api.GreenApiLegacyHook"
 
 
 def _bag(monkeypatch, schedule: str | None):

@@ -143,7 +143,7 @@ def test_env_settings_become_airflow_connections():
                          "GREEN_API_TOKEN": 'tok"en', "GREEN_API_ALERTS_INSTANCE_ID": "7105000002",
                          "GREEN_API_ALERTS_TOKEN": "other"})
     default, alerts = (json.loads(line) for line in done.stdout.splitlines())
-    assert default == {"conn_type": "green_api", "host": "https://7105.api.greenapi.com", "login": "7105000001",
+    assert default == {"conn_type": "greenapi", "host": "https://7105.api.greenapi.com", "login": "7105000001",
                        "password": 'tok"en'}
     assert alerts["login"] == "7105000002" and alerts["host"] == default["host"]
 
@@ -249,7 +249,7 @@ def test_init_puts_the_env_settings_into_airflows_database_and_migrates_the_heal
         conns = conn.execute("SELECT conn_id, conn_type, login, is_encrypted, password FROM connection ORDER BY 1").fetchall()
         variables = conn.execute("SELECT key FROM variable").fetchall()
     assert [c[:4] for c in conns] == [("green_api_db", "postgres", "postgres", False),
-                                      ("green_api_default", "green_api", "7105000001", True)]  # fmt: skip
+                                      ("green_api_default", "greenapi", "7105000001", True)]  # fmt: skip
     assert token not in conns[1][4]  # encrypted with the deployment's Fernet key
     assert variables == [("green_api_instances",)]
     with psycopg.connect(f"{server}/{health}") as conn:

@@ -31,6 +31,38 @@ def _instance_fields(whose: str) -> dict[str, Any]:
     }
 
 
+def _instance_type(hook_class: str, hook_name: str, conn_type: str) -> dict[str, Any]:
+    """The connection type of one instance, with its form (the type's name and its former one)."""
+    return {
+        "hook-class-name": f"greenapi.hooks.green_api.{hook_class}",
+        "hook-name": hook_name,
+        "connection-type": conn_type,
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {
+                "host": "API URL (apiUrl)",
+                "login": "Instance id (idInstance)",
+                "password": "API token (apiTokenInstance)",
+            },
+            "placeholders": {
+                "host": "https://7105.api.greenapi.com",
+                "login": "1101000001",
+                "password": "token from the Green API console",
+            },
+        },
+        "conn-fields": {
+            **_instance_fields(""),
+            "expected_settings": {
+                "label": "Expected settings (JSON)",
+                "description": ('getSettings keys the instance must keep, e.g. {"incomingWebhook": "yes", '
+                                '"webhookUrl": "https://bot.example.com/hook"}; a change opens a '
+                                "settings_drift incident"),
+                "schema": {"type": ["string", "null"]},
+            },
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """What ``airflow providers`` lists, and the connection type with its form and Test button."""
     return {
@@ -55,34 +87,9 @@ def get_provider_info() -> dict[str, Any]:
         "plugins": [{"name": "green_api", "plugin-class": "greenapi.plugin.GreenApiPlugin"}]
         if find_spec("greenapi.plugin") is not None else [],
         "connection-types": [
-            {
-                "hook-class-name": "greenapi.hooks.green_api.GreenApiHook",
-                "hook-name": "Green API",
-                "connection-type": "green_api",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {
-                        "host": "API URL (apiUrl)",
-                        "login": "Instance id (idInstance)",
-                        "password": "API token (apiTokenInstance)",
-                    },
-                    "placeholders": {
-                        "host": "https://7105.api.greenapi.com",
-                        "login": "1101000001",
-                        "password": "token from the Green API console",
-                    },
-                },
-                "conn-fields": {
-                    **_instance_fields(""),
-                    "expected_settings": {
-                        "label": "Expected settings (JSON)",
-                        "description": ('getSettings keys the instance must keep, e.g. {"incomingWebhook": "yes", '
-                                        '"webhookUrl": "https://bot.example.com/hook"}; a change opens a '
-                                        "settings_drift incident"),
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
-            },
+            _instance_type("GreenApiHook", "Green API", "greenapi"),
+            # Its former name: connections of that type keep working until the start migrates them.
+            _instance_type("GreenApiLegacyHook", "Green API (former type green_api)", "green_api"),
             {
                 "hook-class-name": "greenapi.hooks.green_api.GreenApiPartnerHook",
                 "hook-name": "Green API partner",

@@ -102,7 +102,7 @@ def test_make_run_runs_every_dag_through_the_scheduler_and_support_hears_nothing
     listed = requests.get(f"{deployment.url}/api/v2/connections", headers=headers, timeout=10).json()
     assert {c["connection_id"] for c in listed["connections"]} == set(conns)
     tested = requests.post(f"{deployment.url}/api/v2/connections/test", headers=headers, timeout=30, json={
-        "connection_id": "green_api_default", "conn_type": "green_api", "host": sim.url, "login": "1101777001",
+        "connection_id": "green_api_default", "conn_type": "greenapi", "host": sim.url, "login": "1101777001",
         "password": "***"}).json()  # fmt: skip
     assert tested["status"] is True, tested
     assert tested["message"].startswith("Instance 1101777001 answered in") and "state 'authorized'" in tested["message"]

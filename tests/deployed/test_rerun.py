@@ -295,7 +295,7 @@ def test_an_outage_under_the_scheduler_is_one_message_and_a_cleared_alert_step_s
         secret = f"TOKEN-SECRET-{os.urandom(8).hex()}"
         sim.add_instance(instance_id, secret, faults=hanging)
         put(deployment, token, "connections", conn_id, {
-            "connection_id": conn_id, "conn_type": "green_api", "host": sim.url, "login": instance_id,
+            "connection_id": conn_id, "conn_type": "greenapi", "host": sim.url, "login": instance_id,
             "password": secret, "extra": json.dumps({"state_timeout": 1})})  # fmt: skip
     put(deployment, token, "variables", "green_api_instances",
         {"key": "green_api_instances", "value": json.dumps(list(fleet))})  # fmt: skip

@@ -30,7 +30,7 @@ def deployment(tmp_path: Path, sim: Any) -> Iterator[tuple[Deployment, dict[str,
     # The check's schedule: on 1 January (no scheduled run comes during the test but the last slot's).
     watch = json.dumps({"enabled": True, "watch_seconds": 2})
     sim.add_instance(OTHER, "TOKEN-SECRET-0000000000000other")
-    other = json.dumps({"conn_type": "green_api", "host": sim.url, "login": OTHER,
+    other = json.dumps({"conn_type": "greenapi", "host": sim.url, "login": OTHER,
                         "password": "TOKEN-SECRET-0000000000000other"})  # fmt: skip
     with deployed(tmp_path, sim, "watch", INSTANCE, ALERTS, SUPPORT, {},
                   more_env=[f"AIRFLOW_VAR_GREEN_API_WATCH='{watch}'", f"AIRFLOW_CONN_GREEN_API_OTHER='{other}'",

@@ -166,7 +166,7 @@ def test_when_nothing_answers_not_even_the_senders_the_mail_says_the_monitor_may
         dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
     sender = make_instance("green_api_alerts")
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_ALERTS", json.dumps(
-        {"conn_type": "green_api", "host": dead, "login": sender.instance_id, "password": sender.token}))  # fmt: skip
+        {"conn_type": "greenapi", "host": dead, "login": sender.instance_id, "password": sender.token}))  # fmt: skip
     silent = [make_instance(f"green_api_silent_{n}", faults={"getStateInstance": HANG}) for n in range(3)]
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps([i.conn_id for i in silent]))
     outcome = run_at(health_dag, t0, 0)
@@ -188,7 +188,7 @@ def test_many_hosts_down_at_once_reach_a_contact_as_one_message(health_dag, make
     for host in range(2, 8):
         for n in range(10):
             inst = make_instance(f"green_api_h{host}_{n}")
-            conn = {"conn_type": "green_api", "host": f"http://127.0.0.{host}:{port}", "login": inst.instance_id,
+            conn = {"conn_type": "greenapi", "host": f"http://127.0.0.{host}:{port}", "login": inst.instance_id,
                     "password": inst.token, "extra": {"state_timeout": 1}}  # fmt: skip
             monkeypatch.setenv(f"AIRFLOW_CONN_{inst.conn_id.upper()}", json.dumps(conn))
             conn_ids.append(inst.conn_id)

@@ -38,7 +38,7 @@ def test_every_instance_of_the_account_is_checked_as_it_changes(
     # One instance of the account also has a connection of its own: it is checked once, under it.
     both = ids[0]
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_BOTH", json.dumps(
-        {"conn_type": "green_api", "host": sim.url, "login": both, "password": partner.instances[both],
+        {"conn_type": "greenapi", "host": sim.url, "login": both, "password": partner.instances[both],
          "extra": {"state_timeout": 1}}))  # fmt: skip
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES",
                        json.dumps(["green_api_default", "green_api_both", {"partner": "green_api_partner"}]))

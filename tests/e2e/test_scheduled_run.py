@@ -77,7 +77,7 @@ def airflow_services(tmp_path, make_instance, add_contact, sim, reboot_schedule_
     for path in (REPO / "dags").glob("*.py"):
         (dags / path.name).symlink_to(path)
     (dags / "masking_probe.py").write_text(PROBE)
-    probes = {f"AIRFLOW_CONN_GREEN_API_PROBE_{x}": json.dumps({"conn_type": "green_api", "host": sim.url,
+    probes = {f"AIRFLOW_CONN_GREEN_API_PROBE_{x}": json.dumps({"conn_type": "greenapi", "host": sim.url,
               "login": "1101000999", "password": secret}) for x, secret in PROBE_SECRETS.items()}  # fmt: skip
     env = service_env(tmp_path, metadata_url, ["green_api_default", "green_api_second"],
                       SCHED_METADATA_URL=metadata_url, AIRFLOW__CORE__DAGS_FOLDER=str(dags), **probes)

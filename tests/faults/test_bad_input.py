@@ -73,7 +73,7 @@ def test_a_bad_connection_is_named_and_the_other_instances_are_still_checked(
     health_dag, make_instance, sim, db, support, monkeypatch, capfd, fields, named
 ):
     other = make_instance("green_api_other", state="authorized")
-    conn = {"conn_type": "green_api", "host": sim.url, **fields}
+    conn = {"conn_type": "greenapi", "host": sim.url, **fields}
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DEFAULT", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW_VAR_GREEN_API_INSTANCES", json.dumps(["green_api_default", "green_api_other"]))
     outcome = run_dag(health_dag)

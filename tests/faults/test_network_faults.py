@@ -96,7 +96,7 @@ def test_the_simulator_killed_mid_check_is_a_failure_found_in_time(
     requests.put(f"{url}/_sim/instances/{instance_id}", timeout=5,
                  json={"token": token, "faults": {"getStateInstance": {"mode": "hang", "seconds": 60}}}).raise_for_status()  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DEFAULT", json.dumps({
-        "conn_type": "green_api", "host": url, "login": instance_id, "password": token,
+        "conn_type": "greenapi", "host": url, "login": instance_id, "password": token,
         "extra": {"state_timeout": 10, "reboot_timeout": 5},
     }))  # fmt: skip
 

@@ -50,7 +50,7 @@ def test_hang_is_a_timeout_after_the_configured_seconds(hook_for):
 
 
 def test_connection_refused(monkeypatch):
-    conn = {"conn_type": "green_api", "host": "http://127.0.0.1:9", "login": "1", "password": "TOKEN-SECRET-x"}
+    conn = {"conn_type": "greenapi", "host": "http://127.0.0.1:9", "login": "1", "password": "TOKEN-SECRET-x"}
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_REFUSED", json.dumps(conn))
     result = GreenApiHook("green_api_refused").get_state_instance()
     assert (result.kind, result.error) == (ResultKind.CONNECTION_ERROR, "Connection error: connection refused")
@@ -184,7 +184,7 @@ def test_test_connection_reports_a_wrong_token(hook_for):
     ],
 )
 def test_bad_connections_are_refused_by_name(monkeypatch, fields, named):
-    conn = {"conn_type": "green_api", "host": "https://api.green-api.com", "login": "1101", "password": "TOKEN-SECRET-1"}
+    conn = {"conn_type": "greenapi", "host": "https://api.green-api.com", "login": "1101", "password": "TOKEN-SECRET-1"}
     conn |= fields
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_BAD", json.dumps(conn))
     with pytest.raises(ConfigError) as err:
@@ -225,3 +225,13 @@ def test_test_connection_refuses_a_key_get_settings_does_not_return(hook_for):
     hook, _ = hook_for(extra={"expected_settings": {"incomingWebhook": "yes", "webhookUrll": "https://x"}})
     ok, said = hook.test_connection()
     assert not ok and said.endswith("extra expected_settings names key(s) that getSettings does not return: webhookUrll")
+
+
+def test_a_connection_of_the_former_type_name_still_works(make_instance, sim, monkeypatch):
+    """Connections saved as ``green_api`` before the type became ``greenapi`` keep working until the
+    next start migrates them (scripts/import_env.py)."""
+    inst = make_instance()
+    conn = {"conn_type": "green_api", "host": sim.url, "login": inst.instance_id, "password": inst.token}
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_FORMER", json.dumps(conn))
+    result = GreenApiHook("green_api_former").get_state_instance()
+    assert result.ok and result.data["stateInstance"] == "authorized"

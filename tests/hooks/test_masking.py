@@ -53,7 +53,7 @@ def test_the_loader_reads_each_connection_and_masks_its_password_and_extra(monke
     extra = json.dumps({"state_timeout": 3, "dashboard_url": "https://example.com/board-XYZ-0123"})
     for i in range(3):
         monkeypatch.setenv(f"AIRFLOW_CONN_GREEN_API_MASKTEST_{i}", json.dumps(
-            {"conn_type": "green_api", "host": "http://127.0.0.1:1", "login": f"110{i}000000",
+            {"conn_type": "greenapi", "host": "http://127.0.0.1:1", "login": f"110{i}000000",
              "password": f"TOKEN-SECRET-masktest{i:08d}", "extra": extra}))  # fmt: skip
     found = load_connections(["green_api_masktest_0", "green_api_masktest_2", "green_api_nowhere"])
     assert found is not None

@@ -75,7 +75,7 @@ def test_a_429_a_wrong_token_and_a_missing_connection_change_nothing_and_crash_n
     busy = make_instance("green_api_busy")
     wrong = make_instance("green_api_wrong")
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_WRONG", json.dumps(
-        {"conn_type": "green_api", "host": sim.url, "login": wrong.instance_id, "password": "TOKEN-SECRET-wrongwrongwrong0",
+        {"conn_type": "greenapi", "host": sim.url, "login": wrong.instance_id, "password": "TOKEN-SECRET-wrongwrongwrong0",
          "extra": {"state_timeout": 1}}))  # fmt: skip
 
     async def scenario() -> list[Any]:
@@ -142,7 +142,7 @@ def test_a_partner_accounts_instances_are_watched_as_the_account_changes(make_pa
     account = make_partner(count=3)
     first, second, third = account.instances
     # Listed both ways: watched once, under its own connection.
-    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_OWN", json.dumps({"conn_type": "green_api", "host": sim.url, "login": third,
+    monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_OWN", json.dumps({"conn_type": "greenapi", "host": sim.url, "login": third,
                                                                  "password": account.instances[third]}))  # fmt: skip
 
     async def scenario() -> list[Any]:

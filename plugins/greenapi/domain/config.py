@@ -80,7 +80,7 @@ class Settings(BaseModel):
     message_timezone: Annotated[
         str, BeforeValidator(_timezone), _Expected(_TIMEZONE)
     ] = Field("Europe/Paris", description=(
-        "IANA time zone of the times in messages (`dd/mm/yyyy HH:MM:SS`). The dashboard uses it only until "
+        "IANA time zone of the times in messages (`dd/mm/yyyy HH:MM:SS CET`: each names its zone). The dashboard uses it only until "
         "the browser has told it the Airflow UI's zone."
     ))
     language: Annotated[Literal["fr", "en"], _Expected("'fr' or 'en'")] = Field("fr", description=(
@@ -422,6 +422,8 @@ def check_timezone(key: str, value: Any) -> str:
 def _extra(extra: dict[str, Any], key: str) -> Any:
     # Forms of older Airflow versions stored custom fields as ``extra__<conn_type>__<key>``.
     value = extra.get(key)
+    if value in (None, ""):
+        value = extra.get(f"extra__greenapi__{key}")
     return extra.get(f"extra__green_api__{key}") if value in (None, "") else value
 
 

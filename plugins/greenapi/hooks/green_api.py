@@ -202,12 +202,18 @@ def tested(cfg: InstanceConfig, state: ApiResult, settings: ApiResult | None) ->
     return True, f"{said}; the {len(cfg.expected_settings)} expected setting(s) match"
 
 
+# The connection type. It used to be ``green_api``; Airflow warns at every read of a connection
+# whose type holds "_" (an URI scheme may not, RFC 3986) and turns "-" into "_", hence one word.
+CONN_TYPE = "greenapi"
+LEGACY_CONN_TYPE = "green_api"
+
+
 class _GreenApiConnection:
     """What both hooks share: the connection fields, validated, and the timeouts per method."""
 
     conn_name_attr = "green_api_conn_id"
     default_conn_name = "green_api_default"
-    conn_type = "green_api"
+    conn_type = CONN_TYPE
     hook_name = "Green API"
 
     green_api_conn_id: str
@@ -373,6 +379,14 @@ class GreenApiHook(_GreenApiConnection, BaseHook):
         except requests.RequestException as exc:
             return failed(ResultKind.CONNECTION_ERROR, f"Request failed: {type(exc).__name__}")
         return interpret(method, status, raw, self._token, _ms_since(started), expected)
+
+
+class GreenApiLegacyHook(GreenApiHook):
+    """:class:`GreenApiHook` for connections of the type's former name, ``green_api``: they keep
+    working, and ``make run`` and the compose init turn them into ``greenapi``."""
+
+    conn_type = LEGACY_CONN_TYPE
+    hook_name = "Green API (former type green_api)"
 
 
 class GreenApiAsyncHook(_GreenApiConnection, BaseHook):
