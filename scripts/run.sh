@@ -29,6 +29,16 @@ else
 fi
 . scripts/env.sh "$mode"
 "$PY" -m greenapi.migrate --url "$GREEN_API_DB_URL"
+# The key that signs the API's tokens, shared by every Airflow process of this deployment: 32
+# bytes, kept in the Airflow home (Airflow's own default has 16, and PyJWT warns at each token).
+if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ]; then
+  if [ ! -s "$AIRFLOW_HOME/jwt_secret" ]; then
+    mkdir -p "$AIRFLOW_HOME"
+    (umask 077; "$PY" -c 'import secrets; print(secrets.token_hex(32))' > "$AIRFLOW_HOME/jwt_secret")
+  fi
+  AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$AIRFLOW_HOME/jwt_secret")
+  export AIRFLOW__API_AUTH__JWT_SECRET
+fi
 
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT

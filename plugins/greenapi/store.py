@@ -21,7 +21,7 @@ from greenapi.domain.broken import Watch
 from greenapi.domain.codec import encode
 from greenapi.domain.config import DB_CONN_ID
 from greenapi.domain.health import InstanceHistory
-from greenapi.domain.incidents import Incident, Severity
+from greenapi.domain.incidents import Episode, Incident, Severity
 from greenapi.domain.partner import PartnerRecord
 from greenapi.domain.records import Delivery
 from greenapi.domain.rules import AlertKind
@@ -296,7 +296,7 @@ _INCIDENT_COLUMNS = (
     "id", "instance_id", "connection_id", "kind", "severity", "opened_at", "resolved_at", "last_state",
     "last_error", "checks", "reboots", "reboots_ok", "levels_notified", "opening_notified_at",
     "last_reminder_at", "resolution_notified_at", "first_failed_at", "recovered_at", "members",
-    "last_seen_at",
+    "last_seen_at", "course",
 )  # fmt: skip
 assert set(_INCIDENT_COLUMNS) == {f.name for f in fields(Incident)}, "Incident and green_api_incidents differ"
 _STATUS_COLUMNS = tuple(f.name for f in fields(InstanceHistory) if f.name not in ("watch", "auto_reboots"))
@@ -377,14 +377,17 @@ SELECT_SCHEDULED_REBOOT_FAILURES = (
 
 def _incident_params(incident: Incident, columns: tuple[str, ...]) -> list[Any]:
     values = [getattr(incident, column) for column in columns]
-    # enums as text, the members as an array
-    return [value.value if hasattr(value, "value") else list(value) if isinstance(value, tuple) else value
-            for value in values]  # fmt: skip
+    # enums as text, the members as an array, the course as JSON
+    return [json.dumps([e.to_json() for e in value]) if column == "course"
+            else value.value if hasattr(value, "value") else list(value) if isinstance(value, tuple) else value
+            for column, value in zip(columns, values, strict=True)]  # fmt: skip
 
 
 def _incident(row: dict[str, Any]) -> Incident:
     members = tuple(row["members"]) if row["members"] is not None else None
-    return Incident(**{**row, "kind": AlertKind(row["kind"]), "severity": Severity(row["severity"]), "members": members})
+    course = tuple(Episode.from_json(e) for e in row["course"] or ())
+    return Incident(**{**row, "kind": AlertKind(row["kind"]), "severity": Severity(row["severity"]), "members": members,
+                       "course": course})  # fmt: skip
 
 
 def _history(row: dict[str, Any]) -> InstanceHistory:

@@ -154,3 +154,53 @@ def test_durations_read_naturally():
     assert format_duration(timedelta(minutes=65)) == "1 h 05 min"
     assert format_duration(timedelta(days=2, hours=3)) == "2 j 3 h"
     assert format_duration(timedelta(days=2, hours=3), "en") == "2 d 3 h"
+
+
+def test_an_incident_keeps_every_problem_it_went_through_and_its_resolution_names_each():
+    """Issue 28: not authorized at 08:13, then no answer and a reboot, then back: the resolution
+    names both problems in order, what was done about each, and each time with its zone."""
+    from greenapi.domain.messages import render_follow_up
+
+    t = datetime(2026, 1, 15, 7, 13, tzinfo=UTC)  # 08:13 in Paris, in winter (CET)
+
+    def obs(minutes: int, problem: AlertKind | None, state: str | None, **more: Any) -> Observation:
+        moment = t + timedelta(minutes=minutes)
+        return Observation(at=moment, checked_at=moment, problem=problem, state=state, **more)
+
+    step = observe(Counters(), [], obs(0, AlertKind.INSTANCE_NOT_AUTHORIZED, "notAuthorized"), Policy(), "1101")
+    [opened] = step.incidents
+    # 08:18: no answer; the reboot this run made worked, so the check counts as healthy
+    step = observe(step.counters, [opened], obs(5, None, None, reboot_ok=True), Policy(), "1101")
+    [resolved] = step.incidents
+    assert [(e.problem, e.at, e.reboot_ok) for e in resolved.course] == [
+        ("instance_not_authorized", t, None), ("no_answer", t + timedelta(minutes=5), True)]  # fmt: skip
+    texts = {language: render_follow_up("resolution", resolved, checked_at=t + timedelta(minutes=5),
+                                        dashboard_url="https://x", timezone="Europe/Paris", language=language)
+             for language in ("fr", "en")}  # fmt: skip
+    assert texts["fr"] == (
+        "✅ *GREEN API* ✅\n\n⏰ 15/01/2026 08:18:00 CET\n📱 Instance: 1101\n\n✅ *INCIDENT RÉSOLU*\n\n"
+        "Problème: instance non autorisée → pas de réponse\n"
+        "Durée totale: 5 min (du 15/01/2026 08:13:00 CET au 15/01/2026 08:18:00 CET)\n"
+        "Actions: 1 reboot(s) automatique(s), 1 réussi(s)\n\n"
+        "Déroulé:\n"
+        "1. 08:13 CET: instance non autorisée (notAuthorized); aucun reboot\n"
+        "2. 08:18 CET: pas de réponse; reboot automatique, réussi\n"
+        "3. 08:18 CET: rétablie\n\n"
+        "🔗 Dashboard: https://x"
+    )
+    assert "Problem: instance not authorized → no answer\n" in texts["en"]
+    assert ("Course:\n1. 08:13 CET: instance not authorized (notAuthorized); no reboot\n"
+            "2. 08:18 CET: no answer; automatic reboot, successful\n3. 08:18 CET: back") in texts["en"]  # fmt: skip
+
+
+def test_a_lasting_problem_adds_nothing_to_the_course_and_other_open_incidents_follow_a_new_one():
+    step = observe(Counters(), [], failing(0), Policy(), "1")
+    [opened] = step.incidents
+    step = observe(step.counters, [opened], failing(5), Policy(), "1")
+    [same] = step.incidents
+    assert [e.problem for e in same.course] == ["instance_not_authorized"]
+    # a second family opens its own incident; the first one's course names it too
+    step = observe(step.counters, [same], failing(10, AlertKind.COMPLETE_FAILURE), Policy(), "1")
+    new, followed = sorted(step.incidents, key=lambda i: i.kind != AlertKind.COMPLETE_FAILURE)
+    assert [e.problem for e in new.course] == ["complete_failure"]
+    assert [e.problem for e in followed.course] == ["instance_not_authorized", "complete_failure"]

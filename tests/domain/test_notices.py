@@ -22,7 +22,7 @@ def facts(**changes) -> FailureFacts:
 def test_french_notice_names_the_job_the_task_the_error_and_the_log():
     assert render_failure_notice(facts(), "Europe/Paris") == (
         "⚠️ *MONITORING GREEN API EN ÉCHEC*\n\n"
-        "La maintenance (rétention des logs) a échoué le 30/11/2026 17:03:02 (DAG green_api_maintenance, "
+        "La maintenance (rétention des logs) a échoué le 30/11/2026 17:03:02 CET (DAG green_api_maintenance, "
         "tâche purge_health_logs, essai 2) : health database unreachable (connection green_api_db): refused.\n\n"
         f"🔎 Log de la tâche : {URL}"
     )
@@ -31,7 +31,7 @@ def test_french_notice_names_the_job_the_task_the_error_and_the_log():
 def test_english_notice():
     text = render_failure_notice(facts(dag_id="green_api_health_check", task_id="report"), "UTC", "en")
     assert text.startswith("⚠️ *GREEN API MONITORING FAILED*\n\nThe instances' health check failed on 30/11/2026 "
-                           "16:03:02 (DAG green_api_health_check, task report, try 2): health database")  # fmt: skip
+                           "16:03:02 UTC (DAG green_api_health_check, task report, try 2): health database")  # fmt: skip
 
 
 @pytest.mark.parametrize("dag_id", ["green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot", "etl"])

@@ -98,7 +98,7 @@ def sender(make_instance, monkeypatch, alert_link):
 
 
 def paris(row) -> str:
-    return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
+    return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S %Z")
 
 
 def only_row(db):
@@ -508,7 +508,7 @@ def test_invalid_instances_variable_fails_with_a_message_naming_it(
 
 
 def test_connection_without_token_is_named(health_dag, sim, db, contacts, monkeypatch, capfd):
-    conn = {"conn_type": "green_api", "host": sim.url, "login": "7700000001"}
+    conn = {"conn_type": "greenapi", "host": sim.url, "login": "7700000001"}
     monkeypatch.setenv("AIRFLOW_CONN_GREEN_API_DEFAULT", json.dumps(conn))
     outcome = run_dag(health_dag)
     assert outcome.state == "failed"

@@ -16,7 +16,7 @@ import pytest
 
 from greenapi.domain.incidents import format_duration
 from tests.e2e.conftest import log_rows, run_dag
-from tests.e2e.test_health_check_dag import FAST
+from tests.e2e.test_health_check_dag import FAST, HANG_TWICE
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def inbox(sim, chat_id):
 
 def shown(moment, zone="Europe/Paris"):
     """A time as the messages show it."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M:%S")
+    return moment.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M:%S %Z")
 
 
 def lasted(first, last, language="fr"):
@@ -204,6 +204,34 @@ def test_reboot_cooldown_and_daily_cap(health_dag, make_instance, sim, db, setup
     assert "🔁 *RAPPEL: INCIDENT EN COURS*" in reminder and "Reboots: 3" in reminder
     assert "🔴 *CRITIQUE*" in loop and "🔁 *BOUCLE DE REBOOTS*" in loop
     assert "3 automatic reboots in 24 h: cap of 3 reached" in loop
+
+
+def test_a_resolution_names_every_problem_of_the_incident_and_what_was_done(health_dag, make_instance, sim, db,
+                                                                            setup, t0, alert_link):  # fmt: skip
+    """Not authorized, then no answer and a reboot that brings it back: the resolution names both
+    problems, in order, when each was first seen (times with their zone) and what was done."""
+    inst = make_instance(state="notAuthorized", starting_seconds=1)
+    run_at(health_dag, t0, 0)
+    sim.configure(inst.instance_id, state="authorized", faults={"getStateInstance": HANG_TWICE})
+    run_at(health_dag, t0, 5)
+    first, rebooted = log_rows(db)
+    assert (rebooted["status"], rebooted["reboot_success"]) == ("rebooted", True)
+    opening, resolution = inbox(sim, L1)
+
+    def hm(row):
+        return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M %Z")
+
+    assert resolution == (
+        f"✅ *GREEN API* ✅\n\n⏰ {shown(rebooted['checked_at'])}\n📱 Instance: {inst.instance_id}\n\n"
+        "✅ *INCIDENT RÉSOLU*\n\nProblème: instance non autorisée → pas de réponse\n"
+        f"Durée totale: {lasted(first, rebooted)} (du {shown(first['checked_at'])} au {shown(rebooted['checked_at'])})\n"
+        "Actions: 1 reboot(s) automatique(s), 1 réussi(s)\n\nDéroulé:\n"
+        f"1. {hm(first)}: instance non autorisée (notAuthorized); aucun reboot\n"
+        f"2. {hm(rebooted)}: pas de réponse; reboot automatique, réussi\n"
+        f"3. {hm(rebooted)}: rétablie\n\n🔗 Dashboard: {alert_link}"
+    )
+    [course] = db.execute("SELECT course FROM green_api_incidents").fetchone()
+    assert [(e["problem"], e["reboot_ok"]) for e in course] == [("instance_not_authorized", None), ("no_answer", True)]
 
 
 def test_starting_for_six_minutes_is_rebooted(health_dag, make_instance, sim, db, setup, t0):

@@ -33,7 +33,7 @@ def two_instances(make_instance, monkeypatch, **config):
 
 
 def paris(row) -> str:
-    return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S")
+    return row["checked_at"].astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S %Z")
 
 
 def recovery_waits(run_id: str) -> list[tuple[int, str, int]]:

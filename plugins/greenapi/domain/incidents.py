@@ -82,6 +82,53 @@ class Observation:
     reboot_ok: bool | None = None  # an automatic reboot was made this run, and its result
     counts: bool = True  # False: neither healthy nor failing (rate limited, maintenance window)
 
+    @property
+    def episode(self) -> Episode:
+        """What this check adds to an incident's course: its problem, or, for a check an automatic
+        reboot set right, what the reboot was made for (no answer, or the state it found)."""
+        if self.problem is not None:
+            problem = self.problem.value
+        elif self.state in (None, "authorized"):
+            problem = NO_ANSWER if self.state is None else STUCK_QUEUE
+        else:
+            problem = f"{STATE_PREFIX}{self.state}"
+        return Episode(problem, self.checked_at, self.state, self.reboot_ok)
+
+
+NO_ANSWER, STUCK_QUEUE, STATE_PREFIX = "no_answer", AlertKind.OUTGOING_QUEUE_STUCK.value, "state:"
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One problem in an incident's course: what the check found (an alert kind's value,
+    ``no_answer`` or ``state:<name>``), when (the check's real time), the state read, and the
+    automatic reboot made about it (None: none made; else whether it worked)."""
+
+    problem: str
+    at: datetime
+    state: str | None = None
+    reboot_ok: bool | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """As stored in ``green_api_incidents.course``."""
+        return {"problem": self.problem, "at": self.at.isoformat(), "state": self.state, "reboot_ok": self.reboot_ok}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Episode:
+        """Read back from ``green_api_incidents.course``."""
+        return cls(str(data["problem"]), datetime.fromisoformat(str(data["at"])),
+                   data.get("state") and str(data["state"]), data.get("reboot_ok"))  # type: ignore[arg-type]  # fmt: skip
+
+
+def followed(course: tuple[Episode, ...], episode: Episode) -> tuple[Episode, ...]:
+    """``course`` with ``episode``: a new problem is added; the same problem again adds nothing,
+    unless a reboot was made about it (its outcome is kept on the last)."""
+    if course and course[-1].problem == episode.problem:
+        if episode.reboot_ok is None or course[-1].reboot_ok is not None:
+            return course
+        return (*course[:-1], replace(course[-1], reboot_ok=episode.reboot_ok))
+    return (*course, episode)
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -115,6 +162,7 @@ class Incident:
     recovered_at: datetime | None = None  # real time of the first healthy check
     members: tuple[str, ...] | None = None  # a platform outage's instances (domain.outages); None otherwise
     last_seen_at: datetime | None = None  # a platform outage's: the logical time of the last run that saw it
+    course: tuple[Episode, ...] = ()  # the problems it went through, in order (its resolution names each)
 
     @property
     def open(self) -> bool:
@@ -164,6 +212,7 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
             step.incidents = [
                 replace(
                     i,
+                    course=followed(i.course, obs.episode) if reboots and _follows(i) else i.course,
                     reboots=i.reboots + reboots,
                     reboots_ok=i.reboots_ok + reboots_ok,
                     resolved_at=obs.at if resolves else None,
@@ -178,17 +227,24 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
     since = _streak_start(counters, same, obs)
     step = Step(Counters(kind, failures, 0, since))
     current = next((i for i in open_incidents if family(i.kind) == kind), None)
+    episode = obs.episode
+    # The instance's other open incidents (another problem, still unresolved) follow this one too.
+    others = [replace(i, course=followed(i.course, episode)) for i in open_incidents
+              if i is not current and _follows(i) and followed(i.course, episode) != i.course]  # fmt: skip
+    step.incidents = others
     if current is not None:
         step.incidents = [
             replace(
                 current,
+                course=followed(current.course, episode),
                 last_state=obs.state,
                 last_error=obs.error,
                 checks=current.checks + 1,
                 reboots=current.reboots + reboots,
                 reboots_ok=current.reboots_ok + reboots_ok,
                 severity=Severity.CRITICAL if obs.severity is Severity.CRITICAL else current.severity,
-            )
+            ),
+            *others,
         ]
     elif failures >= policy.failure_threshold:
         step.incidents = [
@@ -204,9 +260,17 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
                 checks=failures,
                 reboots=reboots,
                 reboots_ok=reboots_ok,
-            )
+                course=(episode,),
+            ),
+            *others,
         ]
     return step
+
+
+def _follows(incident: Incident) -> bool:
+    """Whether an incident's course takes the instance's checks (its state, its answers): not the
+    readings' incidents of an authorized instance, which their readings follow."""
+    return incident.open and family(incident.kind) not in BROKEN_FAMILIES
 
 
 def _streak_start(counters: Counters, continued: bool, obs: Observation) -> datetime:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from greenapi.domain.incidents import Incident, format_duration
+from greenapi.domain.incidents import NO_ANSWER, STATE_PREFIX, Episode, Incident, format_duration
 from greenapi.domain.rules import AlertKind
 
 HEADER = "🚨 *ALERTE GREEN API* 🚨\n\n⏰ {time}\n📱 Instance: {instance_id}\n\n"
@@ -278,9 +278,17 @@ def labelled(instance_id: str, name: str | None) -> str:
     return f"{instance_id} ({name})" if name else instance_id
 
 
-def format_time(moment: datetime, timezone: str) -> str:
-    """dd/mm/yyyy HH:MM:SS in the messages' timezone."""
-    return moment.astimezone(ZoneInfo(timezone)).strftime(TIME_FORMAT)
+def format_time(moment: datetime, timezone: str, fmt: str = TIME_FORMAT) -> str:
+    """dd/mm/yyyy HH:MM:SS in the messages' timezone, and the zone's name (``15/01/2026 08:13:05 CET``)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local.strftime(fmt)} {zone_name(local)}"
+
+
+def zone_name(local: datetime) -> str:
+    """The zone's abbreviation at that moment (CET, CEST, UTC, EST); ``UTC-03`` where the zone has
+    none but its offset (America/Sao_Paulo)."""
+    name = local.strftime("%Z")
+    return f"UTC{name}" if name[:1] in "+-" else name
 
 
 CRITICAL_MARK = {"fr": "🔴 *CRITIQUE*\n\n", "en": "🔴 *CRITICAL*\n\n"}
@@ -360,6 +368,72 @@ KIND_LABELS = {
     },
 }
 
+# What a course's problem that is no alert kind is called: a check an automatic reboot set right.
+_PROBLEM_WORDS = {"fr": {NO_ANSWER: "pas de réponse", STATE_PREFIX: "état {state}"},
+                  "en": {NO_ANSWER: "no answer", STATE_PREFIX: "state {state}"}}  # fmt: skip
+_COURSE_WORDS = {
+    "fr": {"title": "\n\nDéroulé:", "reboot_ok": "reboot automatique, réussi", "reboot_failed": "reboot automatique, échoué",
+           "no_reboot": "aucun reboot", "back": "{time}: rétablie"},
+    "en": {"title": "\n\nCourse:", "reboot_ok": "automatic reboot, successful", "reboot_failed": "automatic reboot, failed",
+           "no_reboot": "no reboot", "back": "{time}: back"},
+}  # fmt: skip
+
+
+def problem_label(problem: str, language: str) -> str:
+    """How a course's problem is called: its alert kind's label, ``pas de réponse``, ``état starting``."""
+    if problem.startswith(STATE_PREFIX):
+        return _PROBLEM_WORDS[language][STATE_PREFIX].format(state=problem.removeprefix(STATE_PREFIX))
+    if problem in _PROBLEM_WORDS[language]:
+        return _PROBLEM_WORDS[language][problem]
+    try:
+        return KIND_LABELS[language][AlertKind(problem)]
+    except ValueError:
+        return problem
+
+
+def course_of(incident: Incident) -> tuple[Episode, ...]:
+    """The problems ``incident`` went through; for one stored before they were kept, its own, as opened."""
+    if incident.course:
+        return incident.course
+    return (Episode(incident.kind.value, incident.started, incident.last_state),)
+
+
+def render_course(incident: Incident, timezone: str, language: str) -> str:
+    """The lines that tell an incident's course (empty for one problem with no reboot): each
+    problem in order, when it was first seen (``08:13 CET``), its state, and the automatic reboot
+    made about it; then when the instance was back."""
+    course = course_of(incident)
+    if len(course) < 2 and all(e.reboot_ok is None for e in course):
+        return ""
+    words = _COURSE_WORDS[language]
+    day = incident.started.astimezone(ZoneInfo(timezone)).date()
+
+    def short(moment: datetime) -> str:
+        same_day = moment.astimezone(ZoneInfo(timezone)).date() == day
+        return format_time(moment, timezone, "%H:%M" if same_day else "%d/%m %H:%M")
+
+    lines = [words["title"]]
+    for n, episode in enumerate(course, 1):
+        label = problem_label(episode.problem, language)
+        if episode.state and not episode.problem.startswith(STATE_PREFIX):
+            label += f" ({episode.state})"
+        done = words["no_reboot"] if episode.reboot_ok is None else words["reboot_ok" if episode.reboot_ok else "reboot_failed"]
+        lines.append(f"{n}. {short(episode.at)}: {label}; {done}")
+    if incident.ended is not None:
+        lines.append(f"{len(course) + 1}. " + words["back"].format(time=short(incident.ended)))
+    return "\n".join(lines)
+
+
+def course_labels(incident: Incident, language: str) -> str:
+    """An incident's problems in one line, in order (``instance non autorisée → pas de réponse``)."""
+    labels: list[str] = []
+    for episode in course_of(incident):
+        label = problem_label(episode.problem, language)
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    return " → ".join(labels)
+
+
 _FOLLOW_UP = {
     "fr": {
         "reminder": "🔁 *RAPPEL: INCIDENT EN COURS*\n\nProblème: {label}\nDepuis: {duration} (ouvert le {opened})\n"
@@ -422,7 +496,7 @@ def render_follow_up(
         return words["escalation"].format(level=level, duration=duration) + opening_text
     header = _about(words["resolved_header" if kind == "resolution" else "header"], incident.kind, language)
     body = words[kind].format(
-        label=KIND_LABELS[language][incident.kind],
+        label=KIND_LABELS[language][incident.kind] if kind != "resolution" else course_labels(incident, language),
         duration=duration,
         opened=format_time(incident.started, timezone),
         resolved=format_time(ended or checked_at, timezone),
@@ -431,6 +505,8 @@ def render_follow_up(
         reboots=incident.reboots,
         actions=_actions(incident.reboots, incident.reboots_ok, words),
     )
+    if kind == "resolution" and incident.kind is not AlertKind.PLATFORM_OUTAGE:
+        extra = render_course(incident, timezone, language) + extra
     extra = extra.replace("{", "{{").replace("}", "}}")
     return (header + body + extra + words["footer"]).format(
         time=format_time(checked_at, timezone), instance_id=about or labelled(incident.instance_id, name),
@@ -482,7 +558,7 @@ def render_group(kind: str, incidents: list[Incident], *, checked_at: datetime, 
         outage = incident.kind is AlertKind.PLATFORM_OUTAGE  # its key is no instance: what it is, said
         lines.append(line.format(
             instance_id=incident.last_error if outage else labelled(incident.instance_id, names.get(incident.instance_id)),
-            label=KIND_LABELS[language][incident.kind],
+            label=KIND_LABELS[language][incident.kind] if outage else course_labels(incident, language),
             started=format_time(incident.started, timezone), ended=format_time(ended, timezone) if ended else "",
             duration=format_duration((ended or checked_at) - incident.started, language),
         ))  # fmt: skip
