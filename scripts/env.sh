@@ -36,10 +36,17 @@ fi
 export AIRFLOW_HOME="$_home"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$(echo "$GREEN_API_AIRFLOW_DB_URL" | sed 's#^postgresql://#postgresql+psycopg2://#')"
 export AIRFLOW__CORE__DAGS_FOLDER="$_root/dags"
-export AIRFLOW__CORE__PLUGINS_FOLDER="$_root/plugins"
+# The package (plugins/, installed editable) loads its plugin through its entry point: Airflow's
+# plugins folder is an empty one in the Airflow home, so that no file is imported a second time
+# and no .airflowignore is read there (a task reads it with the glob syntax, whatever the setting,
+# and pathspec warns of a deprecation at every task start: docs/operations.md).
+export AIRFLOW__CORE__PLUGINS_FOLDER="$_home/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__TEST_CONNECTION=Enabled
+# The api-server logs each request at info (the tasks' calls to it: hundreds a minute); its errors
+# still show.
+export AIRFLOW__LOGGING__NAMESPACE_LEVELS="${AIRFLOW__LOGGING__NAMESPACE_LEVELS:-http.access=warning}"
 # One secrets-masker update for a check shard's connections instead of one per connection
 # (plugins/greenapi/masking.py, docs/benchmarks.md).
 export AIRFLOW__LOGGING__SECRET_MASK_ADAPTER=greenapi.masking.expand_bundle

@@ -5,7 +5,7 @@ current time. A failing check in the settle window after the daily reboot alerts
 reboot time taken from the wall clock (or the default one, 03:00 in Paris) used to mute alerts
 these tests expect when the suite started at some hours. So the time-sensitive tests
 (``TIME_SENSITIVE`` in ``tests/conftest.py``: the domain, the timetable, the incidents, the
-not-authorized alerts) run three times each: at the current time, and with the process's wall clock
+not-authorized alerts) run three times each (a slow one once, at 02:05): at the current time, and with the process's wall clock
 moved by time-machine to 00:30 and 02:05 UTC today (the ``wall_clock`` fixture). The first is when a
 reboot "12 hours from now" fell among the incident tests' hours, the second is inside the default
 schedule's window. The clock keeps ticking from there; monotonic clocks, hence timeouts, stay true.
@@ -25,7 +25,7 @@ import pendulum
 import pytest
 from airflow.sdk import timezone
 
-from tests.conftest import AT_HOURS, TIME_SENSITIVE
+from tests.conftest import AT_HOURS, TIME_SENSITIVE, hours_of
 
 
 @pytest.mark.parametrize("hour", [h for h in AT_HOURS if h])
@@ -44,13 +44,16 @@ def test_the_moved_wall_clock_is_what_python_pendulum_and_airflow_read(hour, req
 
 
 def test_each_time_sensitive_test_runs_at_every_hour(request):
-    """Every time-sensitive test of this session (all of them in ``make test``) has its three copies."""
-    hours: dict[str, list[str | None]] = {}
+    """Every time-sensitive test of this session (all of them in ``make test``) has its three copies
+    (a slow one its copy inside the daily reboot's window: ``hours_of``)."""
+    seen: dict[str, list[str | None]] = {}
+    wanted: dict[str, list[str | None]] = {}
     for item in request.session.items:
         if any(item.nodeid.startswith(prefix) for prefix in TIME_SENSITIVE):
             callspec = getattr(item, "callspec", None)
             assert callspec is not None and "wall_clock" in callspec.params, f"{item.nodeid} runs at one hour only"
             base = item.nodeid.split("[")[0] + repr({k: v for k, v in callspec.params.items() if k != "wall_clock"})
-            hours.setdefault(base, []).append(callspec.params["wall_clock"])
-    for base, seen in hours.items():
-        assert sorted(seen, key=str) == sorted(AT_HOURS, key=str), (base, seen)
+            seen.setdefault(base, []).append(callspec.params["wall_clock"])
+            wanted[base] = list(hours_of(item))
+    for base, hours in seen.items():
+        assert sorted(hours, key=str) == sorted(wanted[base], key=str), (base, hours)

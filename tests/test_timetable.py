@@ -75,6 +75,7 @@ def _transitions(tz: str, year: int) -> list[datetime]:
     return found
 
 
+@pytest.mark.slow  # every zone of the tz database: once, at 02:05 (tests/conftest.py hours_of)
 def test_every_iana_timezone_gets_exactly_one_run_per_local_day_around_its_2026_changes():
     checked = 0
     for tz in sorted(zoneinfo.available_timezones()):
