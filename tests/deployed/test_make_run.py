@@ -23,7 +23,6 @@ import pytest
 import requests
 
 from tests.airflow_services import wait_for
-from tests.deployed.log_kinds import KNOWN, sql_at_info, warning_kinds
 from tests.deployed.conftest import (
     Deployment,
     deployed,
@@ -33,6 +32,7 @@ from tests.deployed.conftest import (
     run_state,
     trigger,
 )
+from tests.deployed.log_kinds import KNOWN, sql_at_info, warning_kinds
 
 pytestmark = pytest.mark.deployed
 DAG_IDS = ("green_api_health_check", "green_api_maintenance", "green_api_scheduled_reboot", "green_api_reboot")
