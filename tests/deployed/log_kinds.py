@@ -19,6 +19,8 @@ KNOWN = {
         "Airflow's in-process API client (starlette's TestClient) with the httpx it pins",
     "SimpleAuthManager is active but the deployment shape looks like production":
         "make run uses Airflow's simple login on PostgreSQL; the compose deployment says so in docs/deployment.md",
+    "Starting call to 'airflow.sdk.api.client.Client.request', this is the Nst time calling it.":
+        "a task's call to the API server failed or timed out and is tried again (a busy machine)",
 }  # fmt: skip
 
 _LINE = re.compile(r"\[(?P<level>warning|error|critical) *\] (?P<message>.*?)(?: +\[(?P<logger>[\w.]+)\]|$)")
@@ -46,11 +48,15 @@ def warning_kind(line: str) -> str | None:
     return _normal(found["message"])
 
 
+def _numbers(text: str) -> str:
+    """``text`` with each number (and ordinal: 1st, 2nd) as N."""
+    return re.sub(r"\d+(\.\d+)?(st|nd|rd|th)?\b", lambda m: "Nst" if m[2] else "N", text)
+
+
 def _normal(message: str) -> str:
-    message = re.sub(r"/\S+", "<path>", message)
-    message = re.sub(r"\d+(\.\d+)?", "N", message)
+    message = _numbers(re.sub(r"/\S+", "<path>", message))
     for known in KNOWN:
-        if message.startswith(re.sub(r"\d+(\.\d+)?", "N", known)):
+        if message.startswith(_numbers(known)):
             return known
     return message[:120]
 

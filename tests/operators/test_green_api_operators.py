@@ -529,7 +529,8 @@ def test_provider_info_declares_every_extension():
         "greenapi.triggers.green_api"
     ]
     assert [c["hook-class-name"] for c in info["connection-types"]] == [
-        "greenapi.hooks.green_api.GreenApiHook", "greenapi.hooks.green_api.GreenApiPartnerHook"
+        "greenapi.hooks.green_api.GreenApiHook", "greenapi.hooks.green_api.GreenApiLegacyHook",
+        "greenapi.hooks.green_api.GreenApiPartnerHook",
     ]
 
 

@@ -161,7 +161,10 @@ def test_a_partner_accounts_instances_are_watched_as_the_account_changes(make_pa
         return [*seen, created]
 
     start, gone, relisted, blocked, created = asyncio.run(scenario())
-    assert start is None and relisted is None
+    assert start is None
+    # A round in flight when the instance was deleted may see its 403 before the account is
+    # listed again (a loaded machine): only the deleted one may change there.
+    assert relisted is None or {c["conn_id"] for c in relisted["changes"]} == {account.key(second)}, relisted
     assert [c["conn_id"] for c in gone["changes"]] == [account.key(first)]
     # Watched: the first, the one listed both ways and the new one; the deleted one no longer.
     assert changes_of(blocked) == [(str(created), "authorized", "blocked")] and blocked["watched"] == 3
