@@ -41,6 +41,16 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names it."""
 
 
+class FieldError(ConfigError):
+    """A connection's field is invalid: ``field`` names it as the connection has it (``host``,
+    ``login``, ``password``, ``extra <key>``), ``problem`` says what is wrong with it, never
+    showing a token (an instances file names its own column with them: greenapi.instances)."""
+
+    def __init__(self, conn_id: str, field: str, problem: str, label: str | None = None) -> None:
+        super().__init__(f"Connection {conn_id}: {label or field} {problem}")
+        self.field, self.problem = field, problem
+
+
 @dataclass(frozen=True)
 class _Expected:
     """What a key's value must be, as its error message says it (numbers say it with their bounds)."""
@@ -287,6 +297,11 @@ class InstanceConfig:
     expired: bool = False
 
 
+def is_conn_id(value: Any) -> bool:
+    """Whether ``value`` can be a connection id of ``green_api_instances``."""
+    return isinstance(value, str) and bool(_CONN_ID.match(value))
+
+
 def _load_json(name: str, raw: str | Any) -> Any:
     if not isinstance(raw, str):
         return raw
@@ -437,7 +452,7 @@ def _timeout(conn_id: str, extra: dict[str, Any], key: str, default: float) -> f
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
-        raise ConfigError(f"Connection {conn_id}: extra {key} must be a number of seconds in (0, 600], got {value!r}")
+        raise FieldError(conn_id, f"extra {key}", f"must be a number of seconds in (0, 600], got {value!r}")
     return float(value)
 
 
@@ -447,10 +462,8 @@ def _dashboard_url(conn_id: str, extra: dict[str, Any]) -> str | None:
         return None
     parts = urlsplit(value.strip()) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"Connection {conn_id}: extra dashboard_url must be an http(s) address such as "
-            f"'https://airflow.example.org/green-api/', got {value!r}"
-        )
+        raise FieldError(conn_id, "extra dashboard_url", "must be an http(s) address such as "
+                         f"'https://airflow.example.org/green-api/', got {value!r}")  # fmt: skip
     return str(value).strip()
 
 
@@ -459,21 +472,21 @@ def expected_settings(conn_id: str, value: Any) -> dict[str, Any]:
     values they must keep (text, numbers, true/false). The error names the key, never a secret's value."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return {}
-    where = f"Connection {conn_id}: extra expected_settings"
+    field = "extra expected_settings"
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            raise FieldError(conn_id, field, f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a JSON object of getSettings keys and values, such as "
-                          f'{{"incomingWebhook": "yes"}}, got {type(value).__name__}')  # fmt: skip
+        raise FieldError(conn_id, field, "must be a JSON object of getSettings keys and values, such as "
+                         f'{{"incomingWebhook": "yes"}}, got {type(value).__name__}')  # fmt: skip
     for key, want in value.items():
         if not isinstance(key, str) or not key.strip():
-            raise ConfigError(f"{where} has an empty key")
+            raise FieldError(conn_id, field, "has an empty key")
         if want is None or isinstance(want, dict | list) or (isinstance(want, float) and not math.isfinite(want)):
-            raise ConfigError(f"{where}: key {key!r} must be text, a number or true/false, got "
-                              f"{'null' if want is None else type(want).__name__}")  # fmt: skip
+            raise FieldError(conn_id, field, f"key {key!r} must be text, a number or true/false, got "
+                             f"{'null' if want is None else type(want).__name__}")  # fmt: skip
     return dict(value)
 
 
@@ -485,11 +498,8 @@ def instance_config(
     url = _url(conn_id, "host", host, "https://7105.api.greenapi.com", "the instance's apiUrl")
     instance_id = (login or "").strip()
     if not _INSTANCE_ID.match(instance_id):
-        raise ConfigError(f"Connection {conn_id}: login must be the numeric idInstance, got {login!r}")
-    if not password or not password.strip():
-        raise ConfigError(f"Connection {conn_id}: password (apiTokenInstance) is empty")
-    if any(c in password for c in "/?#% \t\r\n"):
-        raise ConfigError(f"Connection {conn_id}: password (apiTokenInstance) contains characters a token never has")
+        raise FieldError(conn_id, "login", f"must be the numeric idInstance, got {login!r}")
+    _token(conn_id, password, "apiTokenInstance")
     return InstanceConfig(
         conn_id=conn_id,
         api_url=url,
@@ -523,17 +533,23 @@ def _url(conn_id: str, field_name: str, value: Any, example: str, what: str = "a
     url = (value or "").strip().rstrip("/") if isinstance(value, str | None) else ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(f"Connection {conn_id}: {field_name} must be {what} such as {example!r}, got {value!r}")
+        raise FieldError(conn_id, field_name, f"must be {what} such as {example!r}, got {value!r}")
     return url
+
+
+def _token(conn_id: str, password: str | None, what: str) -> None:
+    """A token is there and could be one; the error never shows it."""
+    label = f"password ({what})"
+    if not password or not password.strip():
+        raise FieldError(conn_id, "password", "is empty", label)
+    if any(c in password for c in "/?#% \t\r\n"):
+        raise FieldError(conn_id, "password", "contains characters a token never has", label)
 
 
 def partner_config(conn_id: str, host: str | None, password: str | None, extra: dict[str, Any]) -> PartnerConfig:
     """Check a Green API partner connection's fields; the error names the field, never the token."""
     url = _url(conn_id, "host", host, "https://api.green-api.com (the partnerApiUrl)")
-    if not password or not password.strip():
-        raise ConfigError(f"Connection {conn_id}: password (partnerToken) is empty")
-    if any(c in password for c in "/?#% \t\r\n"):
-        raise ConfigError(f"Connection {conn_id}: password (partnerToken) contains characters a token never has")
+    _token(conn_id, password, "partnerToken")
     api_url = _extra(extra, "api_url")
     api_url = _url(conn_id, "extra api_url", api_url, DEFAULT_INSTANCE_API_URL) if api_url else DEFAULT_INSTANCE_API_URL
     zone = _extra(extra, "time_zone") or DEFAULT_PARTNER_ZONE
