@@ -10,7 +10,8 @@ that Admin > Connections shows, edits and tests them. STDOUT carries ``unset NAM
 STDERR and never hold a password or a token.
 
 Values from the environment replace those of the same id in the database: ``.env`` is where they
-are set, and an edit made in the UI lasts until the next start.
+are set, and an edit made in the UI lasts until the next start. The instance list
+(``AIRFLOW_VAR_GREEN_API_INSTANCES``) is the exception: merged, never replaced (_merge_instances).
 
 Connections of the Green API type's former name, ``green_api`` (Airflow warns at every read of a
 type with "_"), become ``greenapi``: those given here and those already in the database.
@@ -21,8 +22,10 @@ from __future__ import annotations
 import os
 import sys
 
+from greenapi.domain.config import INSTANCES_VARIABLE
+
 CONN_PREFIX, VAR_PREFIX = "AIRFLOW_CONN_", "AIRFLOW_VAR_"
-# greenapi.hooks.green_api's CONN_TYPE and LEGACY_CONN_TYPE (not imported: this runs before any task)
+# greenapi.hooks.green_api's CONN_TYPE and LEGACY_CONN_TYPE (its import, with httpx and requests, is not needed here)
 CONN_TYPE, LEGACY_CONN_TYPE = "greenapi", "green_api"
 
 
@@ -65,6 +68,9 @@ def import_environment(environ: dict[str, str]) -> list[str]:
                 _say(f"connection {conn_id} ({new.conn_type}, {new.host or '-'}) is in Admin > Connections")
             else:
                 key = name[len(VAR_PREFIX):].lower()
+                if key == INSTANCES_VARIABLE:
+                    _merge_instances(environ[name], session)
+                    continue
                 Variable.set(key, environ[name], session=session)
                 _say(f"Variable {key} is in Admin > Variables")
         migrate_conn_type(session)
@@ -81,6 +87,15 @@ def migrate_conn_type(session) -> int:  # type: ignore[no-untyped-def]
     if moved:
         _say(f"{moved} connection(s) of type {LEGACY_CONN_TYPE} now have type {CONN_TYPE} (its new name)")
     return moved
+
+
+def _merge_instances(value: str, session) -> None:  # type: ignore[no-untyped-def]
+    """The list gains the entries of the environment's that it lacks and keeps its own: instances
+    added since the last start (python -m greenapi.instances, the UI) are not lost to the demo's
+    or the partner account's list, written again at each start."""
+    from greenapi.instances.stores import merge_env_list
+
+    _say(merge_env_list(value, session))
 
 
 def main() -> int:

@@ -1,12 +1,15 @@
 """A file of 100 instances imported into Airflow's real metadata database (PostgreSQL), as
 `make run` and the compose init do (``python -m greenapi.instances add --metadata-db``), in this
 test process: the connections and the list are written once, a second import changes no row, a
-bad row is refused by line and column with nothing written, and no token is printed or logged."""
+bad row is refused by line and column with nothing written, and no token is printed or logged.
+Then the demo's list, written again at each start (scripts/import_env.py), merged, not replaced."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,6 +21,7 @@ from greenapi.instances.__main__ import main
 from tests.conftest import require_env
 from tests.instances.conftest import csv_of, new_token
 
+ROOT = Path(__file__).resolve().parents[2]
 IDS = [f"11020{n:05d}" for n in range(1, 101)]
 URL = "https://7105.api.greenapi.com"
 BEFORE = ["green_api_mine", {"partner": "green_api_partner", "type": "whatsapp"}]  # what the list had
@@ -119,3 +123,30 @@ def test_a_file_of_100_instances_is_imported_once_and_a_bad_row_writes_nothing(m
 
     printed = first.out + first.err + second.out + second.err + third.out + third.err + caplog.text
     assert not [t for t in tokens if t in printed]
+
+
+def load_import_env() -> Any:
+    spec = importlib.util.spec_from_file_location("import_env", ROOT / "scripts" / "import_env.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_demos_list_written_at_each_start_keeps_the_instances_added_since(metadata_db, capfd):
+    """make run's demo (and a partner account in .env) gives AIRFLOW_VAR_GREEN_API_INSTANCES at
+    each start: the instances added since (here one, by an import) are not lost to it."""
+    demo = ["green_api_default", "green_api_flaky", {"partner": "green_api_partner"}]
+    import_environment = load_import_env().import_environment
+    environ = {"AIRFLOW_VAR_GREEN_API_INSTANCES": json.dumps(demo)}
+    import_environment(environ)  # the first start
+    assert stored()[1] == demo
+    set_variable([*demo, "green_api_1102000001"])  # an instance added since
+    import_environment(environ)  # the next start
+    assert stored()[1] == [*demo, "green_api_1102000001"]
+    set_variable(["green_api_1102000001"])  # the demo's entries taken out in the UI come back, after
+    import_environment(environ)
+    assert stored()[1] == ["green_api_1102000001", *demo]
+    said = capfd.readouterr().err
+    assert "Variable green_api_instances is in Admin > Variables (3 entries added, 0 kept)" in said
+    assert "(0 entries added, 4 kept)" in said and "(3 entries added, 1 kept)" in said

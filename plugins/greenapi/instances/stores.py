@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 
 from greenapi.domain.config import INSTANCES_VARIABLE
-from greenapi.instances.plan import ConnFields, Plan
+from greenapi.instances.plan import ConnFields, Plan, merge_list
 from greenapi.instances.source import InstancesError, conceal
 
 if TYPE_CHECKING:
@@ -105,6 +105,29 @@ class MetadataDb:
         if plan.variable is not None:
             Variable.set(INSTANCES_VARIABLE, plan.variable, session=self.session)
         self.session.flush()
+
+
+def merge_env_list(value: str, session: Session) -> str:
+    """Variable green_api_instances gets the entries of ``value`` (an AIRFLOW_VAR_GREEN_API_INSTANCES)
+    that it lacks, and keeps all of its own: instances added since the last start stay. Where the
+    Variable or ``value`` is unusable, ``value`` replaces it, as before (a bad value is then named
+    by the DAGs' first task). Returns what to say (the list holds no secret)."""
+    from airflow.models.variable import Variable
+
+    store = MetadataDb(session)
+    current = store.variable()
+    try:
+        additions = json.loads(value)
+        if not isinstance(additions, list):
+            raise ValueError(f"AIRFLOW_VAR_{INSTANCES_VARIABLE.upper()} is not a JSON list")
+        entries, added = merge_list(current, additions)
+    except ValueError as exc:  # ConfigError and JSONDecodeError are ValueErrors
+        Variable.set(INSTANCES_VARIABLE, value, session=session)
+        return f"Variable {INSTANCES_VARIABLE} is in Admin > Variables (replaced: {exc})"
+    if added:
+        store.apply(Plan(variable=json.dumps(entries, ensure_ascii=False)))
+    return "; ".join([*store.notes, f"Variable {INSTANCES_VARIABLE} is in Admin > Variables "
+                                    f"({len(added)} entries added, {len(entries) - len(added)} kept)"])  # fmt: skip
 
 
 class RestApi:
