@@ -42,6 +42,9 @@ if [ -n "${AIRFLOW_CONN_GREEN_API_DEFAULT:-}${GREEN_API_TOKEN:-}" ] || green_api
 fi
 export AIRFLOW_CONN_GREEN_API_DB="$GREEN_API_DB_URL"
 python "$here/import_env.py" > /dev/null
+# Then the instances of the project's instances.csv or .yaml (GREEN_API_INSTANCES_FILE, relative to
+# the project folder, mounted read-only here), merged with the list.
+green_api_import_instances "${GREEN_API_PROJECT_DIR:-/opt/airflow/project}"
 
 # The simple auth manager reads the UI logins from this file (shared volume, never in the image).
 umask 077

@@ -54,3 +54,17 @@ green_api_alerts_connection() {
     export AIRFLOW_CONN_GREEN_API_ALERTS
   fi
 }
+
+green_api_import_instances() {  # DIR (the env file's): an instances file (GREEN_API_INSTANCES_FILE, a path
+  # relative to DIR, else DIR's instances.csv, instances.yaml or instances.yml), if any, into Airflow's
+  # metadata database: connections and list merged with what is there (docs/configuration.md)
+  local file=${GREEN_API_INSTANCES_FILE:-} found
+  if [ -n "$file" ]; then
+    case "$file" in /*) ;; *) file="$1/$file" ;; esac
+  else
+    for found in "$1/instances.csv" "$1/instances.yaml" "$1/instances.yml"; do
+      if [ -f "$found" ]; then file=$found; break; fi
+    done
+  fi
+  if [ -n "$file" ]; then "$PY" -m greenapi.instances add --metadata-db "$file"; fi
+}

@@ -102,6 +102,9 @@ airflow db migrate > "$AIRFLOW_HOME/logs/db-migrate.log" 2>&1 || { tail -20 "$AI
 # lists, edits and tests them; the environment variables are dropped so that they win no more.
 unsets=$("$PY" scripts/import_env.py)
 eval "$unsets"
+# Then the instances of instances.csv or .yaml beside the env file (GREEN_API_INSTANCES_FILE), merged
+# with the list: a test's env file elsewhere never picks up this checkout's own.
+green_api_import_instances "$(dirname "$ENV_FILE")"
 
 if [ "$UI_HOST" = 127.0.0.1 ] || [ "$UI_HOST" = localhost ]; then
   reach="only from this machine (UI_HOST=0.0.0.0 make run opens it to the network)"

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -225,11 +226,19 @@ def test_init_puts_the_env_settings_into_airflows_database_and_migrates_the_heal
         conn.execute(f'DROP DATABASE IF EXISTS "{health}" WITH (FORCE)')
     (tmp_path / "airflow" / "logs").mkdir(parents=True)
     token = "TOKEN-SECRET-" + os.urandom(8).hex()
+    # The project folder (mounted read-only in airflow-init) with its instances.yaml, holding tokens as
+    # a user's does: outside the folders the suite's leak scan reads.
+    project = Path(tempfile.mkdtemp(prefix="green-api-project-"))
+    file_tokens = ["TOKEN-SECRET-" + os.urandom(8).hex() for _ in range(2)]
+    (project / "instances.yaml").write_text(
+        f"- {{id: 7105000101, token: {file_tokens[0]}, api_url: 'https://7105.api.greenapi.com', name: Shop 1}}\n"
+        f"- {{id: 7105000102, token: {file_tokens[1]}, api_url: 'https://7105.api.greenapi.com', conn_id: shop_two}}\n")
+    fernet_key = Fernet.generate_key().decode()
     env = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
-        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__API_AUTH__JWT_SECRET": "j" * 40,
@@ -240,18 +249,32 @@ def test_init_puts_the_env_settings_into_airflows_database_and_migrates_the_heal
         "GREEN_API_DB_URL": f"{server}/{health}",
         "GREEN_API_URL": "https://7105.api.greenapi.com", "GREEN_API_INSTANCE_ID": "7105000001", "GREEN_API_TOKEN": token,
         "AIRFLOW_VAR_GREEN_API_INSTANCES": '["green_api_default"]',
+        "GREEN_API_PROJECT_DIR": str(project),
     }
     require_env("GREEN_API_DB_URL")
-    done = subprocess.run(["bash", str(ROOT / "docker/init.sh")], env=env, capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run(["bash", str(ROOT / "docker/init.sh")], env=env, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "airflow-init: ready" in done.stdout and token not in done.stdout + done.stderr
+    assert f"{project}/instances.yaml: 2 instance(s): 2 added" in done.stdout
+    assert not [t for t in file_tokens if t in done.stdout + done.stderr]
     with psycopg.connect(metadata_url) as conn:
         conns = conn.execute("SELECT conn_id, conn_type, login, is_encrypted, password FROM connection ORDER BY 1").fetchall()
-        variables = conn.execute("SELECT key FROM variable").fetchall()
-    assert [c[:4] for c in conns] == [("green_api_db", "postgres", "postgres", False),
-                                      ("green_api_default", "greenapi", "7105000001", True)]  # fmt: skip
-    assert token not in conns[1][4]  # encrypted with the deployment's Fernet key
-    assert variables == [("green_api_instances",)]
+        variables = conn.execute("SELECT key, val FROM variable").fetchall()
+    from greenapi.hooks.green_api import GreenApiHook
+
+    assert [c[:4] for c in conns] == [("green_api_7105000101", GreenApiHook.conn_type, "7105000101", True),
+                                      ("green_api_db", "postgres", "postgres", False),
+                                      ("green_api_default", "greenapi", "7105000001", True),
+                                      ("shop_two", GreenApiHook.conn_type, "7105000102", True)]  # fmt: skip
+    assert not [c for c in conns for t in [token, *file_tokens] if c[4] and t in c[4]]  # encrypted with the Fernet key
+    # The .env's list, then the file's instances.
+    assert [key for key, _ in variables] == ["green_api_instances"]
+    assert json.loads(Fernet(fernet_key.encode()).decrypt(variables[0][1].encode())) == [
+        "green_api_default", "green_api_7105000101", "shop_two"]  # fmt: skip
     with psycopg.connect(f"{server}/{health}") as conn:
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] >= 5
     assert json.loads((tmp_path / "auth" / "passwords.json").read_text()) == {"admin": "a-long-enough-password"}
