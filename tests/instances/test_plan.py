@@ -157,3 +157,14 @@ def test_the_listing_shows_ids_names_and_hosts_never_a_token():
         ["1101000002", "green_api_1101000002", "Shop", "2", "7105.api.greenapi.com", "no"],
     ]
     assert all("tok" not in line for line in lines)
+
+
+def test_a_connection_of_the_former_type_name_is_one_of_ours():
+    """An Airflow not restarted since the type became ``greenapi`` still holds ``green_api``
+    connections: the CLI reads them as its own, so a second import changes nothing."""
+    from greenapi.instances.__main__ import _renamed
+
+    first = plan_add([row(1)], "greenapi", {}, None, "instances.csv")
+    stored = {c.conn_id: replace(c, conn_type="green_api") for c in first.writes}
+    again = plan_add([row(1)], "greenapi", _renamed(stored, "greenapi"), first.variable, "instances.csv")
+    assert again.writes == () and again.counts["unchanged"] == 1, again.report

@@ -14,9 +14,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from greenapi.instances.plan import listing, plan_add, plan_remove
+from greenapi.instances.plan import ConnFields, listing, plan_add, plan_remove
 from greenapi.instances.source import InstancesError, conceal, read_instances
 from greenapi.instances.stores import MetadataDb, RestApi, Store
 
@@ -27,6 +28,14 @@ def _conn_type() -> str:
     from greenapi.hooks.green_api import GreenApiHook
 
     return GreenApiHook.conn_type
+
+
+def _renamed(current: dict[str, ConnFields], conn_type: str) -> dict[str, ConnFields]:
+    """The connections, those of the type's former name (``green_api``, migrated at each start) read
+    as of its new one: an Airflow not restarted since still holds them, and they are ours."""
+    from greenapi.hooks.green_api import LEGACY_CONN_TYPE
+
+    return {k: replace(c, conn_type=conn_type) if c.conn_type == LEGACY_CONN_TYPE else c for k, c in current.items()}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +91,7 @@ def run(args: argparse.Namespace) -> list[str]:
     conn_type = _conn_type()
     try:
         with _store(args) as store:
-            current, variable = store.connections(), store.variable()
+            current, variable = _renamed(store.connections(), conn_type), store.variable()
             if args.command == "list":
                 return [*store.notes, *listing(current, variable, conn_type)]
             if args.command == "add":
