@@ -52,6 +52,11 @@ def _instance_type(hook_class: str, hook_name: str, conn_type: str) -> dict[str,
         },
         "conn-fields": {
             **_instance_fields(""),
+            "name": {
+                "label": "Name",
+                "description": "How people call the instance, beside its id in alerts (tasks get no Description)",
+                "schema": {"type": ["string", "null"]},
+            },
             "expected_settings": {
                 "label": "Expected settings (JSON)",
                 "description": ('getSettings keys the instance must keep, e.g. {"incomingWebhook": "yes", '

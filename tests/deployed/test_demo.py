@@ -84,10 +84,10 @@ def test_the_demo_runs_its_first_check_and_ui_host_opens_the_ui_to_the_network(t
             rows = conn.execute("SELECT instance_id, status, instance_name FROM green_api_health_logs"
                                 " WHERE run_id = %s ORDER BY instance_id", (run[0],)).fetchall()  # fmt: skip
         # The demo's small partner account: three instances with no connection each, named by the account.
-        # The file's instances are checked from the first run, unnamed: a task never gets a connection's
-        # description (Airflow's Execution API leaves it out).
+        # The file's instances are checked from the first run, named: the file's name is also the
+        # connection's extra "name" (a task never gets a connection's description).
         assert rows == [("1101000001", "healthy", None), ("1101000002", "unhealthy", None),
-                        ("1101000081", "healthy", None), ("1101000082", "healthy", None),
+                        ("1101000081", "healthy", "Shop 1"), ("1101000082", "healthy", "Shop 2"),
                         ("1101100001", "healthy", "Client 001"), ("1101100002", "healthy", "Client 002"),
                         ("1101100003", "healthy", "Client 003")]  # fmt: skip
         messages = requests.get(f"http://127.0.0.1:{sim_port}/_sim/messages", timeout=10).json()

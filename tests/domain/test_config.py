@@ -210,3 +210,12 @@ def test_the_shards_a_check_task_cuts_for_itself_cover_each_instance_once():
             assert max(map(len, parts)) - min(map(len, parts)) <= 1
     assert instances_digest(["a", "b"]) != instances_digest(["b", "a"]) != instances_digest(["a"])
     assert len(instances_digest([f"x{n}" for n in range(1000)])) == 16
+
+
+def test_an_instance_is_named_by_its_description_or_by_its_extra_name():
+    """A task under the scheduler gets no description (Airflow's execution API leaves it out): the
+    extra "name" names the instance there, and the description wins where both are given."""
+    url = "https://7105.api.greenapi.com"
+    assert instance_config("c", url, "1101", "tok", {"name": " Shop Paris "}).name == "Shop Paris"
+    assert instance_config("c", url, "1101", "tok", {"name": "x"}, "Shop Lyon").name == "Shop Lyon"
+    assert instance_config("c", url, "1101", "tok", {}).name is None

@@ -509,7 +509,9 @@ def instance_config(
         reboot_timeout=_timeout(conn_id, extra, "reboot_timeout", 30.0),
         send_timeout=_timeout(conn_id, extra, "send_timeout", 20.0),
         expected_settings=expected_settings(conn_id, _extra(extra, "expected_settings")),
-        name=(description or "").strip()[:200] or None,
+        # The description shows in Admin > Connections, but a task under the scheduler gets no
+        # description through Airflow's execution API: the extra "name" reaches it.
+        name=(description or str(_extra(extra, "name") or "")).strip()[:200] or None,
     )
 
 

@@ -61,7 +61,9 @@ def digest(conn_id: str, token: str, extra: Mapping[str, Any]) -> str:
 
 def connection_of(row: InstanceRow, conn_type: str) -> ConnFields:
     """The connection an instance of the file becomes."""
-    extra = {**row.extra, DIGEST_EXTRA: digest(row.conn_id, row.token, row.extra)}
+    # The name also as an extra: a task under the scheduler gets no connection description.
+    named = {**row.extra, "name": row.name} if row.name else dict(row.extra)
+    extra = {**named, DIGEST_EXTRA: digest(row.conn_id, row.token, named)}
     return ConnFields(row.conn_id, conn_type, row.api_url, row.instance_id, row.token, row.name, extra)
 
 
