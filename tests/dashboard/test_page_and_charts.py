@@ -49,6 +49,16 @@ def test_chart_draws_points_bars_and_marks_in_place():
     assert "2 failing" in svg and "2 reboot(s), 1 succeeded" in svg and "1 alert(s) delivered, opening" in svg
 
 
+def test_the_legend_has_a_row_of_its_own_above_the_marks():  # not on the last alert's triangle
+    last = {"at": NOW - timedelta(minutes=1), "count": 1, "ok": 1, "kinds": ["opening"], "instances": ["1"]}
+    svg = _svg([], [last], [last])
+    legend = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}text[@class='legend end']")
+    assert "".join(legend.itertext()) == "— mean response time▮ failing checks┆ reboot▼ alert delivered"
+    [triangle] = re.findall(r'<path d="M[\d.]+,([\d.]+) ', svg)
+    [reboot] = re.findall(r'<line x1="[\d.]+" y1="([\d.]+)" [^>]*class="reboot"', svg)
+    assert float(legend.get("y")) + 4 < min(float(triangle), float(reboot))  # 11 px type: its descent < 4
+
+
 def test_gaps_in_response_times_break_the_line():
     at = NOW - timedelta(hours=1)
     buckets = [{"at": at + timedelta(minutes=5 * n), "mean_ms": None if n == 2 else 100, "failing": 0}

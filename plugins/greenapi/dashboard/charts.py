@@ -19,16 +19,19 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from zoneinfo import ZoneInfo
 
-WIDTH, HEIGHT = 960, 262
-LEFT, RIGHT, TOP = 56, 12, 34  # the title's row above TOP, the alert marks just under it
-TITLE_Y = 14
-LINE_PANEL = (TOP, 142)  # y range of the response-time panel
-BAR_PANEL = (162, 226)  # y range of the failing-checks panel
-AXIS_Y = 244
+# Drawn about 1:1 at half of a 1,400-pixel-wide page, where the page puts two charts side by side.
+WIDTH, HEIGHT = 720, 270
+# Rows from the top: the title, the legend, then the alert marks just above TOP: marks are drawn
+# from LEFT to WIDTH - RIGHT and from TOP - 8 to the panels' bottom, text stays out of that area.
+LEFT, RIGHT, TOP = 56, 12, 42
+TITLE_Y, LEGEND_Y = 14, 29
+LINE_PANEL = (TOP, 150)  # y range of the response-time panel
+BAR_PANEL = (170, 234)  # y range of the failing-checks panel
+AXIS_Y = 252
 # The queue chart: one panel, the same width and time axis.
-QUEUE_HEIGHT = 150
-QUEUE_PANEL = (TOP, 114)
-QUEUE_AXIS_Y = 132
+QUEUE_HEIGHT = 158
+QUEUE_PANEL = (TOP, 122)
+QUEUE_AXIS_Y = 140
 
 
 # Data covering this share of a window fills it (its first bucket may start a little after the window).
@@ -162,7 +165,8 @@ def timeline(
                          # the current bucket ends now, at the right edge
                          "width": max(1.0, min(bar_width, WIDTH - RIGHT - x))})
     return ENV.get_template("chart.svg").render(
-        title=title, width=WIDTH, height=HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y, axis_y=AXIS_Y,
+        title=title, width=WIDTH, height=HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y, legend_y=LEGEND_Y,
+        axis_y=AXIS_Y,
         line_top=l0, line_bottom=l1, bar_top=b0, bar_bottom=b1, top_ms=top_ms, top_fail=top_fail, ticks=ticks,
         lines=[points for points in lines if points], bars=bars,
         reboots=[{**r, "x": frame.x(r["at"] + mark_bucket / 2), "when": when(r["at"]), "names": named(r)}
@@ -205,6 +209,6 @@ def queue_chart(
     ticks = [{"x": x, "label_x": min(max(x, LEFT), WIDTH - 16), "label": label} for x, label in _ticks(frame, zone)]
     return ENV.get_template("queue.svg").render(
         title=title, width=WIDTH, height=QUEUE_HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y,
-        axis_y=QUEUE_AXIS_Y, top_y=q0, bottom_y=q1, top=top, threshold=threshold, threshold_y=y(threshold),
+        legend_y=LEGEND_Y, axis_y=QUEUE_AXIS_Y, top_y=q0, bottom_y=q1, top=top, threshold=threshold, threshold_y=y(threshold),
         ticks=ticks, lines=lines, high=high,
     )
