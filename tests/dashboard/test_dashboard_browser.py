@@ -151,15 +151,19 @@ def test_an_alert_link_without_a_session_goes_through_login_to_a_fresh_dashboard
     browser.save_screenshot(str(SHOTS / "dashboard-fresh.png"))
 
 
+def _generate_history(instances: int, days: int) -> str:
+    """scripts/generate_history.py's checks every 5 minutes with outages, reboots and alerts; its output."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_history.py"), "--db-url", os.environ["GREEN_API_DB_URL"],
+         "--instances", str(instances), "--days", str(days)], capture_output=True, text=True, check=True,
+    ).stdout
+
+
 def test_support_opens_the_dashboard_from_airflows_navigation_and_filters(api_server, browser, db):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    history = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_history.py"), "--db-url", os.environ["GREEN_API_DB_URL"],
-         "--instances", "4", "--days", "3"], capture_output=True, text=True, check=True,
-    )
-    assert "checks: 3,460" in history.stdout  # 4 instances x (3 days x 288 + 1)
+    assert "checks: 3,460" in _generate_history(4, 3)  # 4 instances x (3 days x 288 + 1)
 
     browser.get(api_server + "/")
     _log_in(browser)
@@ -287,3 +291,78 @@ def test_support_finds_instances_among_a_thousand(api_server, browser, db):
     browser.find_element(By.LINK_TEXT, "next ›").click()
     _wait(lambda: shown() == "instances 51–100 of 1,000")
     assert "page 2 of 20" in _text(browser, "#fleet-pager")
+
+
+# Where the page puts things in the window: the charts (both, side by side), the elements that must
+# keep to one line and have more (their text's boxes spread over more than a line's height), how far
+# the page and the instance list reach past the window's width, and the 24 h chart's text boxes that
+# cross a mark (an alert's triangle, a reboot's line).
+LAYOUT = """
+const oneLine = el => {
+  const range = document.createRange(); range.selectNodeContents(el);
+  const boxes = Array.from(range.getClientRects()).filter(b => b.width > 0);
+  const style = getComputedStyle(el), line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+  return !boxes.length || Math.max(...boxes.map(b => b.bottom)) - Math.min(...boxes.map(b => b.top)) < 1.5 * line;
+};
+const charts = ['chart-24h', 'chart-30d'].map(id => document.getElementById(id).getBoundingClientRect());
+const root = document.documentElement;
+const svg = document.getElementById('chart-24h').contentDocument;
+const boxes = css => Array.from(svg.querySelectorAll(css)).map(e => [e.textContent, e.getBBox()]);
+const crosses = (a, b) => a.x <= b.x + b.width && b.x <= a.x + a.width && a.y <= b.y + b.height && b.y <= a.y + a.height;
+const marks = boxes('path.alert, line.reboot');
+return {
+  fold: innerHeight, width: innerWidth,
+  charts_top: Math.min(...charts.map(c => c.top)) + scrollY, charts_bottom: Math.max(...charts.map(c => c.bottom)) + scrollY,
+  wrapped: Array.from(document.querySelectorAll(arguments[0])).filter(e => !oneLine(e)).map(e => e.textContent),
+  page_overflow: root.scrollWidth - root.clientWidth,
+  list_overflow: document.getElementById('instances').getBoundingClientRect().right - root.clientWidth,
+  alerts: svg.querySelectorAll('path.alert').length,
+  text_on_marks: boxes('text').filter(([, t]) => marks.some(([, m]) => crosses(t, m))).map(([text]) => text),
+};
+"""
+# What keeps to one line: badges, the summary's figures, percentages and times, column heads.
+ONE_LINE = ('.badge, .tile b, th, td[data-field^="uptime"], td[data-field="mean_24h"], td[data-field="p95_24h"],'
+            ' td[data-field="last_response"]')
+
+
+def _layout(driver: Any) -> dict[str, Any]:
+    """LAYOUT of the dashboard once its charts are drawn, the page at its top."""
+    driver.refresh()
+    _wait(lambda: driver.execute_script(
+        "return Array.from(document.querySelectorAll('object.chart'))"
+        ".every(o => o.contentDocument && o.contentDocument.querySelector('svg'));"))
+    return dict(driver.execute_script(LAYOUT, ONE_LINE))
+
+
+def test_the_summary_and_the_charts_stay_above_the_fold_whatever_the_fleet(api_server, browser, db):
+    """In a 1,400 x 900 window, with 32 and then 1,000 instances: the charts are whole in view, at the
+    same height; no badge, figure or column head wraps; nothing reaches past the window's width; no
+    text of a chart lies on an alert's mark or a reboot's, the last ones included."""
+    from tests.dashboard.test_fleet import log_fleet
+
+    _generate_history(32, 1)
+    # A reboot and an alert a minute ago: marks at the right edge, where a legend is drawn.
+    log_check(db, "77000000001", 1, "rebooted", reboot=True)
+    db.execute("INSERT INTO green_api_alert_deliveries (instance_id, run_id, message_kind, recipient, channel, ok)"
+               " VALUES ('77000000001', 'r', 'opening', '33600000001@c.us', 'whatsapp', true)")
+    browser.set_window_size(1400, 900)
+    frame = browser.execute_script("return [outerWidth - innerWidth, outerHeight - innerHeight];")
+    browser.set_window_size(1400 + frame[0], 900 + frame[1])
+    browser.get(dashboard_link(api_server))
+    _log_in(browser)
+    _wait(lambda: _text(browser, "h1") == "Green API health")
+    shown = {}
+    for fleet in (32, 1000):
+        if fleet == 1000:  # 11000000001...: 1,000 instances with the 32 of the history, the first one
+            log_fleet(db, 1000 - 32)  # shown (11000000007, critical_failure) with an incident open
+            db.execute("INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at)"
+                       " VALUES ('11000000007', 'instance_not_authorized', 'critical', now())")
+        layout = shown[fleet] = _layout(browser)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / f"dashboard-fold-{fleet}.png"))
+        assert (layout["width"], layout["fold"]) == (1400, 900)
+        assert layout["charts_bottom"] <= layout["fold"], (fleet, layout)
+        assert layout["wrapped"] == [], (fleet, layout)
+        assert (layout["page_overflow"], max(0, layout["list_overflow"])) == (0, 0), (fleet, layout)
+        assert layout["alerts"] and layout["text_on_marks"] == [], (fleet, layout)
+    assert shown[32]["charts_top"] == shown[1000]["charts_top"]
