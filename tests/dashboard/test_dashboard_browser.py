@@ -295,8 +295,8 @@ def test_support_finds_instances_among_a_thousand(api_server, browser, db):
 
 # Where the page puts things in the window: the charts (both, side by side), the elements that must
 # keep to one line and have more (their text's boxes spread over more than a line's height), how far
-# the page and the instance list reach past the window's width, and the 24 h chart's text boxes that
-# cross a mark (an alert's triangle, a reboot's line).
+# the page and the instance list reach past the window's width, the 24 h chart's text boxes that
+# cross a mark (an alert's triangle, a reboot's line), and the charts' texts cut at their edges.
 LAYOUT = """
 const oneLine = el => {
   const range = document.createRange(); range.selectNodeContents(el);
@@ -310,6 +310,11 @@ const svg = document.getElementById('chart-24h').contentDocument;
 const boxes = css => Array.from(svg.querySelectorAll(css)).map(e => [e.textContent, e.getBBox()]);
 const crosses = (a, b) => a.x <= b.x + b.width && b.x <= a.x + a.width && a.y <= b.y + b.height && b.y <= a.y + a.height;
 const marks = boxes('path.alert, line.reboot');
+const cut = Array.from(document.querySelectorAll('object.chart')).flatMap(o => {
+  const d = o.contentDocument, width = d.documentElement.viewBox.baseVal.width;
+  return Array.from(d.querySelectorAll('text')).filter(t => t.getBBox().x < 0 || t.getBBox().x + t.getBBox().width > width)
+    .map(t => t.textContent);
+});
 return {
   fold: innerHeight, width: innerWidth,
   charts_top: Math.min(...charts.map(c => c.top)) + scrollY, charts_bottom: Math.max(...charts.map(c => c.bottom)) + scrollY,
@@ -318,6 +323,7 @@ return {
   list_overflow: document.getElementById('instances').getBoundingClientRect().right - root.clientWidth,
   alerts: svg.querySelectorAll('path.alert').length,
   text_on_marks: boxes('text').filter(([, t]) => marks.some(([, m]) => crosses(t, m))).map(([text]) => text),
+  text_cut: cut,
 };
 """
 # What keeps to one line: badges, the summary's figures, percentages and times, column heads.
@@ -337,7 +343,7 @@ def _layout(driver: Any) -> dict[str, Any]:
 def test_the_summary_and_the_charts_stay_above_the_fold_whatever_the_fleet(api_server, browser, db):
     """In a 1,400 x 900 window, with 32 and then 1,000 instances: the charts are whole in view, at the
     same height; no badge, figure or column head wraps; nothing reaches past the window's width; no
-    text of a chart lies on an alert's mark or a reboot's, the last ones included."""
+    text of a chart lies on an alert's mark or a reboot's, the last ones included, or is cut."""
     from tests.dashboard.test_fleet import log_fleet
 
     _generate_history(32, 1)
@@ -364,5 +370,5 @@ def test_the_summary_and_the_charts_stay_above_the_fold_whatever_the_fleet(api_s
         assert layout["charts_bottom"] <= layout["fold"], (fleet, layout)
         assert layout["wrapped"] == [], (fleet, layout)
         assert (layout["page_overflow"], max(0, layout["list_overflow"])) == (0, 0), (fleet, layout)
-        assert layout["alerts"] and layout["text_on_marks"] == [], (fleet, layout)
+        assert layout["alerts"] and (layout["text_on_marks"], layout["text_cut"]) == ([], []), (fleet, layout)
     assert shown[32]["charts_top"] == shown[1000]["charts_top"]

@@ -59,6 +59,20 @@ def test_the_legend_has_a_row_of_its_own_above_the_marks():  # not on the last a
     assert float(legend.get("y")) + 4 < min(float(triangle), float(reboot))  # 11 px type: its descent < 4
 
 
+@pytest.mark.parametrize(("title", "squeezed"), [
+    ("Last 24 hours, 5 min buckets, times in Europe/Paris", False),
+    ("Outgoing queue: Last 1 hour (all the data so far; the full window is 24 hours), 5 min buckets, times in"
+     " America/Argentina/Buenos_Aires — 1101000001", True),
+])
+def test_a_long_title_is_squeezed_into_the_chart_not_cut(title, squeezed):
+    for svg in (charts.timeline(title=title, frame=charts.Frame(NOW - timedelta(hours=24), NOW), buckets=[],
+                                bucket=timedelta(minutes=5), reboots=[], alerts=[], mark_bucket=timedelta(minutes=15),
+                                zone=PARIS), _queue_svg([], title=title)):
+        text = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}text[@class='chart-title']")
+        assert text.text == title
+        assert text.get("textLength") == (f"{charts.WIDTH - charts.LEFT - charts.RIGHT}" if squeezed else None)
+
+
 def test_gaps_in_response_times_break_the_line():
     at = NOW - timedelta(hours=1)
     buckets = [{"at": at + timedelta(minutes=5 * n), "mean_ms": None if n == 2 else 100, "failing": 0}
@@ -233,8 +247,8 @@ def test_a_full_window_is_titled_as_such():
 # --- the readings of an authorized instance, and the outgoing queue ----------------------------------
 
 
-def _queue_svg(buckets, threshold=50):
-    return charts.queue_chart(title="q", frame=charts.Frame(NOW - timedelta(hours=24), NOW), buckets=buckets,
+def _queue_svg(buckets, threshold=50, title="q"):
+    return charts.queue_chart(title=title, frame=charts.Frame(NOW - timedelta(hours=24), NOW), buckets=buckets,
                               bucket=timedelta(minutes=5), threshold=threshold, zone=PARIS)
 
 

@@ -28,6 +28,9 @@ TITLE_Y, LEGEND_Y = 14, 29
 LINE_PANEL = (TOP, 150)  # y range of the response-time panel
 BAR_PANEL = (170, 234)  # y range of the failing-checks panel
 AXIS_Y = 252
+# A title's character is about this wide (12 px bold, in the chart's units): a longer title (a long
+# time zone, an instance's id) is squeezed into the chart's width rather than cut at its edge.
+TITLE_CHAR = 6.8
 # The queue chart: one panel, the same width and time axis.
 QUEUE_HEIGHT = 158
 QUEUE_PANEL = (TOP, 122)
@@ -64,6 +67,12 @@ class Frame:
         span = (self.until - self.since).total_seconds() or 1.0
         share = (at - self.since).total_seconds() / span
         return LEFT + max(0.0, min(1.0, share)) * (WIDTH - LEFT - RIGHT)
+
+
+def title_length(title: str) -> float | None:
+    """The width to squeeze ``title`` into (its ``textLength``), or None when it fits as it is."""
+    room = WIDTH - LEFT - RIGHT
+    return room if len(title) * TITLE_CHAR > room else None
 
 
 def _nice_max(value: float) -> float:
@@ -165,7 +174,8 @@ def timeline(
                          # the current bucket ends now, at the right edge
                          "width": max(1.0, min(bar_width, WIDTH - RIGHT - x))})
     return ENV.get_template("chart.svg").render(
-        title=title, width=WIDTH, height=HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y, legend_y=LEGEND_Y,
+        title=title, title_length=title_length(title), width=WIDTH, height=HEIGHT, left=LEFT, right=RIGHT,
+        title_y=TITLE_Y, legend_y=LEGEND_Y,
         axis_y=AXIS_Y,
         line_top=l0, line_bottom=l1, bar_top=b0, bar_bottom=b1, top_ms=top_ms, top_fail=top_fail, ticks=ticks,
         lines=[points for points in lines if points], bars=bars,
@@ -208,7 +218,8 @@ def queue_chart(
                          "when": b["at"].astimezone(zone).strftime("%d/%m %H:%M")})
     ticks = [{"x": x, "label_x": min(max(x, LEFT), WIDTH - 16), "label": label} for x, label in _ticks(frame, zone)]
     return ENV.get_template("queue.svg").render(
-        title=title, width=WIDTH, height=QUEUE_HEIGHT, left=LEFT, right=RIGHT, title_y=TITLE_Y,
+        title=title, title_length=title_length(title), width=WIDTH, height=QUEUE_HEIGHT, left=LEFT, right=RIGHT,
+        title_y=TITLE_Y,
         legend_y=LEGEND_Y, axis_y=QUEUE_AXIS_Y, top_y=q0, bottom_y=q1, top=top, threshold=threshold, threshold_y=y(threshold),
         ticks=ticks, lines=lines, high=high,
     )
