@@ -346,7 +346,13 @@ def test_the_summary_and_the_charts_stay_above_the_fold_whatever_the_fleet(api_s
     text of a chart lies on an alert's mark or a reboot's, the last ones included, or is cut."""
     from tests.dashboard.test_fleet import log_fleet
 
-    _generate_history(32, 1)
+    _generate_history(31, 1)
+    # Listed first, a partner account's instance with a long connection id, failing, its incident open.
+    db.execute("INSERT INTO green_api_health_logs (checked_at, status, instance_id, connection_id, dag_id, run_id,"
+               " api_host, instance_name) VALUES (now(), 'critical_failure', '11000000000', 'green_api_partner/"
+               "11000000000', 'green_api_health_check', 'r', '7100.api.greenapi.com', 'Client 000')")
+    db.execute("INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at)"
+               " VALUES ('11000000000', 'instance_not_authorized', 'critical', now())")
     # A reboot and an alert a minute ago: marks at the right edge, where a legend is drawn.
     log_check(db, "77000000001", 1, "rebooted", reboot=True)
     db.execute("INSERT INTO green_api_alert_deliveries (instance_id, run_id, message_kind, recipient, channel, ok)"
@@ -359,10 +365,8 @@ def test_the_summary_and_the_charts_stay_above_the_fold_whatever_the_fleet(api_s
     _wait(lambda: _text(browser, "h1") == "Green API health")
     shown = {}
     for fleet in (32, 1000):
-        if fleet == 1000:  # 11000000001...: 1,000 instances with the 32 of the history, the first one
-            log_fleet(db, 1000 - 32)  # shown (11000000007, critical_failure) with an incident open
-            db.execute("INSERT INTO green_api_incidents (instance_id, kind, severity, opened_at)"
-                       " VALUES ('11000000007', 'instance_not_authorized', 'critical', now())")
+        if fleet == 1000:
+            log_fleet(db, 1000 - 32)  # 11000000001...
         layout = shown[fleet] = _layout(browser)
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SHOTS / f"dashboard-fold-{fleet}.png"))
