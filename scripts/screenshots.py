@@ -3,10 +3,12 @@
 
 Starts the demo as `make run` does (scripts/run.sh without credentials), beside any running
 `make run`: its own ports, Airflow home (.artifacts/screenshots-airflow) and databases
-(green_api_airflow_shots, green_api_shots, dropped before and after). Adds a generated week of
-history for a few extra instances (scripts/generate_history.py, ids 77000000001...) so that the
-dashboard's charts have something to show, waits for the demo's first scheduled health check,
-logs in as admin and saves PNGs in docs/images/. Then stops the demo with Ctrl-C (SIGINT).
+(green_api_airflow_shots, green_api_shots, dropped before and after). Waits for the demo's first
+scheduled health check, logs in as admin and saves PNGs in docs/images/: the dashboard of the demo's
+5 instances, then with generated history for more instances (scripts/generate_history.py, ids
+77000000001...): a week of 4 more so that its charts have something to show, then 32 and 1,000
+instances in all (FLEETS), each in a 1,400 x 900 window: the summary and the charts above the fold.
+Then stops the demo with Ctrl-C (SIGINT).
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ LOG = ROOT / ".artifacts" / "screenshots.log"
 METADATA_DB, HEALTH_DB = "green_api_airflow_shots", "green_api_shots"
 HEALTH_DAG = "green_api_health_check"
 WIDTH = 1280
+# The dashboard's pictures: a laptop's window, where the page keeps its summary and charts in view.
+DASHBOARD_WIDTH, FOLD = 1400, 900
+# The instances scripts/run.sh's demo monitors: 1101000001, 1101000002 and its partner account's
+# 1101100001 to 1101100003. docs/dashboard.md shows the dashboard at this size.
+DEMO_INSTANCES = 5
+# Instances in all (the demo's and generated ones) and days of generated history of each picture:
+# one day at 1,000 (two days took 2.5 minutes to make beside the demo, a week would take several more).
+FLEETS = {32: 7, 1000: 1}
 T = TypeVar("T")
 
 
@@ -162,14 +172,30 @@ def airflow_page(driver: Any, url: str, *texts: str) -> None:
 
 
 def dashboard(driver: Any, ui: str) -> int:
-    """Opens the dashboard; returns where its list of checks starts (above: tiles, instances, charts, schedule)."""
+    """Opens the dashboard; returns where its list of checks starts (above: tiles, charts, schedule, instances)."""
     driver.get(f"{ui}/green-api/")
     wait_for("the dashboard", 60, lambda: page_has(driver, "Green API health"))
     wait_for("the charts", 60, lambda: driver.execute_script(
-        "const d = document.getElementById('chart-24h').contentDocument; return !!(d && d.querySelector('svg'));"))
+        "return Array.from(document.querySelectorAll('object.chart'))"
+        ".every(o => o.contentDocument && o.contentDocument.querySelector('svg'));"))
     time.sleep(1)
     return int(driver.execute_script(
         "return document.getElementById('checks').getBoundingClientRect().top + window.scrollY;"))
+
+
+def instances_checked(url: str) -> int:
+    """How many instances the health database has a check of."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM green_api_instance_latest").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def generate_history(url: str, instances: int, days: int) -> None:
+    """Checks every 5 minutes for ``days`` for ``instances`` generated instances (the earlier ones replaced)."""
+    generated = subprocess.run([sys.executable, "scripts/generate_history.py", "--db-url", url, "--instances",
+                                str(instances), "--days", str(days)], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    print(f"screenshots: generated history for {instances} instances over {days} day(s) ({generated})")
 
 
 def emoji_font() -> bool:
@@ -211,10 +237,10 @@ def main() -> int:
         state = wait_for("the first scheduled health check", 420,
                          lambda: first_check_done(proc, f"{server}/{METADATA_DB}"))  # fmt: skip
         print(f"screenshots: the first health check finished ({state})")
-        generated = subprocess.run([sys.executable, "scripts/generate_history.py", "--db-url", f"{server}/{HEALTH_DB}",
-                                    "--instances", "4", "--days", "7"], cwd=ROOT, check=True,
-                                   capture_output=True, text=True).stdout.strip()  # fmt: skip
-        print(f"screenshots: generated history for 4 instances over 7 days ({generated})")
+        demo = wait_for("the demo's instances checked", 120, lambda: instances_checked(f"{server}/{HEALTH_DB}"))
+        if demo != DEMO_INSTANCES:
+            raise SystemExit(f"screenshots: the demo monitors {demo} instances, not {DEMO_INSTANCES}: update"
+                             " DEMO_INSTANCES and the picture's name in docs/dashboard.md")
         messages = wait_for("a demo alert at the simulator", 120, lambda: json.load(
             urllib.request.urlopen(f"{sim}/_sim/messages", timeout=5)))  # fmt: skip
         password = json.loads((HOME / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
@@ -223,15 +249,22 @@ def main() -> int:
 
         driver = browser(profile)
         log_in(driver, ui, password)
+        dashboard(driver, ui)
+        written.append(shoot(driver, f"dashboard-{DEMO_INSTANCES}.png", FOLD, DASHBOARD_WIDTH))
+        generate_history(f"{server}/{HEALTH_DB}", 4, 7)
         top = dashboard(driver, ui)
-        written.append(shoot(driver, "dashboard.png", min(top - 4, 1900)))
+        written.append(shoot(driver, "dashboard.png", min(top - 4, 1900), DASHBOARD_WIDTH))
         # A failing check of the demo, opened: its error, incident and the alert it sent.
         driver.execute_script("""
             document.getElementById('checks').scrollIntoView();
             const failing = Array.from(document.querySelectorAll('details.check[data-status=unhealthy]'))
                 .find(d => d.innerText.includes('1101000002'));
             if (failing) failing.open = true;""")
-        written.append(shoot(driver, "dashboard-checks.png", 700))
+        written.append(shoot(driver, "dashboard-checks.png", 700, DASHBOARD_WIDTH))
+        for fleet, days in FLEETS.items():  # the generated instances replace those generated before
+            generate_history(f"{server}/{HEALTH_DB}", fleet - DEMO_INSTANCES, days)
+            dashboard(driver, ui)
+            written.append(shoot(driver, f"dashboard-{fleet}.png", FOLD, DASHBOARD_WIDTH))
         airflow_page(driver, f"{ui}/dags", "green_api_health_check", "green_api_maintenance")
         written.append(shoot(driver, "airflow-dags.png", 860))
         driver.execute_script("localStorage.setItem('default_dag_view', JSON.stringify('grid'))")
