@@ -203,10 +203,14 @@ TIME_SENSITIVE = (
 )
 
 
-def hours_of(item: Any) -> list[str | None]:
-    """The hours a time-sensitive test runs at: each of AT_HOURS; a slow one (a minute per copy)
-    only at the last, inside the default daily reboot's window, where a muted alert would show."""
-    return AT_HOURS[-1:] if item.get_closest_marker("slow") else AT_HOURS
+def hours_of(item: Any) -> tuple[str | None, ...]:
+    """The hours a time-sensitive test runs at: the pure ones (domain, timetable) at each of
+    AT_HOURS; a whole-DAG one (e2e, 5 to 20 s a copy) at the current time and at 02:05, inside the
+    default daily reboot's window, where a muted alert would show; a slow one (a minute a copy)
+    only at 02:05."""
+    if item.get_closest_marker("slow"):
+        return AT_HOURS[-1:]
+    return (None, AT_HOURS[-1]) if item.get_closest_marker("e2e") else AT_HOURS
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

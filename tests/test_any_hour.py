@@ -5,13 +5,16 @@ current time. A failing check in the settle window after the daily reboot alerts
 reboot time taken from the wall clock (or the default one, 03:00 in Paris) used to mute alerts
 these tests expect when the suite started at some hours. So the time-sensitive tests
 (``TIME_SENSITIVE`` in ``tests/conftest.py``: the domain, the timetable, the incidents, the
-not-authorized alerts) run three times each (a slow one once, at 02:05): at the current time, and with the process's wall clock
-moved by time-machine to 00:30 and 02:05 UTC today (the ``wall_clock`` fixture). The first is when a
-reboot "12 hours from now" fell among the incident tests' hours, the second is inside the default
-schedule's window. The clock keeps ticking from there; monotonic clocks, hence timeouts, stay true.
-PostgreSQL's clock is not moved: these tests compare no database time with Python's.
+not-authorized alerts) run at the current time and with the process's wall clock moved by
+time-machine to 00:30 and 02:05 UTC today (the ``wall_clock`` fixture). The first is when a reboot
+"12 hours from now" fell among the incident tests' hours, the second is inside the default
+schedule's window. The pure tests (domain, timetable) run at all three; the whole-DAG ones (e2e,
+5 to 20 s a copy) at the current time and at 02:05; a slow one (a minute a copy) at 02:05 only
+(``hours_of``: the suite's 12 minutes). The clock keeps ticking from there; monotonic clocks, hence
+timeouts, stay true. PostgreSQL's clock is not moved: these tests compare no database time with
+Python's.
 
-The three copies are ordinary tests of the suite (``test_x[...-at0030utc]``), spread over the test
+The copies are ordinary tests of the suite (``test_x[...-at0030utc]``), spread over the test
 processes like the others. The tests here prove that the clock they see is the one announced, for
 every way this package and Airflow read it.
 """
@@ -44,8 +47,8 @@ def test_the_moved_wall_clock_is_what_python_pendulum_and_airflow_read(hour, req
 
 
 def test_each_time_sensitive_test_runs_at_every_hour(request):
-    """Every time-sensitive test of this session (all of them in ``make test``) has its three copies
-    (a slow one its copy inside the daily reboot's window: ``hours_of``)."""
+    """Every time-sensitive test of this session (all of them in ``make test``) has its copies, one
+    per hour ``hours_of`` gives it."""
     seen: dict[str, list[str | None]] = {}
     wanted: dict[str, list[str | None]] = {}
     for item in request.session.items:
