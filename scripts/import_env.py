@@ -22,11 +22,9 @@ from __future__ import annotations
 import os
 import sys
 
-from greenapi.domain.config import INSTANCES_VARIABLE
+from greenapi.domain.config import CONN_TYPE, INSTANCES_VARIABLE, LEGACY_CONN_TYPE
 
 CONN_PREFIX, VAR_PREFIX = "AIRFLOW_CONN_", "AIRFLOW_VAR_"
-# greenapi.hooks.green_api's CONN_TYPE and LEGACY_CONN_TYPE (its import, with httpx and requests, is not needed here)
-CONN_TYPE, LEGACY_CONN_TYPE = "greenapi", "green_api"
 
 
 def _say(message: str) -> None:

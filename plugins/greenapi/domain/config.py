@@ -25,6 +25,11 @@ from greenapi.domain.partner import (
 )
 
 DB_CONN_ID = "green_api_db"  # the health database (PostgreSQL)
+# The Green API connection type. It used to be ``green_api``; Airflow warns at every read of a
+# connection whose type holds "_" (an URI scheme may not, RFC 3986) and turns "-" into "_", hence
+# one word. Connections of the former name keep working and are migrated at start.
+CONN_TYPE = "greenapi"
+LEGACY_CONN_TYPE = "green_api"
 INSTANCES_VARIABLE = "green_api_instances"
 SETTINGS_VARIABLE = "green_api_settings"
 DEFAULT_INSTANCES = ("green_api_default",)

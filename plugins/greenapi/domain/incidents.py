@@ -229,8 +229,8 @@ def observe(counters: Counters, open_incidents: list[Incident], obs: Observation
     current = next((i for i in open_incidents if family(i.kind) == kind), None)
     episode = obs.episode
     # The instance's other open incidents (another problem, still unresolved) follow this one too.
-    others = [replace(i, course=followed(i.course, episode)) for i in open_incidents
-              if i is not current and _follows(i) and followed(i.course, episode) != i.course]  # fmt: skip
+    others = [replace(i, course=course) for i in open_incidents if i is not current and _follows(i)
+              and (course := followed(i.course, episode)) != i.course]  # fmt: skip
     step.incidents = others
     if current is not None:
         step.incidents = [

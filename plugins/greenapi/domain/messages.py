@@ -373,9 +373,9 @@ _PROBLEM_WORDS = {"fr": {NO_ANSWER: "pas de réponse", STATE_PREFIX: "état {sta
                   "en": {NO_ANSWER: "no answer", STATE_PREFIX: "state {state}"}}  # fmt: skip
 _COURSE_WORDS = {
     "fr": {"title": "\n\nDéroulé:", "reboot_ok": "reboot automatique, réussi", "reboot_failed": "reboot automatique, échoué",
-           "no_reboot": "aucun reboot", "back": "{time}: rétablie"},
+           "back": "{time}: rétablie"},
     "en": {"title": "\n\nCourse:", "reboot_ok": "automatic reboot, successful", "reboot_failed": "automatic reboot, failed",
-           "no_reboot": "no reboot", "back": "{time}: back"},
+           "back": "{time}: back"},
 }  # fmt: skip
 
 
@@ -417,7 +417,8 @@ def render_course(incident: Incident, timezone: str, language: str) -> str:
         label = problem_label(episode.problem, language)
         if episode.state and not episode.problem.startswith(STATE_PREFIX):
             label += f" ({episode.state})"
-        done = words["no_reboot"] if episode.reboot_ok is None else words["reboot_ok" if episode.reboot_ok else "reboot_failed"]
+        done = (_FOLLOW_UP[language]["no_reboot"] if episode.reboot_ok is None
+                else words["reboot_ok" if episode.reboot_ok else "reboot_failed"])  # fmt: skip
         lines.append(f"{n}. {short(episode.at)}: {label}; {done}")
     if incident.ended is not None:
         lines.append(f"{len(course) + 1}. " + words["back"].format(time=short(incident.ended)))

@@ -31,6 +31,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from greenapi.domain.broken import SECRET_SETTINGS, Drift, compare_settings, drift_text
 from greenapi.domain.config import (
+    CONN_TYPE,
+    LEGACY_CONN_TYPE,
     ConfigError,
     InstanceConfig,
     InstanceList,
@@ -200,12 +202,6 @@ def tested(cfg: InstanceConfig, state: ApiResult, settings: ApiResult | None) ->
     if drift:
         return False, f"{said}; settings differ from expected_settings: {drift_text(tuple(drift), 'en')}"
     return True, f"{said}; the {len(cfg.expected_settings)} expected setting(s) match"
-
-
-# The connection type. It used to be ``green_api``; Airflow warns at every read of a connection
-# whose type holds "_" (an URI scheme may not, RFC 3986) and turns "-" into "_", hence one word.
-CONN_TYPE = "greenapi"
-LEGACY_CONN_TYPE = "green_api"
 
 
 class _GreenApiConnection:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from greenapi.domain.config import CONN_TYPE, LEGACY_CONN_TYPE
 from greenapi.instances.plan import ConnFields, listing, plan_add, plan_remove
 from greenapi.instances.source import InstancesError, conceal, read_instances
 from greenapi.instances.stores import MetadataDb, RestApi, Store
@@ -24,17 +25,9 @@ from greenapi.instances.stores import MetadataDb, RestApi, Store
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"  # written by make run's API server
 
 
-def _conn_type() -> str:
-    from greenapi.hooks.green_api import GreenApiHook
-
-    return GreenApiHook.conn_type
-
-
 def _renamed(current: dict[str, ConnFields], conn_type: str) -> dict[str, ConnFields]:
     """The connections, those of the type's former name (``green_api``, migrated at each start) read
     as of its new one: an Airflow not restarted since still holds them, and they are ours."""
-    from greenapi.hooks.green_api import LEGACY_CONN_TYPE
-
     return {k: replace(c, conn_type=conn_type) if c.conn_type == LEGACY_CONN_TYPE else c for k, c in current.items()}
 
 
@@ -88,7 +81,7 @@ def _store(args: argparse.Namespace) -> Iterator[Store]:
 def run(args: argparse.Namespace) -> list[str]:
     """The command's summary lines; InstancesError when refused (nothing written)."""
     rows = read_instances(args.file) if args.command == "add" else []  # the file first: a bad row touches nothing
-    conn_type = _conn_type()
+    conn_type = CONN_TYPE
     try:
         with _store(args) as store:
             current, variable = _renamed(store.connections(), conn_type), store.variable()
